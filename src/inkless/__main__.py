@@ -1,0 +1,5 @@
+"""`python -m inkless` runs the command line."""
+
+from inkless.cli import main
+
+main()

@@ -1,0 +1,214 @@
+"""The service lifecycle: build the parts, run them on one loop, stop them cleanly.
+
+Start order: database (migrate under a lock) → org import → directory → SMTP ingress,
+inbound worker, outbound worker, web. Stop order is the reverse of acceptance: stop
+accepting SMTP, let the workers finish what they hold, close the web, close the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import Callable
+from functools import partial
+
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from inkless.bridge.inbox import InboundStore, InboxWorker, SessionInboundStore, SqliteInboundStore
+from inkless.bridge.outbox import OutboxWorker
+from inkless.bridge.relay import build_relay
+from inkless.bridge.smtp import IngressHandler, InklessSMTP
+from inkless.clock import Clock
+from inkless.config import Config, split_listen
+from inkless.directory import Directory
+from inkless.errors import InklessError
+from inkless.org import load_org
+from inkless.storage import migrate
+from inkless.storage.engine import create_engine, session_factory
+from inkless.storage.org import import_org, load_directory
+from inkless.tokens import TokenSigner
+from inkless.web.app import init_app
+
+log = logging.getLogger(__name__)
+ORG_LOCK_KEY = 0x1A4B1E56
+DIRECTORY_REFRESH = 30.0
+
+
+async def prepare_database(config: Config, engine: AsyncEngine, clock: Clock) -> None:
+    """Migrate to the latest schema and import the org file, safe with several processes."""
+    await migrate.upgrade(engine, config.sqlite_path)
+    path = config.org_path
+    if path is None:
+        return
+    spec = load_org(path)
+    async with session_factory(engine)() as session, session.begin():
+        if engine.dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORG_LOCK_KEY})
+        await import_org(session, spec, now=clock.now())
+
+
+class Service:
+    """One `inkless serve` process."""
+
+    def __init__(self, config: Config, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or Clock()
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.signer = TokenSigner(config.secret_key, config.domain)
+        self.engine: AsyncEngine | None = None
+        self.sessions: async_sessionmaker[AsyncSession] | None = None
+        self.directory = Directory([], [])
+        self.store: InboundStore | None = None
+        self.inbox: InboxWorker | None = None
+        self.outbox: OutboxWorker | None = None
+        self._smtp_server: asyncio.AbstractServer | None = None
+        self._web_runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.smtp_port = 0
+        self.web_port = 0
+
+    async def start(self) -> None:
+        """Bring every part up; raise InklessError (one clear line) when one cannot start."""
+        config = self.config
+        self.engine = create_engine(config)
+        try:
+            await prepare_database(config, self.engine, self.clock)
+        except InklessError:
+            raise
+        except Exception as exc:
+            raise InklessError(f"database: cannot open {safe_url(config.database)}: {type(exc).__name__}: {exc}") \
+                from None
+        self.sessions = session_factory(self.engine)
+        await self.refresh_directory()
+        path = config.sqlite_path
+        self.store = SqliteInboundStore(path, self.clock) if path is not None \
+            else SessionInboundStore(self.sessions, self.clock)
+        self.outbox = OutboxWorker(
+            sessions=self.sessions,
+            relay=build_relay(config.relay.url, maildir=config.maildir_path, hostname=config.domain,
+                              timeout=config.relay.timeout),
+            settings=config.relay, worker_settings=config.worker, clock=self.clock, worker_id=self.worker_id)
+        self.inbox = InboxWorker(
+            sessions=self.sessions, config=config, directory=lambda: self.directory, signer=self.signer,
+            clock=self.clock, worker_id=self.worker_id, on_processed=self.outbox.wakeup.set)
+        handler = IngressHandler(config=config, directory=lambda: self.directory, signer=self.signer,
+                                 store=self.store, on_stored=self.inbox.wakeup.set)
+        loop = asyncio.get_running_loop()
+        host, port = split_listen(config.smtp.listen)
+        factory = partial(InklessSMTP, handler, hostname=config.smtp.hostname or config.domain,
+                          ident="Inkless ESMTP", data_size_limit=config.smtp.max_message_size,
+                          enable_SMTPUTF8=True, auth_require_tls=False, timeout=300)
+        try:
+            self._smtp_server = await loop.create_server(factory, host, port)
+        except OSError as exc:
+            raise InklessError(f"smtp.listen: cannot listen on {config.smtp.listen}: {_os_reason(exc)}") from None
+        self.smtp_port = self._smtp_server.sockets[0].getsockname()[1]
+        app = init_app(config=config, sessions=self.sessions, clock=self.clock, health=self._health_probes())
+        self._web_runner = web.AppRunner(app, access_log=None)
+        await self._web_runner.setup()
+        host, port = split_listen(config.web.listen)
+        site = web.TCPSite(self._web_runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise InklessError(f"web.listen: cannot listen on {config.web.listen}: {_os_reason(exc)}") from None
+        self.web_port = self._web_runner.addresses[0][1]
+        self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
+            ("inbox", self.inbox.run()), ("outbox", self.outbox.run()), ("directory", self._refresh_loop()))]
+        log.info("inkless serving: smtp %s:%s, web %s:%s, relay %s", split_listen(config.smtp.listen)[0],
+                 self.smtp_port, host, self.web_port, safe_url(config.relay.url))
+
+    def _health_probes(self) -> dict[str, Callable[[], str]]:
+        def task_state(name: str) -> str:
+            task = next((t for t in self._tasks if t.get_name() == name), None)
+            if task is None or task.done():
+                return "stopped"
+            return "ok"
+        return {
+            "smtp": lambda: "ok" if self._smtp_server is not None and self._smtp_server.is_serving() else "stopped",
+            "inbox": partial(task_state, "inbox"),
+            "outbox": partial(task_state, "outbox"),
+        }
+
+    async def refresh_directory(self) -> None:
+        assert self.sessions is not None
+        async with self.sessions() as session:
+            self.directory = await load_directory(session)
+
+    async def _refresh_loop(self) -> None:
+        # Another process may import a new org file; pick it up without a restart.
+        while True:
+            await asyncio.sleep(DIRECTORY_REFRESH)
+            try:
+                await self.refresh_directory()
+            except Exception:
+                log.exception("directory refresh failed; keeping the previous one")
+
+    async def stop(self) -> None:
+        """Stop accepting, finish in-flight work, release everything."""
+        if self._smtp_server is not None:
+            self._smtp_server.close()
+        for worker in (self.inbox, self.outbox):
+            if worker is not None:
+                worker.stop()
+        for task in self._tasks:
+            if task.get_name() == "directory":
+                task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._web_runner is not None:
+            await self._web_runner.cleanup()
+        if self.store is not None:
+            self.store.close()
+        if self.engine is not None:
+            await self.engine.dispose()
+
+    async def run_until_signalled(self) -> None:
+        """Start, serve until SIGINT/SIGTERM, stop."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            await stop.wait()
+            log.info("shutting down")
+        finally:
+            await self.stop()
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "address already in use"
+    return exc.strerror or str(exc)
+
+
+def safe_url(url: str) -> str:
+    """A URL with its password hidden (for logs and messages)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+
+
+def run_service(config: Config) -> None:
+    """Run `inkless serve` on uvloop when available."""
+    service = Service(config)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(service.run_until_signalled())
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(service.run_until_signalled())

@@ -1,0 +1,180 @@
+"""Outbound delivery: claim queued messages, hand them to the relay, record the answers.
+
+Delivery is at-least-once: results are recorded in small chunks, so a crash between the
+relay's acceptance and the record can resend at most one chunk's messages (with the same
+Message-ID, which lets clients fold the duplicate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inkless import metrics
+from inkless.bridge.relay import Relay, RelayConnection, RelayUnavailable, Result
+from inkless.clock import Clock
+from inkless.config import RelaySection, WorkerSection
+from inkless.storage import queries
+from inkless.storage.audit import record
+from inkless.storage.models import OutboxBody, OutboxMessage, Recipient
+
+log = logging.getLogger(__name__)
+RECORD_EVERY = 50
+
+
+class OutboxWorker:
+    """Sends what the handlers queued, retrying transient failures with backoff."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        relay: Relay,
+        settings: RelaySection,
+        worker_settings: WorkerSection,
+        clock: Clock,
+        worker_id: str,
+    ) -> None:
+        self._sessions = sessions
+        self._relay = relay
+        self._settings = settings
+        self._worker_settings = worker_settings
+        self._clock = clock
+        self._worker_id = worker_id
+        self._bodies: OrderedDict[int, bytes] = OrderedDict()
+        self.wakeup = asyncio.Event()
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from run()."""
+        self._stopping = True
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        """Deliver until stopped; sleep until woken, a retry falls due, or the poll interval."""
+        while not self._stopping:
+            sent = await self.run_once()
+            if sent:
+                continue
+            timeout = await self._seconds_until_due()
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), timeout)
+            except TimeoutError:
+                pass
+            self.wakeup.clear()
+
+    async def _seconds_until_due(self) -> float:
+        poll = self._worker_settings.poll_interval
+        async with self._sessions() as session:
+            due = await session.scalar(
+                select(OutboxMessage.next_attempt_at).where(OutboxMessage.status == "queued")
+                .order_by(OutboxMessage.next_attempt_at).limit(1))
+        if due is None:
+            return poll
+        return max(0.0, min(poll, (due - self._clock.now()).total_seconds()))
+
+    async def run_once(self) -> int:
+        """Claim one batch and deliver it over one relay connection; return how many were tried."""
+        async with self._sessions() as session, session.begin():
+            batch = await queries.claim_outbox(session, worker=self._worker_id, now=self._clock.now(),
+                                               lease=self._worker_settings.lease, limit=self._settings.batch_size)
+        if not batch:
+            return 0
+        await self._deliver(batch)
+        return len(batch)
+
+    async def _deliver(self, batch: Sequence[OutboxMessage]) -> None:
+        bodies = await self._load_bodies({row.body_id for row in batch})
+        results: list[tuple[OutboxMessage, Result]] = []
+        connection: RelayConnection | None = None
+        try:
+            connection = await self._relay.connect()
+            for row in batch:
+                result = await connection.send(row.mail_from, row.rcpt, row.headers + bodies[row.body_id])
+                results.append((row, result))
+                if len(results) >= RECORD_EVERY:
+                    await self._record(results)
+                    results = []
+        except RelayUnavailable as exc:
+            log.warning("relay: %s", exc)
+            done = {row.id for row, _ in results}
+            results += [(row, Result(ok=False, reason=str(exc))) for row in batch
+                        if row.id not in done and not self._recorded(row)]
+        finally:
+            if connection is not None:
+                await connection.close()
+            await self._record(results)
+
+    @staticmethod
+    def _recorded(row: OutboxMessage) -> bool:
+        return row.status != "sending"
+
+    async def _load_bodies(self, ids: set[int]) -> dict[int, bytes]:
+        missing = [body_id for body_id in ids if body_id not in self._bodies]
+        if missing:
+            async with self._sessions() as session:
+                rows = await session.execute(select(OutboxBody.id, OutboxBody.data).where(OutboxBody.id.in_(missing)))
+                for body_id, data in rows.tuples():
+                    self._bodies[body_id] = data
+        result = {body_id: self._bodies[body_id] for body_id in ids}
+        for body_id in ids:
+            self._bodies.move_to_end(body_id)
+        while len(self._bodies) > 64:
+            self._bodies.popitem(last=False)
+        return result
+
+    async def _record(self, results: list[tuple[OutboxMessage, Result]]) -> None:
+        if not results:
+            return
+        now = self._clock.now()
+        async with self._sessions() as session, session.begin():
+            sent = [row for row, result in results if result.ok]
+            if sent:
+                await self._mark_sent(session, sent, now)
+            for row, result in results:
+                if result.ok:
+                    continue
+                if result.permanent or self._expired(row, now):
+                    await self._mark_failed(session, row, result, now)
+                else:
+                    await self._reschedule(session, row, result, now)
+        for row, _ in results:
+            row.status = "recorded"
+
+    async def _mark_sent(self, session: AsyncSession, rows: list[OutboxMessage], now: datetime) -> None:
+        ids = [row.id for row in rows]
+        await session.execute(update(OutboxMessage).where(
+            OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == self._worker_id
+        ).values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=None))
+        recipient_ids = [row.recipient_id for row in rows if row.recipient_id is not None]
+        if recipient_ids:
+            await session.execute(update(Recipient).where(Recipient.id.in_(recipient_ids), Recipient.sent_at.is_(None))
+                                  .values(sent_at=now))
+        metrics.OUTBOUND.labels("sent").inc(len(rows))
+
+    async def _mark_failed(self, session: AsyncSession, row: OutboxMessage, result: Result, now: datetime) -> None:
+        reason = result.reason if result.permanent else f"gave up after {row.attempts + 1} attempts: {result.reason}"
+        await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+            status="failed", attempts=OutboxMessage.attempts + 1, last_error=reason))
+        if row.recipient_id is not None:
+            await session.execute(update(Recipient).where(Recipient.id == row.recipient_id)
+                                  .values(failed=True, reason=reason))
+        record(session, now=now, actor="relay", action="outbound.failed", subject_type="outbox", subject_id=row.id,
+               detail={"rcpt": row.rcpt, "reason": reason, "recipient_id": row.recipient_id})
+        metrics.OUTBOUND.labels("failed").inc()
+
+    async def _reschedule(self, session: AsyncSession, row: OutboxMessage, result: Result, now: datetime) -> None:
+        delay = min(self._settings.retry_max, self._settings.retry_initial * 2 ** row.attempts)
+        await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
+            status="queued", attempts=OutboxMessage.attempts + 1, last_error=result.reason,
+            next_attempt_at=now + timedelta(seconds=delay), claimed_by=None))
+        metrics.OUTBOUND.labels("retry").inc()
+
+    def _expired(self, row: OutboxMessage, now: datetime) -> bool:
+        return (now - row.created_at).total_seconds() >= self._settings.give_up_after

@@ -1,0 +1,168 @@
+"""Where outbound mail goes: an SMTP relay (aiosmtplib) or a local Maildir.
+
+A relay opens a connection that sends many messages; each send answers Sent, or a
+failure that is transient (retry later) or permanent (the recipient is marked failed).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the relay said about one message."""
+
+    ok: bool
+    permanent: bool = False
+    reason: str | None = None
+
+
+SENT = Result(ok=True)
+
+
+class RelayConnection(Protocol):
+    async def send(self, mail_from: str, rcpt: str, data: bytes) -> Result: ...
+
+    async def close(self) -> None: ...
+
+
+class Relay(Protocol):
+    """A pluggable outbound transport."""
+
+    name: str
+
+    async def connect(self) -> RelayConnection: ...
+
+
+class RelayUnavailable(Exception):
+    """The relay could not be reached at all; everything in hand is retried later."""
+
+
+class MaildirRelay:
+    """Writes each message into a Maildir (tmp → fsync → rename into new), as an MDA would."""
+
+    name = "maildir"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._counter = 0
+
+    async def connect(self) -> MaildirRelay:
+        for sub in ("tmp", "new", "cur"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        return self
+
+    async def send(self, mail_from: str, rcpt: str, data: bytes) -> Result:
+        self._counter += 1
+        name = f"{time.time_ns()}.P{os.getpid()}Q{self._counter}.{socket.gethostname()}"
+        tmp = self.path / "tmp" / name
+        trace = f"Return-Path: <{mail_from}>\r\nDelivered-To: {rcpt}\r\n".encode()
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(trace + data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(tmp, self.path / "new" / name)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            # A full or read-only disk may be fixed by the operator: keep trying.
+            transient = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES)
+            return Result(ok=False, permanent=not transient, reason=f"maildir: {exc.strerror or exc}")
+        return SENT
+
+    async def close(self) -> None:
+        pass
+
+
+class SmtpRelay:
+    """Delivers through an SMTP relay; one connection carries a whole batch."""
+
+    name = "smtp"
+
+    def __init__(self, url: str, *, hostname: str, timeout: float) -> None:
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.implicit_tls = parts.scheme == "smtps"
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or (465 if self.implicit_tls else 25)
+        self.username = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        starttls = query.get("starttls", "auto").lower()
+        # None = use STARTTLS when offered; True = require it; False = never.
+        self.start_tls: bool | None = {"require": True, "true": True, "off": False, "false": False}.get(starttls)
+        self.hostname = hostname
+        self.timeout = timeout
+
+    def __repr__(self) -> str:  # never show the password
+        return f"SmtpRelay({self.host}:{self.port})"
+
+    async def connect(self) -> _SmtpConnection:
+        client = aiosmtplib.SMTP(hostname=self.host, port=self.port, use_tls=self.implicit_tls,
+                                 start_tls=False if self.implicit_tls else self.start_tls,
+                                 local_hostname=self.hostname, timeout=self.timeout,
+                                 username=self.username, password=self.password)
+        try:
+            await client.connect()
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code >= 500 and exc.code != 554:
+                raise RelayUnavailable(f"relay refused login or session: {exc.code} {exc.message}") from None
+            raise RelayUnavailable(f"relay answered {exc.code} {exc.message}") from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise RelayUnavailable(f"relay unreachable: {type(exc).__name__}: {exc}") from None
+        return _SmtpConnection(client)
+
+
+class _SmtpConnection:
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self.client = client
+
+    async def send(self, mail_from: str, rcpt: str, data: bytes) -> Result:
+        try:
+            errors, _ = await self.client.sendmail(mail_from, [rcpt], data)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refused = exc.recipients[0]
+            return _classify(refused.code, refused.message)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError,
+                OSError, TimeoutError) as exc:
+            raise RelayUnavailable(f"relay connection lost: {type(exc).__name__}: {exc}") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset()
+            return _classify(exc.code, exc.message)
+        if errors:
+            code, message = next(iter(errors.values()))
+            return _classify(code, message)
+        return SENT
+
+    async def _reset(self) -> None:
+        try:
+            await self.client.rset()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            pass
+
+    async def close(self) -> None:
+        try:
+            await self.client.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            self.client.close()
+
+
+def _classify(code: int, message: str) -> Result:
+    reason = f"{code} {message}".strip()
+    return Result(ok=False, permanent=500 <= code < 600, reason=reason)
+
+
+def build_relay(url: str, *, maildir: Path | None, hostname: str, timeout: float) -> Relay:
+    """The relay named by relay.url."""
+    if maildir is not None:
+        return MaildirRelay(maildir)
+    return SmtpRelay(url, hostname=hostname, timeout=timeout)

@@ -1,0 +1,159 @@
+"""SMTP ingress: check envelope and sender, store durably, answer. No office logic here.
+
+Replies are values: each hook returns the SMTP reply line. Codes:
+- 550 5.7.1 foreign domain (never an open relay), non-member sender, null sender to a
+  unit address, forged return token, failed upstream DKIM/SPF;
+- 550 5.1.1 unknown local part; 452 4.5.3 the (max_recipients+1)th RCPT;
+- 552 oversize (aiosmtpd: at MAIL when SIZE= is declared, and at the end of DATA);
+- 451 4.3.0 when the store cannot commit (the client retries; nothing is half-accepted).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from inkless import metrics
+from inkless.bridge.inbox import Arrival, InboundStore
+from inkless.config import Config
+from inkless.directory import Directory
+from inkless.mail.parse import header_text
+from inkless.tokens import TokenSigner
+
+log = logging.getLogger(__name__)
+
+# Long lines (a 200 KB header) are accepted here and quarantined by the parser, so the
+# sender's operator can see the reason; only lines beyond this get 500.
+LINE_LIMIT = 1024 * 1024
+_AUTH_FAIL = re.compile(r"\b(dkim|spf)\s*=\s*(fail|permerror)\b", re.IGNORECASE)
+
+
+class InklessSMTP(SMTP):
+    """aiosmtpd's SMTP with a line limit large enough to quarantine rather than refuse."""
+
+    line_length_limit = LINE_LIMIT
+
+
+class IngressHandler:
+    """aiosmtpd handler: RCPT and DATA checks, then the durable store."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        directory: Callable[[], Directory],
+        signer: TokenSigner,
+        store: InboundStore,
+        on_stored: Callable[[], None],
+    ) -> None:
+        self._config = config
+        self._directory = directory
+        self._signer = signer
+        self._store = store
+        self._on_stored = on_stored
+        self._headers = BytesHeaderParser(policy=compat32)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        reply = self._check_rcpt(envelope, address)
+        if reply is None:
+            envelope.rcpt_tos.append(address)
+            reply = "250 2.1.5 OK"
+        metrics.SMTP_REPLIES.labels("RCPT", reply[0]).inc()
+        return reply
+
+    def _check_rcpt(self, envelope: Envelope, address: str) -> str | None:
+        if len(envelope.rcpt_tos) >= self._config.smtp.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        local, at, domain = address.rpartition("@")
+        if not at or domain.lower() != self._config.domain:
+            return f"550 5.7.1 Relaying denied: this server only accepts mail for {self._config.domain}"
+        local = local.lower()
+        sender = (envelope.mail_from or "").lower()
+        if self._signer.is_token_local_part(local):
+            if self._signer.verify(local) is None:
+                return "550 5.7.1 Invalid or forged return address"
+            return None
+        directory = self._directory()
+        if local != "all" and local not in directory.units:
+            return "550 5.1.1 No such unit or address here"
+        if not sender:
+            return "550 5.7.1 The null sender may not write to unit addresses"
+        if not directory.is_member(sender):
+            return "550 5.7.1 Sender is not a member of the organisation"
+        if local == "all" and not directory.may_send_to_all(sender):
+            return "550 5.7.1 Only clerks, leaders and admins may write to all@"
+        return None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        reply = await self._data(session, envelope)
+        metrics.SMTP_REPLIES.labels("DATA", reply[0]).inc()
+        return reply
+
+    async def _data(self, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        if isinstance(envelope.content, bytes) and envelope.content is not raw:
+            raw = envelope.content
+        reply = self._check_headers(envelope, raw)
+        if reply is not None:
+            return reply
+        arrival = Arrival(peer=_peer(session), mail_from=envelope.mail_from or "",
+                          rcpt_tos=list(envelope.rcpt_tos), raw=raw)
+        try:
+            inbound_id = await self._store.store(arrival)
+        except Exception:
+            log.exception("inbound store failed; answering 451")
+            return "451 4.3.0 Temporary failure storing the message, please try again"
+        metrics.INBOUND_STORED.labels("smtp").inc()
+        self._on_stored()
+        return f"250 2.0.0 OK queued as {inbound_id}"
+
+    def _check_headers(self, envelope: Envelope, raw: bytes) -> str | None:
+        """Header From (and upstream authentication) checks for mail to unit addresses."""
+        units = [r for r in envelope.rcpt_tos if not self._signer.is_token_local_part(r.rpartition("@")[0])]
+        if not units:
+            return None
+        headers = self._headers.parsebytes(raw[: _header_end(raw)])
+        from_values = [header_text(v) for v in headers.get_all("From") or []]
+        senders = [address.lower() for _, address in getaddresses(from_values) if address]
+        directory = self._directory()
+        if len(senders) != 1 or not directory.is_member(senders[0]):
+            shown = senders[0] if senders else "(none)"
+            return f"550 5.7.1 Header From {shown} is not a member of the organisation"
+        if any(r.lower().startswith("all@") for r in units) and not directory.may_send_to_all(senders[0]):
+            return "550 5.7.1 Only clerks, leaders and admins may write to all@"
+        trusted = self._config.smtp.trusted_authserv_id
+        if trusted:
+            for value in headers.get_all("Authentication-Results") or []:
+                text = str(value)
+                if text.split(";", 1)[0].strip().lower() == trusted.lower() and _AUTH_FAIL.search(text):
+                    failed = _AUTH_FAIL.search(text)
+                    assert failed is not None
+                    return f"550 5.7.1 Sender authentication failed ({failed.group(0)})"
+        return None
+
+    async def handle_exception(self, error: Exception) -> str:
+        # Without this hook aiosmtpd would show the exception text to the client.
+        log.exception("SMTP session error", exc_info=error)
+        return "421 4.3.0 Internal error, closing connection"
+
+
+def _header_end(raw: bytes) -> int:
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    return len(raw) if end < 0 else end + 2
+
+
+def _peer(session: Session) -> str | None:
+    peer = session.peer
+    if isinstance(peer, tuple):
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer) if peer else None

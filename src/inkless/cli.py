@@ -1,0 +1,334 @@
+"""The `inkless` command line. Every user error prints one line and exits with status 2."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+import unicodedata
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import func, select, text
+
+from inkless.bridge.app import run_service, safe_url
+from inkless.bridge.relay import MaildirRelay, RelayUnavailable, build_relay
+from inkless.clock import Clock
+from inkless.config import Config, config_path, load_config
+from inkless.errors import InklessError
+from inkless.org import load_org
+from inkless.storage import migrate, queries
+from inkless.storage.engine import create_engine, session_factory
+from inkless.storage.models import ApiToken, Document, InboundMessage, Recipient
+from inkless.storage.org import import_org
+from inkless.web.app import hash_token
+
+T = TypeVar("T")
+config_option = click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                             help="Config file (default ./config.yaml or $INKLESS_CONFIG).")
+
+
+def fail(message: str) -> None:
+    click.echo(f"inkless: {message}", err=True)
+    sys.exit(2)
+
+
+def user_errors(command: Callable[..., T]) -> Callable[..., T | None]:
+    """Turn InklessError into one line on stderr and exit status 2."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> T | None:
+        try:
+            return command(*args, **kwargs)
+        except InklessError as exc:
+            fail(str(exc))
+            return None
+
+    return wrapper
+
+
+def run_db(config: Config, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run work(sessions) against the migrated database, then dispose of the engine."""
+
+    async def main() -> T:
+        engine = create_engine(config)
+        try:
+            try:
+                await migrate.upgrade(engine, config.sqlite_path)
+            except Exception as exc:
+                raise InklessError(f"database: cannot open {safe_url(config.database)}: {type(exc).__name__}: {exc}") \
+                    from None
+            return await work(session_factory(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@click.group()
+@click.version_option(package_name="inkless")
+def main() -> None:
+    """Inkless: documents, sign-off, receipts and schedules over mail, calendars and chat."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+@main.command()
+@config_option
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@user_errors
+def init(config_file: str | None, force: bool) -> None:
+    """Write a starter config.yaml and org.example.yaml, and create the database."""
+    path = config_path(config_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    starter = resources.files("inkless.starter")
+    org_path = path.parent / "org.example.yaml"
+    for target, name in ((path, "config.yaml"), (org_path, "org.example.yaml")):
+        if target.exists() and not force:
+            click.echo(f"kept {target} (exists; --force overwrites)")
+            continue
+        content = starter.joinpath(name).read_text(encoding="utf-8")
+        if name == "config.yaml":
+            content = content.replace("secret_key: change-me ", f"secret_key: {secrets.token_urlsafe(24)}", 1)
+        target.write_text(content, encoding="utf-8")
+        click.echo(f"wrote {target}")
+    config = load_config(path)
+    run_db(config, lambda sessions: _import_configured_org(config, sessions))
+    click.echo(f"database ready: {safe_url(config.database)}")
+
+
+async def _import_configured_org(config: Config, sessions: Any) -> None:
+    if config.org_path is not None:
+        async with sessions() as session, session.begin():
+            await import_org(session, load_org(config.org_path), now=Clock().now())
+
+
+@main.command()
+@config_option
+@user_errors
+def serve(config_file: str | None) -> None:
+    """Run SMTP ingress, workers and the web server until Ctrl-C or SIGTERM."""
+    config = load_config(config_file)
+    if config.org_path is not None:
+        load_org(config.org_path)  # fail fast with the file's own error
+    path = config.maildir_path
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+    run_service(config)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@config_option
+@user_errors
+def db_upgrade(config_file: str | None) -> None:
+    """Bring the database to the latest migration."""
+    config = load_config(config_file)
+
+    async def nothing(_sessions: Any) -> None:
+        return None
+
+    run_db(config, nothing)
+    click.echo(f"database at the latest migration: {safe_url(config.database)}")
+
+
+@main.group()
+def org() -> None:
+    """The organisation: units, people, roles."""
+
+
+@org.command("import")
+@config_option
+@click.argument("file", type=click.Path(dir_okay=False))
+@user_errors
+def org_import(config_file: str | None, file: str) -> None:
+    """Import an org file (idempotent: updates, adds, removes; never duplicates)."""
+    config = load_config(config_file)
+    spec = load_org(Path(file))
+
+    async def work(sessions: Any) -> dict[str, int]:
+        async with sessions() as session, session.begin():
+            return await import_org(session, spec, now=Clock().now(), actor="cli")
+
+    counts = run_db(config, work)
+    click.echo("imported: " + ", ".join(f"{key} {value}" for key, value in counts.items()))
+
+
+@main.group("api-token")
+def api_token() -> None:
+    """Bearer tokens for /api/v1."""
+
+
+@api_token.command("create")
+@config_option
+@click.argument("name")
+@user_errors
+def api_token_create(config_file: str | None, name: str) -> None:
+    """Create a token; it is printed once, alone on the last line."""
+    config = load_config(config_file)
+    token = secrets.token_urlsafe(32)
+
+    async def work(sessions: Any) -> None:
+        async with sessions() as session, session.begin():
+            session.add(ApiToken(name=name, token_hash=hash_token(token), created_at=Clock().now()))
+
+    run_db(config, work)
+    click.echo(f"created API token '{name}' (store it now; it is not shown again):")
+    click.echo(token)
+
+
+@main.group()
+def doc() -> None:
+    """Documents and their tracking tables."""
+
+
+@doc.command("list")
+@config_option
+@click.option("--limit", default=50, show_default=True)
+@user_errors
+def doc_list(config_file: str | None, limit: int) -> None:
+    """The newest documents with their receipt counts."""
+    config = load_config(config_file)
+
+    async def work(sessions: Any) -> list[tuple[Any, ...]]:
+        async with sessions() as session:
+            counts = (select(Recipient.document_id, func.count().label("total"),
+                             func.count(Recipient.sent_at).label("sent"),
+                             func.count(Recipient.read_at).label("read"))
+                      .group_by(Recipient.document_id).subquery())
+            rows = await session.execute(
+                select(Document.id, Document.number, Document.status, Document.unit_id, Document.title,
+                       counts.c.total, counts.c.sent, counts.c.read)
+                .outerjoin(counts, counts.c.document_id == Document.id)
+                .order_by(Document.id.desc()).limit(limit))
+            return [tuple(row) for row in rows.all()]
+
+    rows = run_db(config, work)
+    table = [("ID", "NUMBER", "STATUS", "UNIT", "SENT", "READ", "TITLE")]
+    for doc_id, number, status, unit, title, total, sent, read in rows:
+        table.append((str(doc_id), number or "-", status, unit, f"{sent or 0}/{total or 0}",
+                      f"{read or 0}/{total or 0}", title))
+    click.echo(format_table(table))
+
+
+@doc.command("show")
+@config_option
+@click.argument("doc_id", type=int)
+@user_errors
+def doc_show(config_file: str | None, doc_id: int) -> None:
+    """A document's head and its per-recipient table (sent / delivered / read / acknowledged / failed)."""
+    config = load_config(config_file)
+
+    async def work(sessions: Any) -> queries.DocumentView | None:
+        async with sessions() as session:
+            document = await session.get(Document, doc_id)
+            if document is None:
+                return None
+            [view] = await queries.document_views(session, [document])
+            return view
+
+    view = run_db(config, work)
+    if view is None:
+        raise InklessError(f"no document {doc_id}")
+    zone = config.zone
+
+    def when(value: Any) -> str:
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+    document = view.document
+    click.echo(f"{document.number or '(no number)'}  {document.title}")
+    click.echo(f"type {document.type or '-'} · unit {document.unit_id} · sender {document.sender} · "
+               f"status {document.status} · created {when(document.created_at)} · issued {when(document.issued_at)}")
+    for version in view.versions:
+        files = ", ".join(f"{a.filename} ({a.size} B)" for a in view.attachments.get(version.id, []))
+        click.echo(f"version {version.version} · {when(version.created_at)}" + (f" · {files}" if files else ""))
+    table = [("RECIPIENT", "SENT", "DELIVERED", "READ", "ACKNOWLEDGED", "FAILED")]
+    for r in view.recipients:
+        table.append((r.email, when(r.sent_at), when(r.delivered_at), when(r.read_at), when(r.acknowledged_at),
+                      r.reason or "yes" if r.failed else "-"))
+    click.echo(format_table(table))
+    sent = sum(1 for r in view.recipients if r.sent_at)
+    click.echo(f"{len(view.recipients)} recipients: {sent} sent, "
+               f"{sum(1 for r in view.recipients if r.read_at)} read, "
+               f"{sum(1 for r in view.recipients if r.acknowledged_at)} acknowledged, "
+               f"{sum(1 for r in view.recipients if r.failed)} failed")
+
+
+def _width(value: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in value)
+
+
+def format_table(rows: list[tuple[str, ...]]) -> str:
+    """Plain-text columns that stay aligned with Chinese text."""
+    widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+@main.command()
+@config_option
+@user_errors
+def check(config_file: str | None) -> None:
+    """Validate config and org file, try the database and the relay, show the quarantine."""
+    config = load_config(config_file)
+    problems: list[str] = []
+    click.echo(f"config: {config_path(config_file)}: ok")
+    if config.org_path is not None:
+        try:
+            spec = load_org(config.org_path)
+            people = {m.email for unit in spec.units for m in unit.members}
+            click.echo(f"org: {config.org_path}: ok ({len(spec.units)} units, {len(people)} people)")
+        except InklessError as exc:
+            problems.append(str(exc))
+    if config.secret_key == "change-me":
+        problems.append(f"{config_path(config_file)}: secret_key: still 'change-me'; set a long random value")
+
+    async def probe() -> None:
+        engine = create_engine(config)
+        try:
+            try:
+                await migrate.upgrade(engine, config.sqlite_path)
+                async with session_factory(engine)() as session:
+                    await session.execute(text("SELECT 1"))
+                    depths = await queries.queue_depths(session)
+                    quarantined = (await session.execute(
+                        select(InboundMessage.id, InboundMessage.mail_from, InboundMessage.reason)
+                        .where(InboundMessage.status == "quarantined")
+                        .order_by(InboundMessage.id.desc()).limit(10))).all()
+                click.echo(f"database: {safe_url(config.database)}: ok ({depths})")
+                if quarantined:
+                    click.echo(f"quarantine: {depths['inbound_quarantined']} message(s); newest:")
+                    for row in quarantined:
+                        click.echo(f"  #{row.id} from {row.mail_from or '<>'}: {row.reason}")
+            except Exception as exc:
+                problems.append(f"database: {safe_url(config.database)}: {type(exc).__name__}: {exc}")
+        finally:
+            await engine.dispose()
+        relay = build_relay(config.relay.url, maildir=config.maildir_path, hostname=config.domain,
+                            timeout=min(config.relay.timeout, 10))
+        try:
+            connection = await relay.connect()
+            await connection.close()
+            where = config.maildir_path if isinstance(relay, MaildirRelay) else safe_url(config.relay.url)
+            click.echo(f"relay: {where}: ok")
+        except (RelayUnavailable, OSError) as exc:
+            problems.append(f"relay: {safe_url(config.relay.url)}: {exc}")
+
+    asyncio.run(probe())
+    for problem in problems:
+        click.echo(f"problem: {problem}", err=True)
+    if problems:
+        sys.exit(2)

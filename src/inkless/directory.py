@@ -1,0 +1,91 @@
+"""The organisation as the running service sees it: an immutable, in-memory snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+SENDER_ROLES_FOR_ALL = frozenset({"clerk", "leader", "admin"})
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    """A unit: id (its address), display name, parent, document-number prefix, approvers."""
+
+    id: str
+    name: str
+    parent: str | None
+    doc_prefix: str
+    approvers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    """A member of staff: roles over all units, units in order (the first is home)."""
+
+    id: int
+    email: str
+    name: str | None
+    units: tuple[str, ...]
+    roles: frozenset[str] = field(default_factory=frozenset)
+    unit_roles: tuple[tuple[str, frozenset[str]], ...] = ()
+
+    @property
+    def home_unit(self) -> str:
+        return self.units[0]
+
+    @property
+    def display(self) -> str:
+        return self.name or self.email
+
+    def roles_in(self, unit_id: str) -> frozenset[str]:
+        return dict(self.unit_roles).get(unit_id, frozenset())
+
+
+class Directory:
+    """Look-ups the SMTP edge and the handlers need, with no database round trip."""
+
+    def __init__(self, units: Iterable[UnitInfo], people: Iterable[PersonInfo]) -> None:
+        self.units = {unit.id: unit for unit in units}
+        self.people = {person.email: person for person in people if person.units}
+        self._children: dict[str, list[str]] = {unit_id: [] for unit_id in self.units}
+        for unit in self.units.values():
+            if unit.parent in self._children:
+                self._children[unit.parent].append(unit.id)
+        self._members: dict[str, list[PersonInfo]] = {unit_id: [] for unit_id in self.units}
+        for person in self.people.values():
+            for unit_id in person.units:
+                self._members[unit_id].append(person)
+
+    def person(self, email: str) -> PersonInfo | None:
+        return self.people.get(email.strip().lower())
+
+    def is_member(self, email: str) -> bool:
+        return email.strip().lower() in self.people
+
+    def may_send_to_all(self, email: str) -> bool:
+        person = self.person(email)
+        return person is not None and bool(person.roles & SENDER_ROLES_FOR_ALL)
+
+    def subtree(self, unit_id: str) -> list[str]:
+        """The unit and all units below it, parents first."""
+        result, pending = [], [unit_id]
+        while pending:
+            current = pending.pop(0)
+            result.append(current)
+            pending.extend(self._children.get(current, []))
+        return result
+
+    def members(self, unit_id: str, *, recursive: bool = True) -> list[PersonInfo]:
+        """Members of a unit (and its sub-units), each person once, in org-file order."""
+        seen: dict[str, PersonInfo] = {}
+        for current in self.subtree(unit_id) if recursive else [unit_id]:
+            for person in self._members.get(current, []):
+                seen.setdefault(person.email, person)
+        return list(seen.values())
+
+    def everyone(self) -> list[PersonInfo]:
+        return list(self.people.values())
+
+    def leaders(self, unit_id: str) -> list[PersonInfo]:
+        return [p for p in self._members.get(unit_id, []) if "leader" in p.roles_in(unit_id)]

@@ -1,0 +1,33 @@
+"""InklessError for users' mistakes, and the outcomes a pipeline handler may raise."""
+
+
+class InklessError(Exception):
+    """An error a user caused (bad config, bad org file, port in use): one clear line, exit 2."""
+
+
+class ConfigError(InklessError):
+    """The configuration file or environment is invalid."""
+
+
+class OrgError(InklessError):
+    """The organisation file is invalid."""
+
+
+class PipelineOutcome(Exception):
+    """Raised by a handler to end a message's processing; caught only in pipeline.run."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Quarantine(PipelineOutcome):
+    """The message cannot be processed: keep it, with the reason, for an operator."""
+
+
+class Discard(PipelineOutcome):
+    """The message needs no action (e.g. an automatic reply); it is audited and kept."""
+
+
+class Retry(PipelineOutcome):
+    """A transient condition: leave the message queued and try again later."""

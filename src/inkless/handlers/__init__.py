@@ -1,0 +1,23 @@
+"""Handlers decide what happens to a message; pipelines list them in order, as data.
+
+`pipeline.run` parses the message, picks the pipelines from its recipients and subject
+tags, and runs their handlers in the order below.
+"""
+
+from __future__ import annotations
+
+from inkless.handlers.documents import DocumentHandler
+from inkless.handlers.pipeline import Handler
+from inkless.handlers.returns import ReturnMail
+from inkless.handlers.sender import SenderCheck
+
+HANDLERS: dict[str, Handler] = {
+    handler.name: handler for handler in (SenderCheck(), DocumentHandler(), ReturnMail())
+}
+
+PIPELINES: dict[str, tuple[str, ...]] = {
+    # Mail to unit addresses and all@ that is not a meeting, schedule, task or short message.
+    "document": ("sender", "document"),
+    # Mail to reply+/bounce+/receipt+ addresses.
+    "return": ("returns",),
+}

@@ -1,0 +1,79 @@
+"""Decide what a message is: which addresses it reached and what its subject tags say."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from inkless.directory import Directory
+from inkless.tokens import TokenSigner
+
+# The 15 statutory document types (GB/T 9704 / 党政机关公文处理工作条例).
+DOCUMENT_TYPES = ("决议", "决定", "命令", "公报", "公告", "通告", "意见", "通知", "通报",
+                  "报告", "请示", "批复", "议案", "函", "纪要")
+# Function tags: these never become documents and never go through sign-off.
+FUNCTION_TAGS = {"会议": "meeting", "日程": "schedule", "督办": "task", "短消息": "short_message"}
+PUBLIC_TAG = "公开"
+_TAG = re.compile(r"^\s*[\[【]\s*([^\]】]{1,20}?)\s*[\]】]")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A subject split into its leading tags and the title."""
+
+    tags: tuple[str, ...]
+    title: str
+
+    def document_type(self, extra_types: tuple[str, ...] = ()) -> str | None:
+        known = DOCUMENT_TYPES + extra_types
+        return next((tag for tag in self.tags if tag in known), None)
+
+    @property
+    def public(self) -> bool:
+        return PUBLIC_TAG in self.tags
+
+    @property
+    def function(self) -> str | None:
+        return next((FUNCTION_TAGS[tag] for tag in self.tags if tag in FUNCTION_TAGS), None)
+
+
+def split_subject(subject: str, known_tags: frozenset[str]) -> Subject:
+    """Take known leading tags (`[通知]`, `【公开】`, in any order) off the subject."""
+    tags: list[str] = []
+    rest = subject.strip()
+    while True:
+        match = _TAG.match(rest)
+        if match is None or match.group(1).strip() not in known_tags:
+            break
+        tags.append(match.group(1).strip())
+        rest = rest[match.end():]
+    return Subject(tuple(tags), rest.strip())
+
+
+def known_tags(extra_types: tuple[str, ...] = ()) -> frozenset[str]:
+    return frozenset(DOCUMENT_TYPES + extra_types + tuple(FUNCTION_TAGS) + (PUBLIC_TAG,))
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Envelope recipients grouped by what Inkless does with them."""
+
+    units: tuple[str, ...]
+    returns: tuple[str, ...]
+
+
+def route(recipients: list[str], *, domain: str, directory: Directory, signer: TokenSigner) -> Routes:
+    """Split envelope recipients into unit addresses (incl. all@) and signed return addresses."""
+    units: list[str] = []
+    returns: list[str] = []
+    for recipient in recipients:
+        local, _, host = recipient.rpartition("@")
+        if host.lower() != domain:
+            continue
+        local = local.lower()
+        if local == "all" or local in directory.units:
+            if local not in units:
+                units.append(local)
+        elif signer.verify(local) is not None:
+            returns.append(local)
+    return Routes(tuple(units), tuple(returns))

@@ -1,0 +1,188 @@
+"""Documents (公文) and unit notices: store, number, and issue personal copies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inkless.config import Config
+from inkless.directory import Directory, PersonInfo
+from inkless.handlers.classify import known_tags, split_subject
+from inkless.handlers.pipeline import Context
+from inkless.mail import compose
+from inkless.mail.parse import ParsedAttachment
+from inkless.mail.texts import text
+from inkless.storage import queries
+from inkless.storage.audit import record
+from inkless.storage.models import Attachment, Document, DocumentVersion, Recipient
+from inkless.tokens import Token, TokenSigner
+
+
+class DocumentHandler:
+    """Mail to unit addresses becomes a document; without approvers it is issued at once."""
+
+    name = "document"
+
+    async def process(self, ctx: Context) -> None:
+        sender: PersonInfo = ctx.notes["sender"]  # type: ignore[assignment]
+        now = ctx.clock.now()
+        subject = split_subject(ctx.message.subject, known_tags(tuple(ctx.config.documents.extra_types)))
+        unit = ctx.directory.units[sender.home_unit]
+        document = Document(
+            unit_id=unit.id,
+            sender=sender.email,
+            type=subject.document_type(tuple(ctx.config.documents.extra_types)),
+            title=subject.title or ctx.message.subject or "(无标题)",
+            status="pending_approval",
+            public=subject.public,
+            addressed_to="\n".join(ctx.routes.units),
+            inbound_id=ctx.inbound.id,
+            created_at=now,
+        )
+        version = DocumentVersion(version=1, created_at=now, body=ctx.message.text, body_html=ctx.message.html)
+        version.attachments = [
+            Attachment(filename=a.filename, content_type=a.content_type, size=len(a.data), sha256=a.sha256, data=a.data)
+            for a in ctx.message.attachments
+        ]
+        document.versions.append(version)
+        ctx.session.add(document)
+        await ctx.session.flush()
+        record(ctx.session, now=now, actor=sender.email, action="document.created", subject_type="document",
+               subject_id=document.id, detail={"title": document.title, "to": list(ctx.routes.units)})
+        approvers = [a for a in unit.approvers if a != sender.email]
+        if approvers:
+            record(ctx.session, now=now, actor="inkless", action="document.awaiting_signoff", subject_type="document",
+                   subject_id=document.id, detail={"approvers": approvers})
+            return
+        await issue_document(ctx.session, document, version.attachments, config=ctx.config,
+                             directory=ctx.directory, signer=ctx.signer, now=now)
+
+
+def recipients_of(document: Document, directory: Directory) -> list[PersonInfo]:
+    """Everyone in the addressed units and their sub-units, once each, without the sender."""
+    seen: dict[str, PersonInfo] = {}
+    for address in document.addressed_to.split("\n"):
+        members = directory.everyone() if address == "all" else directory.members(address)
+        for person in members:
+            if person.email != document.sender:
+                seen.setdefault(person.email, person)
+    return list(seen.values())
+
+
+async def issue_document(
+    session: AsyncSession,
+    document: Document,
+    attachments: list[Attachment],
+    *,
+    config: Config,
+    directory: Directory,
+    signer: TokenSigner,
+    now: datetime,
+) -> None:
+    """Number the document, record its recipients and queue one personal copy each."""
+    unit = directory.units[document.unit_id]
+    year = now.astimezone(config.zone).year
+    serial = await queries.next_document_serial(session, unit.id, year)
+    document.year, document.serial = year, serial
+    document.number = f"{unit.doc_prefix}〔{year}〕{serial}号"
+    document.status = "issued"
+    document.issued_at = now
+
+    people = recipients_of(document, directory)
+    recipient_ids = await queries.add_recipients(
+        session, document.id, [(p.id, p.email, p.name) for p in people]
+    )
+    language = config.language
+    tracking_url = f"{config.web.base_url}/documents/{document.id}"
+    version = document.versions[-1]
+    body = compose.body_entity(
+        copy_text(document, version.body, unit_name=unit.name, sender=directory.person(document.sender),
+                  language=language, issued_at=now.astimezone(config.zone).strftime("%Y-%m-%d %H:%M"),
+                  attachment_names=[a.filename for a in attachments]),
+        [ParsedAttachment(a.filename, a.content_type, a.data) for a in attachments],
+    )
+    body_id = await queries.add_outbox_body(session, body, now=now)
+    tag = f"[{document.type}] " if document.type else ""
+    subject = f"{tag}{document.title}（{document.number}）"
+    from_ = compose.mailbox(unit.name, config.local_address(unit.id))
+    copies = []
+    for person, recipient_id in zip(people, recipient_ids, strict=True):
+        headers = compose.personal_headers(
+            from_=from_,
+            to=compose.mailbox(person.name, person.email),
+            subject=subject,
+            message_id=f"<inkless.d{document.id}.r{recipient_id}@{config.domain}>",
+            date=now,
+            reply_to=signer.address(Token("reply", "d", recipient_id, person.id)),
+            receipt_to=signer.address(Token("receipt", "d", recipient_id, person.id)),
+            extra=[("X-Inkless-Document", str(document.id))],
+        )
+        copies.append(queries.OutboundCopy(
+            kind="document", mail_from=signer.address(Token("bounce", "d", recipient_id, person.id)),
+            rcpt=person.email, headers=headers, recipient_id=recipient_id))
+    await queries.enqueue(session, copies, body_id=body_id, now=now)
+    await _notify_sender(session, document, count=len(people), config=config, directory=directory,
+                         signer=signer, now=now, tracking_url=tracking_url)
+    record(session, now=now, actor="inkless", action="document.issued", subject_type="document",
+           subject_id=document.id, detail={"number": document.number, "recipients": len(people)})
+
+
+def copy_text(
+    document: Document,
+    body: str,
+    *,
+    unit_name: str,
+    sender: PersonInfo | None,
+    language: str,
+    issued_at: str,
+    attachment_names: list[str],
+) -> str:
+    """The readable text of a personal copy: a short head, the body, the attachment list."""
+    head = [
+        text(language, "copy_intro", unit=unit_name),
+        f"{text(language, 'number')}: {document.number or text(language, 'no_number')}",
+    ]
+    if document.type:
+        head.append(f"{text(language, 'type')}: {document.type}")
+    head.append(f"{text(language, 'sender')}: {sender.display if sender else document.sender}")
+    head.append(f"{text(language, 'issued_at')}: {issued_at}")
+    lines = ["\n".join(head), "", body.rstrip(), ""]
+    if attachment_names:
+        lines += [f"{text(language, 'attachments')}: " + "、".join(attachment_names), ""]
+    lines += ["--", text(language, "reply_hint")]
+    return "\n".join(lines) + "\n"
+
+
+async def _notify_sender(
+    session: AsyncSession,
+    document: Document,
+    *,
+    count: int,
+    config: Config,
+    directory: Directory,
+    signer: TokenSigner,
+    now: datetime,
+    tracking_url: str,
+) -> None:
+    """One "issued" notice to the sender with the number and the tracking link."""
+    sender = directory.person(document.sender)
+    if sender is None:
+        return
+    language = config.language
+    values = {"title": document.title, "number": document.number, "count": count, "url": tracking_url,
+              "issued_at": now.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")}
+    body_id = await queries.add_outbox_body(
+        session, compose.body_entity(text(language, "issued_body", **values)), now=now)
+    unit = directory.units[document.unit_id]
+    headers = compose.personal_headers(
+        from_=compose.mailbox(unit.name, config.local_address(unit.id)),
+        to=compose.mailbox(sender.name, sender.email),
+        subject=text(language, "issued_subject", **values),
+        message_id=f"<inkless.d{document.id}.issued@{config.domain}>",
+        date=now,
+        extra=[("X-Inkless-Document", str(document.id))],
+    )
+    await queries.enqueue(session, [queries.OutboundCopy(
+        kind="issued_notice", mail_from=signer.address(Token("bounce", "n", document.id, sender.id)),
+        rcpt=sender.email, headers=headers, recipient_id=None)], body_id=body_id, now=now)

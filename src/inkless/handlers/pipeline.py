@@ -1,0 +1,97 @@
+"""Run a stored inbound message through its pipelines: the one place outcomes are caught."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inkless.clock import Clock
+from inkless.config import Config
+from inkless.directory import Directory
+from inkless.errors import Discard, PipelineOutcome, Quarantine, Retry
+from inkless.handlers.classify import FUNCTION_TAGS, Routes, known_tags, route, split_subject
+from inkless.mail.parse import ParsedMessage, parse_message
+from inkless.storage.models import InboundMessage
+from inkless.tokens import TokenSigner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """Everything a handler may use while processing one message, in one transaction."""
+
+    session: AsyncSession
+    config: Config
+    directory: Directory
+    signer: TokenSigner
+    clock: Clock
+    inbound: InboundMessage
+    message: ParsedMessage
+    routes: Routes
+    # Filled in by handlers for the ones after them.
+    notes: dict[str, object] = field(default_factory=dict)
+
+
+class Handler(Protocol):
+    """One step of a pipeline."""
+
+    name: str
+
+    async def process(self, ctx: Context) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How processing ended: done, discarded, quarantined or retry, with the reason."""
+
+    status: str
+    reason: str | None = None
+
+
+def pipelines_for(ctx: Context) -> list[str]:
+    """Which pipelines a message goes through, from its recipients and subject tags."""
+    names = []
+    if ctx.routes.units:
+        subject = split_subject(ctx.message.subject, known_tags())
+        if subject.function is not None:
+            tag = next(tag for tag in subject.tags if tag in FUNCTION_TAGS)
+            raise Quarantine(f"[{tag}] mail is not handled yet")
+        names.append("document")
+    if ctx.routes.returns:
+        names.append("return")
+    return names
+
+
+async def run(
+    *,
+    session: AsyncSession,
+    config: Config,
+    directory: Directory,
+    signer: TokenSigner,
+    clock: Clock,
+    inbound: InboundMessage,
+) -> Outcome:
+    """Process one message. Handler outcomes end here, logged with message id, pipeline and handler."""
+    from inkless.handlers import HANDLERS, PIPELINES
+
+    pipeline = handler_name = "parse"
+    try:
+        message = parse_message(inbound.raw)
+        routes = route(inbound.recipients, domain=config.domain, directory=directory, signer=signer)
+        ctx = Context(session, config, directory, signer, clock, inbound, message, routes)
+        pipeline = handler_name = "classify"
+        names = pipelines_for(ctx)
+        if not names:
+            raise Quarantine("no Inkless address among the recipients")
+        for pipeline in names:
+            for handler_name in PIPELINES[pipeline]:
+                await HANDLERS[handler_name].process(ctx)
+    except PipelineOutcome as outcome:
+        status = {Quarantine: "quarantined", Discard: "discarded", Retry: "retry"}[type(outcome)]
+        log.info("inbound %s: %s by %s/%s: %s", inbound.id, status, pipeline, handler_name, outcome.reason)
+        return Outcome(status, outcome.reason)
+    return Outcome("done")

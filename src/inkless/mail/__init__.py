@@ -1,0 +1,1 @@
+"""Mail formats: parsing inbound messages and composing outbound ones (no I/O)."""

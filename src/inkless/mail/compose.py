@@ -1,0 +1,80 @@
+"""Compose outbound mail as a shared body plus per-copy headers.
+
+A document goes to thousands of people with the same body and attachments: the body (a
+complete MIME entity) is built and stored once, and each personal copy only adds its own
+header block. `headers + body` is the message the relay gets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+
+from inkless.mail.parse import ParsedAttachment
+
+POLICY = SMTP.clone(max_line_length=78)
+
+
+def header_block(headers: Iterable[tuple[str, str]]) -> bytes:
+    """Fold and encode header fields (RFC 5322 / RFC 2047) into CRLF-terminated bytes."""
+    return b"".join(POLICY.header_factory(name, value).fold(policy=POLICY).encode("ascii") for name, value in headers)
+
+
+def body_entity(text: str, attachments: Iterable[ParsedAttachment] = ()) -> bytes:
+    """A MIME entity (MIME-Version, Content-Type, …, blank line, body) for text and files."""
+    message = EmailMessage(policy=POLICY)
+    message.set_content(text, subtype="plain", charset="utf-8", cte="base64" if _needs_base64(text) else None)
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(attachment.data, maintype=maintype or "application",
+                               subtype=subtype or "octet-stream", filename=attachment.filename)
+    return message.as_bytes(policy=POLICY)
+
+
+def _needs_base64(text: str) -> bool:
+    # Mostly non-ASCII text (Chinese) is smaller in base64 than in quoted-printable.
+    return sum(1 for ch in text if ord(ch) > 127) > len(text) // 4
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Who the relay is told the message is from and to."""
+
+    mail_from: str
+    rcpt: str
+
+
+def mailbox(name: str | None, address: str) -> str:
+    return formataddr((name, address)) if name else address
+
+
+def personal_headers(
+    *,
+    from_: str,
+    to: str,
+    subject: str,
+    message_id: str,
+    date: datetime,
+    reply_to: str | None = None,
+    receipt_to: str | None = None,
+    extra: Iterable[tuple[str, str]] = (),
+) -> bytes:
+    """The header block of one personal copy (everything above the shared body)."""
+    fields = [
+        ("From", from_),
+        ("To", to),
+        ("Subject", subject),
+        ("Date", format_datetime(date)),
+        ("Message-ID", message_id),
+    ]
+    if reply_to:
+        fields.append(("Reply-To", reply_to))
+    if receipt_to:
+        fields.append(("Disposition-Notification-To", receipt_to))
+    fields.append(("Auto-Submitted", "auto-generated"))
+    fields.extend(extra)
+    return header_block(fields)

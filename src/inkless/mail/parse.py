@@ -1,0 +1,256 @@
+"""Parse a raw inbound message into text, attachments and addresses, whatever its charset.
+
+Chinese mail is often labelled with a smaller charset than it uses (GB2312 for GBK text,
+Big5 for HKSCS or Microsoft's extensions), so labelled charsets are read with their
+supersets. Anything that cannot be read safely raises Quarantine with the reason.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import re
+from dataclasses import dataclass, field
+from email import errors as email_errors
+from email.header import Header, decode_header
+from email.message import Message
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+from datetime import datetime
+
+from inkless.errors import Quarantine
+
+MAX_HEADER_LINE = 16 * 1024
+MAX_HEADER_SECTION = 256 * 1024
+MAX_MIME_DEPTH = 20
+MAX_PARTS = 1000
+
+# A labelled charset → the superset that actually decodes what real clients send.
+CHARSET_SUPERSETS = {
+    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030", "euc-cn": "gb18030",
+    "csgb2312": "gb18030", "gb_2312-80": "gb18030", "x-euc-cn": "gb18030",
+    "big5": "big5hkscs", "x-big5": "big5hkscs", "cn-big5": "big5hkscs", "csbig5": "big5hkscs",
+    "us-ascii": "utf-8", "ascii": "utf-8", "unknown-8bit": "utf-8", "x-unknown": "utf-8",
+}
+# Defects that mean the MIME structure itself cannot be trusted.
+FATAL_DEFECTS = (
+    email_errors.NoBoundaryInMultipartDefect,
+    email_errors.StartBoundaryNotFoundDefect,
+    email_errors.MultipartInvariantViolationDefect,
+    email_errors.MissingHeaderBodySeparatorDefect,
+)
+BASE64_DEFECTS = (
+    email_errors.InvalidBase64CharactersDefect,
+    email_errors.InvalidBase64PaddingDefect,
+    email_errors.InvalidBase64LengthDefect,
+)
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Decode text in its labelled charset (read as its superset), falling back sensibly."""
+    label = (charset or "").strip().strip('"').lower()
+    candidates = [CHARSET_SUPERSETS.get(label, label)] if label else []
+    if label == "big5":
+        candidates.append("cp950")
+    candidates += ["utf-8", "gb18030"]
+    for candidate in candidates:
+        try:
+            return data.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("utf-8", errors="replace")
+
+
+def decode_header_value(value: str | Header | None) -> str:
+    """Decode a header: RFC 2047 encoded words in any charset, or raw 8-bit bytes."""
+    if value is None:
+        return ""
+    try:
+        # compat32 gives raw 8-bit headers as Header objects (charset unknown-8bit).
+        chunks = decode_header(value)
+    except email_errors.HeaderParseError:
+        chunks = [(str(value), None)]
+    parts = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            # compat32 keeps raw 8-bit header bytes as surrogate escapes; some accessors
+            # hand back text already decoded. Both turn back into the bytes that were sent.
+            chunk = chunk.encode("utf-8", errors="surrogateescape")
+        parts.append(decode_bytes(chunk, charset))
+    return re.sub(r"\s*\r?\n\s*", " ", "".join(parts)).strip()
+
+
+@dataclass(frozen=True)
+class ParsedAttachment:
+    """A file from the message, byte for byte."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class ParsedMessage:
+    """What the handlers need from a message."""
+
+    message: Message
+    message_id: str | None
+    subject: str
+    from_addresses: list[tuple[str, str]]
+    to: list[str]
+    cc: list[str]
+    date: datetime | None
+    text: str
+    html: str | None
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+
+    @property
+    def sender(self) -> str | None:
+        """The single header From address (lower case), or None when absent or ambiguous."""
+        if len(self.from_addresses) != 1:
+            return None
+        return self.from_addresses[0][1].lower() or None
+
+    @property
+    def sender_name(self) -> str | None:
+        return self.from_addresses[0][0] or None if len(self.from_addresses) == 1 else None
+
+    def header(self, name: str) -> str:
+        return decode_header_value(self.message.get(name))
+
+
+def header_text(value: str | Header) -> str:
+    """A header as text, raw 8-bit bytes kept as surrogate escapes (for address parsing)."""
+    if isinstance(value, str):
+        return value
+    return "".join(chunk.decode("ascii", errors="surrogateescape") if isinstance(chunk, bytes) else chunk
+                   for chunk, _charset in decode_header(value))
+
+
+def addresses(values: list[str | Header]) -> list[tuple[str, str]]:
+    """Display names and addresses from address headers, decoded."""
+    result = []
+    for name, address in getaddresses([header_text(v) for v in values]):
+        if address and "@" in address:
+            result.append((decode_header_value(name), address.strip()))
+    return result
+
+
+def _check_header_section(raw: bytes) -> None:
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    head = raw if end < 0 else raw[:end]
+    if len(head) > MAX_HEADER_SECTION:
+        raise Quarantine(f"header section of {len(head)} bytes exceeds {MAX_HEADER_SECTION}")
+    longest = max((len(line) for line in head.split(b"\n")), default=0)
+    if longest > MAX_HEADER_LINE:
+        raise Quarantine(f"header line of {longest} bytes exceeds {MAX_HEADER_LINE}")
+
+
+def _raw_param(part: Message, header: str, name: str) -> str | None:
+    """A parameter read straight from a header that carries raw 8-bit bytes."""
+    value = header_text(part.get(header) or "")
+    match = re.search(rf'(?:^|;)\s*{name}\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)', value, re.IGNORECASE)
+    if match is None:
+        return None
+    found = email.utils.unquote(match.group(1).strip())
+    return decode_header_value(decode_bytes(found.encode("utf-8", errors="surrogateescape"), None))
+
+
+def _has_8bit(part: Message, header: str) -> bool:
+    return any(ord(ch) > 127 for ch in header_text(part.get(header) or ""))
+
+
+def _filename(part: Message) -> str | None:
+    # compat32 mangles raw 8-bit parameters (common: UTF-8 or GBK file names sent unencoded).
+    for header, name in (("Content-Disposition", "filename"), ("Content-Type", "name")):
+        if _has_8bit(part, header):
+            found = _raw_param(part, header, name)
+            if found:
+                return found
+    raw = part.get_param("filename", header="content-disposition")
+    if raw is None:
+        raw = part.get_param("name", header="content-type")
+    if raw is None:
+        return None
+    if isinstance(raw, tuple):
+        # RFC 2231: (charset, language, percent-decoded bytes as latin-1 text).
+        charset, _language, value = raw
+        data = value.encode("latin-1", errors="surrogateescape") if isinstance(value, str) else value
+        return decode_bytes(data, charset or "utf-8")
+    return decode_header_value(email.utils.unquote(raw))
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Parse raw bytes; raise Quarantine when the message cannot be read safely."""
+    if b"\x00" in raw:
+        raise Quarantine("message contains NUL bytes")
+    _check_header_section(raw)
+    try:
+        message = email.message_from_bytes(raw, policy=compat32)
+    except Exception as exc:  # the parser is lenient; anything it raises means unreadable input
+        raise Quarantine(f"unparseable message: {type(exc).__name__}: {exc}") from None
+
+    text_parts: list[str] = []
+    html_parts: list[str] = []
+    attachments: list[ParsedAttachment] = []
+    count = 0
+
+    def walk(part: Message, depth: int) -> None:
+        nonlocal count
+        count += 1
+        if depth > MAX_MIME_DEPTH:
+            raise Quarantine(f"MIME nesting deeper than {MAX_MIME_DEPTH}")
+        if count > MAX_PARTS:
+            raise Quarantine(f"more than {MAX_PARTS} MIME parts")
+        for defect in part.defects:
+            if isinstance(defect, FATAL_DEFECTS):
+                raise Quarantine(f"malformed MIME: {type(defect).__name__}")
+        if part.is_multipart():
+            payload = part.get_payload()
+            if not isinstance(payload, list):
+                raise Quarantine("malformed MIME: multipart without parts")
+            for child in payload:
+                walk(child, depth + 1)
+            return
+        content_type = part.get_content_type()
+        filename = _filename(part)
+        disposition = header_text(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            data = b""
+        bad = [d for d in part.defects if isinstance(d, BASE64_DEFECTS)]
+        if bad and (filename or content_type not in ("text/plain", "text/html")):
+            raise Quarantine(f"attachment {filename or content_type}: {type(bad[0]).__name__}")
+        if filename is None and disposition != "attachment" and content_type in ("text/plain", "text/html"):
+            text = decode_bytes(data, part.get_content_charset())
+            (text_parts if content_type == "text/plain" else html_parts).append(text)
+            return
+        if content_type == "message/rfc822" and filename is None:
+            filename = "message.eml"
+        attachments.append(ParsedAttachment(filename or f"attachment-{len(attachments) + 1}", content_type, data))
+
+    walk(message, 0)
+    date = None
+    if message.get("Date"):
+        try:
+            date = parsedate_to_datetime(str(message["Date"]))
+        except (TypeError, ValueError, IndexError):
+            date = None
+    return ParsedMessage(
+        message=message,
+        message_id=(str(message.get("Message-ID") or "").strip() or None),
+        subject=decode_header_value(message.get("Subject")),
+        from_addresses=addresses(message.get_all("From") or []),
+        to=[address for _, address in addresses(message.get_all("To") or [])],
+        cc=[address for _, address in addresses(message.get_all("Cc") or [])],
+        date=date,
+        text="\n".join(text_parts).replace("\r\n", "\n"),
+        html="\n".join(html_parts) or None,
+        attachments=attachments,
+    )

@@ -1,0 +1,117 @@
+"""The organisation file (org.yaml): units, members, roles and approvers, validated."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from inkless.config import describe_validation_error
+from inkless.errors import OrgError
+
+Role = Literal["clerk", "leader", "admin"]
+
+# Local parts Inkless uses itself; a unit may not take them.
+RESERVED_LOCAL_PARTS = frozenset({"all", "reply", "bounce", "receipt", "postmaster", "abuse", "mailer-daemon", "noreply"})
+UNIT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MemberSpec(_Strict):
+    email: str
+    name: str | None = None
+    roles: list[Role] = Field(default_factory=list)
+
+    @field_validator("email")
+    @classmethod
+    def _check_email(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not EMAIL.match(value):
+            raise ValueError("not an email address")
+        return value
+
+
+class UnitSpec(_Strict):
+    id: str
+    name: str
+    parent: str | None = None
+    doc_prefix: str | None = None
+    approvers: list[str] = Field(default_factory=list)
+    members: list[MemberSpec] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not UNIT_ID.match(value):
+            raise ValueError("unit id must be lower-case letters, digits, '.', '_' or '-' (it is a mail address)")
+        if value in RESERVED_LOCAL_PARTS:
+            raise ValueError(f"'{value}' is reserved for Inkless's own addresses")
+        return value
+
+    @field_validator("approvers")
+    @classmethod
+    def _check_approvers(cls, value: list[str]) -> list[str]:
+        return [address.strip().lower() for address in value]
+
+    @property
+    def prefix(self) -> str:
+        return self.doc_prefix or self.name
+
+
+class OrgSpec(_Strict):
+    units: list[UnitSpec]
+
+    @model_validator(mode="after")
+    def _check_references(self) -> OrgSpec:
+        ids = [unit.id for unit in self.units]
+        seen: set[str] = set()
+        for index, unit_id in enumerate(ids):
+            if unit_id in seen:
+                raise ValueError(f"units[{index}].id: duplicate unit id '{unit_id}'")
+            seen.add(unit_id)
+        members = {member.email for unit in self.units for member in unit.members}
+        for index, unit in enumerate(self.units):
+            if unit.parent is not None and unit.parent not in seen:
+                raise ValueError(f"units[{index}].parent: no unit '{unit.parent}'")
+            for approver in unit.approvers:
+                if approver not in members:
+                    raise ValueError(f"units[{index}].approvers: '{approver}' is not a member of any unit")
+            emails = [member.email for member in unit.members]
+            if len(emails) != len(set(emails)):
+                raise ValueError(f"units[{index}].members: a person is listed twice in unit '{unit.id}'")
+        parents = {unit.id: unit.parent for unit in self.units}
+        for unit_id in ids:
+            chain, current = {unit_id}, parents[unit_id]
+            while current is not None:
+                if current in chain:
+                    raise ValueError(f"units: parent cycle through '{unit_id}'")
+                chain.add(current)
+                current = parents[current]
+        return self
+
+
+def load_org(path: Path) -> OrgSpec:
+    """Read and validate an org file, raising OrgError with one line naming the file and key."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OrgError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OrgError(f"{path}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise OrgError(f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise OrgError(f"{path}: must be a mapping with a 'units' list")
+    try:
+        return OrgSpec.model_validate(data)
+    except ValidationError as exc:
+        raise OrgError(describe_validation_error(exc, str(path))) from None

@@ -1,0 +1,25 @@
+"""The append-only audit log: every state change, with actor and time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inkless.storage.models import AuditEntry
+
+
+def record(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: object,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Add an audit entry to the session's transaction (committed with the change it records)."""
+    session.add(AuditEntry(at=now, actor=actor, action=action, subject_type=subject_type,
+                           subject_id=None if subject_id is None else str(subject_id), detail=detail or {}))

@@ -1,0 +1,186 @@
+"""Queries shared by handlers, workers, web and CLI: numbering, queues, claims."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inkless.storage.models import (
+    Attachment,
+    Document,
+    DocumentCounter,
+    DocumentVersion,
+    InboundMessage,
+    OutboxBody,
+    OutboxMessage,
+    Recipient,
+)
+
+
+async def next_document_serial(session: AsyncSession, unit_id: str, year: int) -> int:
+    """The next document number of a unit in a year: gapless, safe across processes.
+
+    The counter row is locked until the transaction ends, so a rolled-back issue gives
+    its number back and two processes never take the same one.
+    """
+    dialect = session.bind.dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.execute(
+        insert_fn(DocumentCounter).values(unit_id=unit_id, year=year, last=0).on_conflict_do_nothing()
+    )
+    row = await session.execute(
+        update(DocumentCounter)
+        .where(DocumentCounter.unit_id == unit_id, DocumentCounter.year == year)
+        .values(last=DocumentCounter.last + 1)
+        .returning(DocumentCounter.last)
+    )
+    return int(row.scalar_one())
+
+
+async def add_recipients(
+    session: AsyncSession, document_id: int, people: Sequence[tuple[int, str, str | None]]
+) -> list[int]:
+    """Insert recipient rows (person id, email, name); return their ids in the same order."""
+    if not people:
+        return []
+    result = await session.execute(
+        insert(Recipient).returning(Recipient.id, sort_by_parameter_order=True),
+        [{"document_id": document_id, "person_id": pid, "email": email, "name": name, "failed": False}
+         for pid, email, name in people],
+    )
+    return [row[0] for row in result.all()]
+
+
+async def add_outbox_body(session: AsyncSession, data: bytes, *, now: datetime) -> int:
+    result = await session.execute(insert(OutboxBody).values(data=data, created_at=now).returning(OutboxBody.id))
+    return int(result.scalar_one())
+
+
+@dataclass(frozen=True)
+class OutboundCopy:
+    """One message to queue: envelope, its own header block, and what it belongs to."""
+
+    kind: str
+    mail_from: str
+    rcpt: str
+    headers: bytes
+    recipient_id: int | None
+
+
+async def enqueue(session: AsyncSession, copies: Sequence[OutboundCopy], *, body_id: int, now: datetime) -> None:
+    """Queue copies sharing one body; they are sent after the surrounding transaction commits."""
+    if not copies:
+        return
+    await session.execute(
+        insert(OutboxMessage),
+        [{"created_at": now, "kind": c.kind, "mail_from": c.mail_from, "rcpt": c.rcpt, "headers": c.headers,
+          "body_id": body_id, "recipient_id": c.recipient_id, "status": "queued", "attempts": 0,
+          "next_attempt_at": now} for c in copies],
+    )
+
+
+async def claim_inbound(session: AsyncSession, *, worker: str, now: datetime, lease: float, limit: int) -> list[int]:
+    """Claim stored messages to process (new ones, or those whose claimer vanished)."""
+    stale = now - timedelta(seconds=lease)
+    candidates = (
+        select(InboundMessage.id)
+        .where(or_(InboundMessage.status == "new",
+                   and_(InboundMessage.status == "processing", InboundMessage.claimed_at < stale)))
+        .order_by(InboundMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id.in_(candidates.scalar_subquery()))
+        .values(status="processing", claimed_by=worker, claimed_at=now, attempts=InboundMessage.attempts + 1)
+        .returning(InboundMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(row[0] for row in result.all())
+
+
+async def claim_outbox(session: AsyncSession, *, worker: str, now: datetime, lease: float,
+                       limit: int) -> list[OutboxMessage]:
+    """Claim due outbound messages (queued and due, or sending under a vanished claimer)."""
+    stale = now - timedelta(seconds=lease)
+    candidates = (
+        select(OutboxMessage.id)
+        .where(or_(and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
+                   and_(OutboxMessage.status == "sending", OutboxMessage.claimed_at < stale)))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(candidates.scalar_subquery()))
+        .values(status="sending", claimed_by=worker, claimed_at=now)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars().all(), key=lambda row: row.id)
+
+
+async def queue_depths(session: AsyncSession) -> dict[str, int]:
+    """Counts for /healthz and /metrics: inbound waiting, outbound queued, quarantined, failed."""
+    inbound = dict((await session.execute(
+        select(InboundMessage.status, func.count()).group_by(InboundMessage.status))).tuples().all())
+    outbound = dict((await session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))).tuples().all())
+    return {
+        "inbound_waiting": inbound.get("new", 0) + inbound.get("processing", 0),
+        "inbound_quarantined": inbound.get("quarantined", 0),
+        "outbound_queued": outbound.get("queued", 0) + outbound.get("sending", 0),
+        "outbound_failed": outbound.get("failed", 0),
+    }
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """A document with its versions, attachment metadata (no bytes) and recipients."""
+
+    document: Document
+    versions: list[DocumentVersion]
+    attachments: dict[int, list[AttachmentMeta]]
+    recipients: list[Recipient]
+
+
+@dataclass(frozen=True)
+class AttachmentMeta:
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+async def document_views(session: AsyncSession, documents: Sequence[Document]) -> list[DocumentView]:
+    """Load what the API, the tracking page and `inkless doc show` display, in few queries."""
+    ids = [document.id for document in documents]
+    if not ids:
+        return []
+    versions = (await session.scalars(
+        select(DocumentVersion).where(DocumentVersion.document_id.in_(ids))
+        .order_by(DocumentVersion.document_id, DocumentVersion.version))).all()
+    version_ids = [version.id for version in versions]
+    attachments: dict[int, list[AttachmentMeta]] = {}
+    if version_ids:
+        rows = await session.execute(
+            select(Attachment.version_id, Attachment.filename, Attachment.content_type, Attachment.size,
+                   Attachment.sha256).where(Attachment.version_id.in_(version_ids)).order_by(Attachment.id))
+        for version_id, filename, content_type, size, sha256 in rows.tuples():
+            attachments.setdefault(version_id, []).append(AttachmentMeta(filename, content_type, size, sha256))
+    recipients = (await session.scalars(
+        select(Recipient).where(Recipient.document_id.in_(ids)).order_by(Recipient.id))).all()
+    by_document: dict[int, tuple[list[DocumentVersion], list[Recipient]]] = {i: ([], []) for i in ids}
+    for version in versions:
+        by_document[version.document_id][0].append(version)
+    for recipient in recipients:
+        by_document[recipient.document_id][1].append(recipient)
+    return [DocumentView(document, by_document[document.id][0], attachments, by_document[document.id][1])
+            for document in documents]

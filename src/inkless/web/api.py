@@ -1,0 +1,175 @@
+"""JSON API /api/v1: documents, quarantine, and the OpenAPI description."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import Select, or_, select
+from yarl import URL
+
+from inkless.storage import queries
+from inkless.storage.models import Document, InboundMessage
+from inkless.web.app import CONFIG, SESSIONS
+from inkless.web.openapi import OPENAPI
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+DOCUMENT_STATUSES = ("pending_approval", "rejected", "issued")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=message)
+
+
+def iso(value: datetime | None, request: web.Request) -> str | None:
+    """ISO 8601 with the configured zone's offset, or null."""
+    return None if value is None else value.astimezone(request.app[CONFIG].zone).isoformat()
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or int(raw) < 1:
+        raise _bad_request("limit must be a whole number from 1 (values above 1000 are capped)")
+    return min(int(raw), MAX_LIMIT)
+
+
+def _before(request: web.Request) -> int | None:
+    raw = request.query.get("before")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise _bad_request("before must be an id")
+    return int(raw)
+
+
+def parse_since(raw: str, request: web.Request) -> datetime:
+    """An ISO 8601 date (midnight in the configured zone) or date-time (zone assumed if absent)."""
+    zone = request.app[CONFIG].zone
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), time(0), tzinfo=zone)
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise _bad_request(f"since must be an ISO 8601 date or date-time, got {raw!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=zone)
+
+
+def _page(request: web.Request, items: list[dict[str, Any]], limit: int, last_id: int | None) -> web.Response:
+    following = None
+    if len(items) == limit and last_id is not None:
+        following = str(URL(request.app[CONFIG].web.base_url + request.path)
+                        .with_query({**request.query, "before": str(last_id)}))
+    return _json({"items": items, "next": following})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of /api/v1 (no token needed)."""
+    spec = dict(OPENAPI)
+    spec["servers"] = [{"url": request.app[CONFIG].web.base_url}]
+    return _json(spec)
+
+
+async def list_documents(request: web.Request) -> web.Response:
+    """Documents, newest first, filtered by status, issuing unit, creation time and text."""
+    limit = _limit(request)
+    query: Select[tuple[Document]] = select(Document).order_by(Document.id.desc()).limit(limit)
+    status = request.query.get("status")
+    if status:
+        if status not in DOCUMENT_STATUSES:
+            raise _bad_request(f"status must be one of {', '.join(DOCUMENT_STATUSES)}")
+        query = query.where(Document.status == status)
+    if unit := request.query.get("unit"):
+        query = query.where(Document.unit_id == unit)
+    if since := request.query.get("since"):
+        query = query.where(Document.created_at >= parse_since(since, request))
+    if text := request.query.get("q"):
+        pattern = f"%{text}%"
+        query = query.where(or_(Document.title.ilike(pattern), Document.number.ilike(pattern)))
+    if (before := _before(request)) is not None:
+        query = query.where(Document.id < before)
+    async with request.app[SESSIONS]() as session:
+        documents = list((await session.scalars(query)).all())
+        views = await queries.document_views(session, documents)
+    items = [document_json(view, request) for view in views]
+    return _page(request, items, limit, documents[-1].id if documents else None)
+
+
+async def get_document(request: web.Request) -> web.Response:
+    """One document with versions, approvals and the per-recipient receipt table."""
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound(text=f"no document {raw}")
+    async with request.app[SESSIONS]() as session:
+        document = await session.get(Document, int(raw))
+        if document is None:
+            raise web.HTTPNotFound(text=f"no document {raw}")
+        [view] = await queries.document_views(session, [document])
+    return _json(document_json(view, request))
+
+
+def document_json(view: queries.DocumentView, request: web.Request) -> dict[str, Any]:
+    """The API shape of a document (SPEC §3): absent values are null, never ""."""
+    document = view.document
+    return {
+        "id": document.id,
+        "number": document.number,
+        "type": document.type,
+        "title": document.title,
+        "status": document.status,
+        "public": document.public,
+        "sender": document.sender,
+        "unit": document.unit_id,
+        "created_at": iso(document.created_at, request),
+        "issued_at": iso(document.issued_at, request),
+        "versions": [
+            {
+                "version": version.version,
+                "created_at": iso(version.created_at, request),
+                "body": version.body,
+                "attachments": [{"filename": a.filename, "size": a.size, "sha256": a.sha256}
+                                for a in view.attachments.get(version.id, [])],
+            }
+            for version in view.versions
+        ],
+        "approvals": [],
+        "recipients": [
+            {
+                "email": r.email,
+                "sent_at": iso(r.sent_at, request),
+                "delivered_at": iso(r.delivered_at, request),
+                "read_at": iso(r.read_at, request),
+                "acknowledged_at": iso(r.acknowledged_at, request),
+                "failed": r.failed,
+                "reason": r.reason or None,
+                "comment": r.comment or None,
+            }
+            for r in view.recipients
+        ],
+    }
+
+
+async def list_quarantine(request: web.Request) -> web.Response:
+    """Messages that could not be processed, with the reason, newest first."""
+    limit = _limit(request)
+    query = (select(InboundMessage.id, InboundMessage.received_at, InboundMessage.mail_from,
+                    InboundMessage.rcpt_tos, InboundMessage.size, InboundMessage.reason)
+             .where(InboundMessage.status == "quarantined").order_by(InboundMessage.id.desc()).limit(limit))
+    if (before := _before(request)) is not None:
+        query = query.where(InboundMessage.id < before)
+    if since := request.query.get("since"):
+        query = query.where(InboundMessage.received_at >= parse_since(since, request))
+    async with request.app[SESSIONS]() as session:
+        rows = (await session.execute(query)).all()
+    items = [{"id": row.id, "received_at": iso(row.received_at, request), "mail_from": row.mail_from or None,
+              "rcpt_to": [r for r in row.rcpt_tos.split("\n") if r], "size": row.size, "reason": row.reason}
+             for row in rows]
+    return _page(request, items, limit, rows[-1].id if rows else None)

@@ -1,0 +1,89 @@
+"""`init_app` is all the wiring: state keys, middlewares, the routes table."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inkless.clock import Clock
+from inkless.config import Config
+from inkless.storage.models import ApiToken
+
+log = logging.getLogger(__name__)
+
+CONFIG = web.AppKey("config", Config)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+CLOCK = web.AppKey("clock", Clock)
+HEALTH = web.AppKey("health", dict[str, Callable[[], str]])
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status,
+                             dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn HTTP errors into JSON answers under /api, and unexpected ones into a 500 without details."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if request.path.startswith("/api/") and exc.status >= 400:
+            return json_error(exc.status, exc.text or exc.reason)
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return json_error(500, "internal error")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@web.middleware
+async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """/api/v1 needs `Authorization: Bearer <token>` (config api.tokens or `inkless api-token`)."""
+    if not request.path.startswith("/api/v1/") or request.path == "/api/v1/openapi.json":
+        return await handler(request)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _unauthorised("missing bearer token")
+    token = token.strip()
+    config = request.app[CONFIG]
+    if any(hmac.compare_digest(token, static) for static in config.api.tokens):
+        return await handler(request)
+    async with request.app[SESSIONS]() as session:
+        found = await session.scalar(select(ApiToken.id).where(
+            ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)))
+    if found is None:
+        return _unauthorised("invalid bearer token")
+    return await handler(request)
+
+
+def _unauthorised(message: str) -> web.Response:
+    response = json_error(401, message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="inkless"'
+    return response
+
+
+def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], clock: Clock,
+             health: dict[str, Callable[[], str]] | None = None) -> web.Application:
+    """Build the aiohttp application."""
+    from inkless.web.routes import ROUTES
+
+    app = web.Application(middlewares=[errors, bearer_auth], client_max_size=1024 * 1024)
+    app[CONFIG] = config
+    app[SESSIONS] = sessions
+    app[CLOCK] = clock
+    app[HEALTH] = health or {}
+    app.add_routes(ROUTES)
+    return app

@@ -1,0 +1,83 @@
+"""The OpenAPI 3.1 description served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+_ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_PAGING = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 100},
+     "description": "page size; values above 1000 are capped"},
+    {"name": "before", "in": "query", "schema": {"type": "integer"}, "description": "cursor from `next`"},
+    {"name": "since", "in": "query", "schema": {"type": "string"}, "description": "ISO 8601 date or date-time"},
+]
+
+
+def _list_of(ref: str) -> dict[str, Any]:
+    return {"type": "object", "required": ["items", "next"], "properties": {
+        "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}},
+        "next": {"type": ["string", "null"]}}}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "Inkless API", "version": "1"},
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
+            "Attachment": {"type": "object", "properties": {
+                "filename": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string"}}},
+            "Version": {"type": "object", "properties": {
+                "version": {"type": "integer"}, "created_at": _TIME, "body": {"type": "string"},
+                "attachments": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}}}},
+            "Approval": {"type": "object", "properties": {
+                "version": {"type": "integer"}, "approver": {"type": "string"},
+                "decision": {"enum": ["approve", "reject", None]}, "comment": {"type": ["string", "null"]},
+                "decided_at": _TIME, "channel": {"enum": ["mail", "web", "bot", None]}}},
+            "Recipient": {"type": "object", "properties": {
+                "email": {"type": "string"}, "sent_at": _TIME, "delivered_at": _TIME, "read_at": _TIME,
+                "acknowledged_at": _TIME, "failed": {"type": "boolean"}, "reason": {"type": ["string", "null"]},
+                "comment": {"type": ["string", "null"]}}},
+            "Document": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "number": {"type": ["string", "null"]},
+                "type": {"type": ["string", "null"]}, "title": {"type": "string"},
+                "status": {"enum": ["pending_approval", "rejected", "issued"]}, "public": {"type": "boolean"},
+                "sender": {"type": "string"}, "unit": {"type": "string"}, "created_at": _TIME, "issued_at": _TIME,
+                "versions": {"type": "array", "items": {"$ref": "#/components/schemas/Version"}},
+                "approvals": {"type": "array", "items": {"$ref": "#/components/schemas/Approval"}},
+                "recipients": {"type": "array", "items": {"$ref": "#/components/schemas/Recipient"}}}},
+            "QuarantineEntry": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "received_at": _TIME, "mail_from": {"type": ["string", "null"]},
+                "rcpt_to": {"type": "array", "items": {"type": "string"}}, "size": {"type": "integer"},
+                "reason": {"type": ["string", "null"]}}},
+        },
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/api/v1/documents": {"get": {
+            "summary": "List documents, newest first",
+            "parameters": _PAGING + [
+                {"name": "status", "in": "query", "schema": {"enum": ["pending_approval", "rejected", "issued"]}},
+                {"name": "unit", "in": "query", "schema": {"type": "string"}, "description": "issuing unit id"},
+                {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "text in title or number"},
+            ],
+            "responses": {"200": {"description": "a page of documents",
+                                  "content": {"application/json": {"schema": _list_of("Document")}}},
+                          "400": _ERROR, "401": _ERROR}}},
+        "/api/v1/documents/{id}": {"get": {
+            "summary": "One document with versions, approvals and recipients",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "the document", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Document"}}}}, "401": _ERROR, "404": _ERROR}}},
+        "/api/v1/quarantine": {"get": {
+            "summary": "Messages that could not be processed, with the reason",
+            "parameters": _PAGING,
+            "responses": {"200": {"description": "a page of quarantine entries",
+                                  "content": {"application/json": {"schema": _list_of("QuarantineEntry")}}},
+                          "400": _ERROR, "401": _ERROR}}},
+        "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
+                                         "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    },
+}
