@@ -294,7 +294,8 @@ def check(config_file: str | None) -> None:
         except InklessError as exc:
             problems.append(str(exc))
     if config.secret_key == "change-me":
-        problems.append(f"{config_path(config_file)}: secret_key: still 'change-me'; set a long random value")
+        click.echo(f"warning: {config_path(config_file)}: secret_key: still 'change-me'; set a long random value "
+                   "before real use", err=True)
 
     async def probe() -> None:
         engine = create_engine(config)

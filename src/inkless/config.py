@@ -145,7 +145,7 @@ class Config(BaseSettings):
     org: str | None = Field(None, description="Organisation file, imported at start (idempotent).")
     smtp: SmtpSection = Field(default_factory=SmtpSection)
     relay: RelaySection = Field(default_factory=RelaySection)
-    imap: list[ImapMailbox] = Field(default_factory=list)
+    imap: list[ImapMailbox] = Field(default_factory=list, description="Mailboxes polled for inbound mail (IMAP ingress).")
     web: WebSection = Field(default_factory=WebSection)
     api: ApiSection = Field(default_factory=ApiSection)
     telegram: TelegramSection = Field(default_factory=TelegramSection)
@@ -283,7 +283,7 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
     """One line naming the file, the key path and the offending value."""
     errors = exc.errors()
     first = errors[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top)"
+    key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".") or "(top)"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
@@ -305,10 +305,17 @@ def reference() -> str:
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
                 walk(annotation, f"{prefix}{name}.")
                 continue
-            default = field.get_default(call_default_factory=True)
-            shown = "" if default is None else yaml.safe_dump(default, default_flow_style=True).strip()
-            shown = shown.removesuffix("\n...").removesuffix("...").strip()
-            lines.append(f"| `{prefix}{name}` | `{shown}` | {field.description or ''} |")
+            if field.is_required():
+                shown = "(required)"
+            else:
+                default = field.get_default(call_default_factory=True)
+                shown = yaml.safe_dump(default, default_flow_style=True).strip()
+                shown = shown.removesuffix("\n...").removesuffix("...").strip()
+            help_text = (field.description or "").replace("|", "\\|")
+            lines.append(f"| `{prefix}{name}` | `{shown}` | {help_text} |")
+            item = getattr(annotation, "__args__", (None,))[0]
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                walk(item, f"{prefix}{name}[].")
 
     walk(Config, "")
     return "\n".join(lines)

@@ -156,14 +156,15 @@ class Service:
         """Stop accepting, finish in-flight work, release everything."""
         if self._smtp_server is not None:
             self._smtp_server.close()
-        for worker in (self.inbox, self.outbox):
-            if worker is not None:
+        tasks = {task.get_name(): task for task in self._tasks}
+        if "directory" in tasks:
+            tasks["directory"].cancel()
+        # Inbound first: what it processes queues outbound mail, which is then sent.
+        for name, worker in (("inbox", self.inbox), ("outbox", self.outbox)):
+            if worker is not None and name in tasks:
                 worker.stop()
-        for task in self._tasks:
-            if task.get_name() == "directory":
-                task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+                await asyncio.gather(tasks[name], return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self._web_runner is not None:
             await self._web_runner.cleanup()

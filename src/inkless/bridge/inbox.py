@@ -168,16 +168,20 @@ class InboxWorker:
         self._on_processed = on_processed
         self.wakeup = asyncio.Event()
         self._stopping = False
+        self._drain_until = 0.0
 
-    def stop(self) -> None:
-        """Finish the batch in hand, then return from run()."""
+    def stop(self, *, drain: float = 10.0) -> None:
+        """Finish what is already stored (for at most `drain` seconds), then return from run()."""
         self._stopping = True
+        self._drain_until = time.monotonic() + drain
         self.wakeup.set()
 
     async def run(self) -> None:
         """Process until stopped; between batches wait for a wake-up or the poll interval."""
-        while not self._stopping:
+        while True:
             processed = await self.run_once()
+            if self._stopping and (not processed or time.monotonic() > self._drain_until):
+                return
             if processed:
                 continue
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -50,16 +51,20 @@ class OutboxWorker:
         self._bodies: OrderedDict[int, bytes] = OrderedDict()
         self.wakeup = asyncio.Event()
         self._stopping = False
+        self._drain_until = 0.0
 
-    def stop(self) -> None:
-        """Finish the batch in hand, then return from run()."""
+    def stop(self, *, drain: float = 10.0) -> None:
+        """Finish what is already stored (for at most `drain` seconds), then return from run()."""
         self._stopping = True
+        self._drain_until = time.monotonic() + drain
         self.wakeup.set()
 
     async def run(self) -> None:
         """Deliver until stopped; sleep until woken, a retry falls due, or the poll interval."""
-        while not self._stopping:
+        while True:
             sent = await self.run_once()
+            if self._stopping and (not sent or time.monotonic() > self._drain_until):
+                return
             if sent:
                 continue
             timeout = await self._seconds_until_due()
@@ -120,7 +125,7 @@ class OutboxWorker:
         if missing:
             async with self._sessions() as session:
                 rows = await session.execute(select(OutboxBody.id, OutboxBody.data).where(OutboxBody.id.in_(missing)))
-                for body_id, data in rows.tuples():
+                for body_id, data in rows:
                     self._bodies[body_id] = data
         result = {body_id: self._bodies[body_id] for body_id in ids}
         for body_id in ids:

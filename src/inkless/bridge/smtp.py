@@ -76,7 +76,7 @@ class IngressHandler:
         if not at or domain.lower() != self._config.domain:
             return f"550 5.7.1 Relaying denied: this server only accepts mail for {self._config.domain}"
         local = local.lower()
-        sender = (envelope.mail_from or "").lower()
+        sender = envelope_sender(envelope).lower()
         if self._signer.is_token_local_part(local):
             if self._signer.verify(local) is None:
                 return "550 5.7.1 Invalid or forged return address"
@@ -104,7 +104,7 @@ class IngressHandler:
         reply = self._check_headers(envelope, raw)
         if reply is not None:
             return reply
-        arrival = Arrival(peer=_peer(session), mail_from=envelope.mail_from or "",
+        arrival = Arrival(peer=_peer(session), mail_from=envelope_sender(envelope),
                           rcpt_tos=list(envelope.rcpt_tos), raw=raw)
         try:
             inbound_id = await self._store.store(arrival)
@@ -143,6 +143,12 @@ class IngressHandler:
         # Without this hook aiosmtpd would show the exception text to the client.
         log.exception("SMTP session error", exc_info=error)
         return "421 4.3.0 Internal error, closing connection"
+
+
+def envelope_sender(envelope: Envelope) -> str:
+    """MAIL FROM without brackets; the null sender `<>` is the empty string."""
+    sender = (envelope.mail_from or "").strip()
+    return "" if sender == "<>" else sender
 
 
 def _header_end(raw: bytes) -> int:

@@ -130,9 +130,9 @@ async def claim_outbox(session: AsyncSession, *, worker: str, now: datetime, lea
 async def queue_depths(session: AsyncSession) -> dict[str, int]:
     """Counts for /healthz and /metrics: inbound waiting, outbound queued, quarantined, failed."""
     inbound = dict((await session.execute(
-        select(InboundMessage.status, func.count()).group_by(InboundMessage.status))).tuples().all())
+        select(InboundMessage.status, func.count()).group_by(InboundMessage.status))).all())
     outbound = dict((await session.execute(
-        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))).tuples().all())
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))).all())
     return {
         "inbound_waiting": inbound.get("new", 0) + inbound.get("processing", 0),
         "inbound_quarantined": inbound.get("quarantined", 0),
@@ -173,7 +173,7 @@ async def document_views(session: AsyncSession, documents: Sequence[Document]) -
         rows = await session.execute(
             select(Attachment.version_id, Attachment.filename, Attachment.content_type, Attachment.size,
                    Attachment.sha256).where(Attachment.version_id.in_(version_ids)).order_by(Attachment.id))
-        for version_id, filename, content_type, size, sha256 in rows.tuples():
+        for version_id, filename, content_type, size, sha256 in rows:
             attachments.setdefault(version_id, []).append(AttachmentMeta(filename, content_type, size, sha256))
     recipients = (await session.scalars(
         select(Recipient).where(Recipient.document_id.in_(ids)).order_by(Recipient.id))).all()

@@ -1,0 +1,37 @@
+# Two commands: `make run` (set up, then serve on the embedded default) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_TEST_PEERS := postfix swaks
+
+.PHONY: run test install test-peers bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/inkless serve -c config.yaml
+
+# Debian packages the tests talk to: Postfix's smtp-source/smtp-sink, swaks.
+test-peers:
+	@if ! command -v smtp-source >/dev/null || ! command -v swaks >/dev/null; then \
+		echo "installing test peers: $(APT_TEST_PEERS)"; \
+		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+		echo "postfix postfix/mailname string localhost" | debconf-set-selections; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_TEST_PEERS); \
+	fi
+
+test: $(STAMP) test-peers
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP) test-peers
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

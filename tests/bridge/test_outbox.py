@@ -1,0 +1,101 @@
+"""Outbound delivery: retries while the relay is away, permanent failures recorded, Maildir."""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from email.policy import default
+
+from sqlalchemy import select
+
+from inkless.bridge.app import Service
+from inkless.storage.models import OutboxMessage, Recipient
+from tests.conftest import DOMAIN, CaptureRelay, simple_mail, smtp_send, wait_for
+
+EDU = {"edu-clerk@test.gov", "edu-staff@test.gov", "shared@test.gov"}
+
+
+async def send_to_edu(service: Service, subject: str = "[通知] 外发测试") -> None:
+    raw = simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", subject)
+    assert (await smtp_send(service.smtp_port, "fin-clerk@test.gov", [f"edu@{DOMAIN}"], raw)).startswith("250")
+
+
+async def outbox(service: Service) -> list[OutboxMessage]:
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        return list((await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+
+
+async def recipient_rows(service: Service) -> dict[str, Recipient]:
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        return {r.email: r for r in (await session.scalars(select(Recipient))).all()}
+
+
+async def test_relay_outage_is_retried_until_it_comes_back(service: Service, relay: CaptureRelay) -> None:
+    await relay.stop()
+    await send_to_edu(service)
+
+    async def retried_twice() -> bool:
+        rows = await outbox(service)
+        return len(rows) == 4 and all(r.status == "queued" and r.attempts >= 2 and r.last_error for r in rows)
+
+    await wait_for(retried_twice, what="two failed attempts while the relay is down")
+    assert all(r.sent_at is None for r in (await recipient_rows(service)).values())
+
+    await relay.start()  # same port: the relay is back
+    await wait_for(lambda: len(relay.messages) == 4, what="delivery after the relay returns")
+
+    async def all_sent() -> bool:
+        return all(r.status == "sent" for r in await outbox(service))
+
+    await wait_for(all_sent, what="outbox rows marked sent")
+    rows = await recipient_rows(service)
+    assert set(rows) == EDU and all(r.sent_at is not None and not r.failed for r in rows.values())
+    assert sorted(m.rcpt for m in relay.messages) == sorted(EDU | {"fin-clerk@test.gov"})
+
+
+async def test_permanent_refusal_marks_the_recipient_failed(service: Service, relay: CaptureRelay) -> None:
+    relay.refuse["edu-staff@test.gov"] = "550 5.1.1 <edu-staff@test.gov>: mailbox unavailable"
+    await send_to_edu(service)
+
+    async def settled() -> bool:
+        rows = await recipient_rows(service)
+        return len(rows) == 3 and all(r.failed or r.sent_at for r in rows.values())
+
+    await wait_for(settled, what="every recipient sent or failed")
+    rows = await recipient_rows(service)
+    failed = rows["edu-staff@test.gov"]
+    assert (failed.failed, failed.sent_at) == (True, None)
+    assert failed.reason is not None and failed.reason.startswith("550 5.1.1")
+    assert all(not rows[e].failed and rows[e].sent_at for e in EDU - {"edu-staff@test.gov"})
+    [row] = [r for r in await outbox(service) if r.rcpt == "edu-staff@test.gov"]
+    assert (row.status, row.attempts) == ("failed", 1)
+
+
+async def test_transient_refusals_give_up_after_the_configured_time(make_service, relay: CaptureRelay) -> None:  # type: ignore[no-untyped-def]
+    service = await make_service(relay, relay={"give_up_after": 0.5})
+    relay.refuse["shared@test.gov"] = "451 4.3.0 try again later"
+    await send_to_edu(service)
+
+    async def failed() -> bool:
+        return (await recipient_rows(service)).get("shared@test.gov", Recipient()).failed is True
+
+    await wait_for(failed, what="shared@ given up")
+    reason = (await recipient_rows(service))["shared@test.gov"].reason
+    assert reason is not None and reason.startswith("gave up after ") and "451 4.3.0 try again later" in reason
+
+
+async def test_maildir_relay_writes_one_file_per_copy(make_service) -> None:  # type: ignore[no-untyped-def]
+    service = await make_service(None)
+    await send_to_edu(service)
+    maildir = service.config.maildir_path
+    assert maildir is not None
+    await wait_for(lambda: (maildir / "new").exists() and len(list((maildir / "new").iterdir())) == 4,
+                   what="4 files in the Maildir")
+    delivered = {}
+    for path in (maildir / "new").iterdir():
+        message = message_from_bytes(path.read_bytes(), policy=default)
+        delivered[str(message["Delivered-To"])] = message
+    assert set(delivered) == EDU | {"fin-clerk@test.gov"}
+    assert str(delivered["shared@test.gov"]["Return-Path"]).startswith("<bounce+")
+    assert list((maildir / "tmp").iterdir()) == []

@@ -1,0 +1,105 @@
+"""SMTP ingress over a real socket: every refusal with its code, and 250 only after storing."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from inkless.bridge.app import Service
+from inkless.storage.models import InboundMessage
+from inkless.tokens import Token
+from tests.conftest import DOMAIN, Refused, simple_mail, smtp_send
+
+
+async def stored(service: Service) -> list[InboundMessage]:
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        return list((await session.scalars(select(InboundMessage).order_by(InboundMessage.id))).all())
+
+
+async def refusal(service: Service, mail_from: str, rcpts: list[str], data: bytes, **kw: int) -> tuple[str, int, str]:
+    with pytest.raises(Refused) as caught:
+        await smtp_send(service.smtp_port, mail_from, rcpts, data, **kw)
+    return caught.value.stage, caught.value.code, caught.value.message
+
+
+async def test_member_mail_to_unit_is_stored_before_250(service: Service) -> None:
+    raw = simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 测试")
+    reply = await smtp_send(service.smtp_port, "fin-clerk@test.gov", [f"edu@{DOMAIN}"], raw)
+    assert reply.startswith("250 2.0.0 OK queued as ")
+    queued_id = int(reply.rsplit(" ", 1)[1])
+    [row] = await stored(service)
+    assert (row.id, row.mail_from, row.recipients, row.raw) == (queued_id, "fin-clerk@test.gov", [f"edu@{DOMAIN}"], raw)
+
+
+@pytest.mark.parametrize(
+    ("mail_from", "rcpt", "code", "status"),
+    [
+        ("fin-clerk@test.gov", "edu@elsewhere.example", 550, "5.7.1"),  # never an open relay
+        ("fin-clerk@test.gov", f"nosuchunit@{DOMAIN}", 550, "5.1.1"),
+        ("stranger@outside.example", f"edu@{DOMAIN}", 550, "5.7.1"),  # non-member envelope sender
+        ("", f"edu@{DOMAIN}", 550, "5.7.1"),  # null sender to a unit address
+        ("fin-staff@test.gov", f"all@{DOMAIN}", 550, "5.7.1"),  # all@ only for clerks, leaders, admins
+        ("fin-clerk@test.gov", f"reply+d1-1-aaaaaaaaaaaaaaaa@{DOMAIN}", 550, "5.7.1"),  # forged token
+    ],
+)
+async def test_rcpt_refusals(service: Service, mail_from: str, rcpt: str, code: int, status: str) -> None:
+    stage, got_code, message = await refusal(service, mail_from, [rcpt], simple_mail("x@test.gov", rcpt, "s"))
+    assert (stage, got_code, message.split(" ")[0]) == ("RCPT", code, status)
+    assert await stored(service) == []
+
+
+async def test_altered_token_is_refused_and_genuine_one_accepted_from_null_sender(service: Service) -> None:
+    genuine = service.signer.address(Token("bounce", "d", 7, 3))
+    local, _, domain = genuine.partition("@")
+    altered = f"{local.replace('d7-3', 'd8-3')}@{domain}"
+    stage, code, _ = await refusal(service, "", [altered], b"Subject: x\r\n\r\nbody\r\n")
+    assert (stage, code) == ("RCPT", 550)
+    reply = await smtp_send(service.smtp_port, "", [genuine], b"Subject: bounce\r\n\r\nbody\r\n")
+    assert reply.startswith("250")
+    assert [row.mail_from for row in await stored(service)] == [""]
+
+
+async def test_header_from_must_be_a_member(service: Service) -> None:
+    raw = simple_mail("stranger@outside.example", f"edu@{DOMAIN}", "冒名")
+    stage, code, message = await refusal(service, "fin-clerk@test.gov", [f"edu@{DOMAIN}"], raw)
+    assert (stage, code) == ("DATA", 550)
+    assert message.startswith("5.7.1") and "stranger@outside.example" in message
+    assert await stored(service) == []
+
+
+async def test_header_from_to_all_needs_a_role(service: Service) -> None:
+    raw = simple_mail("fin-staff@test.gov", f"all@{DOMAIN}", "全体")
+    stage, code, _ = await refusal(service, "fin-clerk@test.gov", [f"all@{DOMAIN}"], raw)
+    assert (stage, code) == ("DATA", 550)
+
+
+async def test_recipient_limit_gives_452_to_the_extra_recipient(service: Service) -> None:
+    # The test config allows 5 recipients.
+    rcpts = [f"{unit}@{DOMAIN}" for unit in ("office", "finance", "edu", "signed", "all")]
+    raw = simple_mail("clerk@test.gov", rcpts[0], "多个单位")
+    assert (await smtp_send(service.smtp_port, "clerk@test.gov", rcpts, raw)).startswith("250")
+    stage, code, message = await refusal(service, "clerk@test.gov", rcpts + [f"office@{DOMAIN}"], raw)
+    assert (stage, code, message.split(" ")[0]) == ("RCPT", 452, "4.5.3")
+
+
+async def test_oversize_gets_552_at_mail_and_at_end_of_data(service: Service) -> None:
+    big = simple_mail("clerk@test.gov", f"edu@{DOMAIN}", "大", "字" * 150_000)
+    assert len(big) > 200_000
+    stage, code, _ = await refusal(service, "clerk@test.gov", [f"edu@{DOMAIN}"], big, size=len(big))
+    assert (stage, code) == ("MAIL", 552)
+    stage, code, _ = await refusal(service, "clerk@test.gov", [f"edu@{DOMAIN}"], big)
+    assert (stage, code) == ("DATA", 552)
+    assert await stored(service) == []
+
+
+async def test_failed_upstream_dkim_is_refused_when_trusted(make_service, relay) -> None:  # type: ignore[no-untyped-def]
+    service = await make_service(relay, smtp={"trusted_authserv_id": "mx.test.gov"})
+    failing = simple_mail("clerk@test.gov", f"edu@{DOMAIN}", "伪造", extra=(
+        "Authentication-Results: mx.test.gov; dkim=fail header.d=test.gov; spf=pass"))
+    stage, code, message = await refusal(service, "clerk@test.gov", [f"edu@{DOMAIN}"], failing)
+    assert (stage, code) == ("DATA", 550) and "dkim=fail" in message
+    # The same verdict from an authserv-id we do not trust is ignored.
+    untrusted = simple_mail("clerk@test.gov", f"edu@{DOMAIN}", "他处", extra=(
+        "Authentication-Results: other.example; dkim=fail"))
+    assert (await smtp_send(service.smtp_port, "clerk@test.gov", [f"edu@{DOMAIN}"], untrusted)).startswith("250")

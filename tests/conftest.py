@@ -1,0 +1,269 @@
+"""Fixtures: a database per test (SQLite and PostgreSQL), a capture relay, the real service.
+
+Every test that touches storage runs twice, once per backend. PostgreSQL tests create a
+database with a random name and drop it afterwards, so runs never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from email.policy import SMTP as SMTP_POLICY, default as default_policy
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import asyncpg
+import pytest
+import yaml
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from inkless.bridge.app import Service
+from inkless.config import Config, build_config
+
+PG_ADMIN_URL = os.environ.get("INKLESS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+TEST_ORG: dict[str, Any] = {
+    "units": [
+        {"id": "office", "name": "县政府办公室", "doc_prefix": "延政办发", "members": [
+            {"email": "clerk@test.gov", "name": "王文书", "roles": ["clerk"]},
+            {"email": "boss@test.gov", "name": "李县长", "roles": ["leader"]},
+            {"email": "admin@test.gov", "name": "管理员", "roles": ["admin"]},
+        ]},
+        {"id": "finance", "name": "财政局", "parent": "office", "doc_prefix": "延财发", "members": [
+            {"email": "fin-clerk@test.gov", "name": "陈会计", "roles": ["clerk"]},
+            {"email": "fin-staff@test.gov", "name": "吴科员"},
+            {"email": "shared@test.gov", "name": "两边都在"},
+        ]},
+        {"id": "edu", "name": "教育局", "parent": "office", "members": [
+            {"email": "edu-clerk@test.gov", "name": "郑干事", "roles": ["clerk"]},
+            {"email": "edu-staff@test.gov", "name": "钱老师"},
+            {"email": "shared@test.gov", "name": "两边都在"},
+        ]},
+        {"id": "signed", "name": "审批局", "approvers": ["signer@test.gov"], "members": [
+            {"email": "signed-clerk@test.gov", "name": "审批文书", "roles": ["clerk"]},
+            {"email": "signer@test.gov", "name": "审批领导", "roles": ["leader"]},
+        ]},
+    ]
+}
+DOMAIN = "oa.test.gov"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_for(condition: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0, what: str = "") -> None:
+    """Wait until condition() is true, checking often; fail with `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        await asyncio.sleep(0.02)
+
+
+# Databases -------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/inkless.db"
+        return
+    name = f"inkless_test_{secrets.token_hex(6)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _pg_admin(statement: str) -> None:
+    connection = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+# The capture relay -----------------------------------------------------------------------
+
+
+@dataclass
+class Captured:
+    mail_from: str
+    rcpt: str
+    data: bytes
+
+    @property
+    def message(self) -> Message:
+        return message_from_bytes(self.data, policy=default_policy)
+
+
+@dataclass
+class CaptureRelay:
+    """A real SMTP server (aiosmtpd) that records what Inkless relays, and can refuse."""
+
+    port: int = 0
+    messages: list[Captured] = field(default_factory=list)
+    # rcpt → reply to give at RCPT (e.g. "550 5.1.1 no such user", "451 4.3.0 later").
+    refuse: dict[str, str] = field(default_factory=dict)
+    server: asyncio.AbstractServer | None = None
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          options: list[str]) -> str:
+        reply = self.refuse.get(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        for rcpt in envelope.rcpt_tos:
+            self.messages.append(Captured(envelope.mail_from or "", rcpt, envelope.original_content or b""))
+        return "250 OK"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: SMTP(self, hostname="relay.test"), "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+
+    def to(self, rcpt: str) -> list[Captured]:
+        return [m for m in self.messages if m.rcpt == rcpt]
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[CaptureRelay]:
+    capture = CaptureRelay()
+    await capture.start()
+    yield capture
+    await capture.stop()
+
+
+# The service ------------------------------------------------------------------------------
+
+
+def write_config(directory: Path, database: str, relay_port: int | None, **overrides: Any) -> Path:
+    """Write org.yaml and config.yaml for a test service listening on free ports."""
+    (directory / "org.yaml").write_text(yaml.safe_dump(overrides.pop("org", TEST_ORG), allow_unicode=True),
+                                        encoding="utf-8")
+    relay_url = f"smtp://127.0.0.1:{relay_port}?starttls=off" if relay_port else "maildir://var/outbox"
+    data: dict[str, Any] = {
+        "domain": DOMAIN,
+        "database": database,
+        "secret_key": "test-secret-key-0123456789",
+        "org": "org.yaml",
+        "smtp": {"listen": f"127.0.0.1:{overrides.pop('smtp_port', 0)}", "max_recipients": 5,
+                 "max_message_size": 200_000},
+        "relay": {"url": relay_url, "retry_initial": 0.2, "retry_max": 1.0},
+        "web": {"listen": f"127.0.0.1:{overrides.pop('web_port', 0)}", "base_url": "http://inkless.test"},
+        "api": {"tokens": ["static-test-token"]},
+        "worker": {"poll_interval": 0.2, "lease": 30},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            data.setdefault(key, {}).update(value)
+        else:
+            data[key] = value
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def load_test_config(path: Path) -> Config:
+    return build_config(yaml.safe_load(path.read_text(encoding="utf-8")), source=str(path), base_dir=path.parent)
+
+
+@pytest.fixture
+async def make_service(tmp_path: Path, database_url: str) -> AsyncIterator[Callable[..., Awaitable[Service]]]:
+    """Start real services (in this process, on free ports); all are stopped afterwards."""
+    started: list[Service] = []
+
+    async def start(capture: CaptureRelay | None = None, **overrides: Any) -> Service:
+        path = write_config(tmp_path, database_url, capture.port if capture else None, **overrides)
+        service = Service(load_test_config(path))
+        await service.start()
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        await service.stop()
+
+
+@pytest.fixture
+async def service(make_service: Callable[..., Awaitable[Service]], relay: CaptureRelay) -> Service:
+    return await make_service(relay)
+
+
+# An SMTP client that reports every reply -------------------------------------------------
+
+
+class Refused(Exception):
+    def __init__(self, stage: str, code: int, message: str) -> None:
+        super().__init__(f"{stage}: {code} {message}")
+        self.stage, self.code, self.message = stage, code, message
+
+
+async def smtp_send(port: int, mail_from: str, rcpts: list[str], data: bytes, *, size: int | None = None) -> str:
+    """Send one message over a real SMTP session; raise Refused with the stage and code."""
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=30)
+    await client.connect()
+    try:
+        options = [f"SIZE={size}"] if size is not None else []
+        response = await client.mail(mail_from, options=options)
+        for rcpt in rcpts:
+            try:
+                await client.rcpt(rcpt)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                raise Refused("RCPT", exc.code, exc.message) from None
+        try:
+            response = await client.data(data)
+        except aiosmtplib.SMTPDataError as exc:
+            raise Refused("DATA", exc.code, exc.message) from None
+        return f"{response.code} {response.message}"
+    except aiosmtplib.SMTPSenderRefused as exc:
+        raise Refused("MAIL", exc.code, exc.message) from None
+    finally:
+        try:
+            await client.quit()
+        except aiosmtplib.SMTPException:
+            client.close()
+
+
+def simple_mail(sender: str, to: str, subject: str, body: str = "正文", *, extra: str = "") -> bytes:
+    """A UTF-8 text message as a mail client would write it."""
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = f"<{secrets.token_hex(8)}@client.test>"
+    for line in filter(None, extra.split("\n")):
+        name, _, value = line.partition(":")
+        message[name.strip()] = value.strip()
+    message.set_content(body)
+    return message.as_bytes(policy=SMTP_POLICY)

@@ -1,0 +1,126 @@
+"""The `inkless` command line, run as a user runs it (a real process)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from inkless.bridge.app import Service
+from tests.conftest import DOMAIN, CaptureRelay, free_port, simple_mail, smtp_send, wait_for, write_config
+
+
+def inkless(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "inkless", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def test_init_writes_starter_files_and_database(tmp_path: Path) -> None:
+    result = inkless("init", "-c", str(tmp_path / "config.yaml"))
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert config["secret_key"] != "change-me" and len(config["secret_key"]) >= 24
+    assert (tmp_path / "org.example.yaml").exists() and (tmp_path / "var" / "inkless.db").exists()
+    again = inkless("init", "-c", str(tmp_path / "config.yaml"))
+    assert again.returncode == 0 and "kept" in again.stdout
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["secret_key"] == config["secret_key"]
+    check = inkless("check", "-c", str(tmp_path / "config.yaml"))
+    assert check.returncode == 0, check.stderr
+    assert "org: " in check.stdout and "(4 units, 12 people)" in check.stdout and "relay: " in check.stdout
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("smtp: {listen: nowhere}\n", "smtp.listen: must be HOST:PORT"),
+    ("org: missing.yaml\n", "missing.yaml: file not found"),
+])
+def test_user_errors_print_one_line_and_exit_2(tmp_path: Path, text: str, expected: str) -> None:
+    (tmp_path / "config.yaml").write_text(text)
+    for command in (["check"], ["serve"], ["db", "upgrade"]):
+        result = inkless(*command, "-c", str(tmp_path / "config.yaml"))
+        if command == ["db", "upgrade"] and "org:" in text:
+            continue  # db upgrade does not read the org file
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        problems = [line for line in result.stderr.splitlines() if not line.startswith("warning:")]
+        assert len(problems) == 1 and expected in problems[0], result.stderr
+
+
+def test_serve_refuses_a_port_in_use_and_an_unreachable_database(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/x.db", None, smtp_port=port)
+        result = inkless("serve", "-c", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"inkless: smtp.listen: cannot listen on 127.0.0.1:{port}: address already in use"
+    path = write_config(tmp_path, f"postgresql+asyncpg://nobody:secretpw@127.0.0.1:{free_port()}/x", None)
+    result = inkless("serve", "-c", str(path))
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("inkless: database: cannot open postgresql+asyncpg://nobody:***@127.0.0.1:")
+    assert "secretpw" not in result.stderr
+
+
+async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    smtp_port = free_port()
+    path = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/x.db", None, smtp_port=smtp_port,
+                        web_port=free_port())
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "inkless", "serve", "-c", str(path),
+                                                   stderr=asyncio.subprocess.PIPE)
+
+    async def listening() -> bool:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", smtp_port)
+        except OSError:
+            return False
+        writer.close()
+        return True
+
+    try:
+        await wait_for(listening, timeout=30, what="serve listening")
+        raw = simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 关机前")
+        assert (await smtp_send(smtp_port, "fin-clerk@test.gov", [f"edu@{DOMAIN}"], raw)).startswith("250")
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    # The message accepted before the stop was issued: the Maildir holds its copies.
+    assert len(list((tmp_path / "var" / "outbox" / "new").iterdir())) == 4
+
+
+async def test_doc_list_show_and_check_show_what_happened(service: Service, relay: CaptureRelay,
+                                                          tmp_path: Path) -> None:
+    raw = simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 表格")
+    assert (await smtp_send(service.smtp_port, "fin-clerk@test.gov", [f"edu@{DOMAIN}"], raw)).startswith("250")
+    bad = b"From: fin-clerk@test.gov\r\nSubject: nul\r\n\r\n\x00\r\n"
+    assert (await smtp_send(service.smtp_port, "fin-clerk@test.gov", [f"edu@{DOMAIN}"], bad)).startswith("250")
+    relay.refuse["shared@test.gov"] = "550 5.1.1 user unknown"
+    await wait_for(lambda: len(relay.messages) == 3, what="copies")
+    config = str(tmp_path / "config.yaml")
+
+    def shown() -> bool:
+        return "1 failed" in inkless("doc", "show", "1", "-c", config).stdout
+
+    await wait_for(lambda: asyncio.to_thread(shown), timeout=30, what="the failure recorded")
+    result = await asyncio.to_thread(inkless, "doc", "show", "1", "-c", config)
+    lines = result.stdout.splitlines()
+    assert "表格" in lines[0] and "延财发〔" in lines[0]
+    table = {line.split()[0]: line.split()[1:] for line in lines if "@test.gov" in line.split()[0]}
+    assert set(table) == {"edu-clerk@test.gov", "edu-staff@test.gov", "shared@test.gov"}
+    assert table["shared@test.gov"][-3:] == ["5.1.1", "user", "unknown"]
+    assert lines[-1] == "3 recipients: 2 sent, 0 read, 0 acknowledged, 1 failed"
+    listing = (await asyncio.to_thread(inkless, "doc", "list", "-c", config)).stdout
+    assert "2/3" in listing and "表格" in listing
+    check = await asyncio.to_thread(inkless, "check", "-c", config)
+    assert "quarantine: 1 message(s)" in check.stdout and "NUL bytes" in check.stdout
+    missing = await asyncio.to_thread(inkless, "doc", "show", "99", "-c", config)
+    assert (missing.returncode, missing.stderr.strip()) == (2, "inkless: no document 99")
