@@ -87,3 +87,7 @@ def test_reference_lists_every_key_with_help() -> None:
                 "api.tokens", "workflow.approval_remind_after", "worker.lease"):
         assert f"| `{key}` |" in text
     assert all(line.count("|") >= 4 and not line.endswith("|  |") for line in text.splitlines()[2:])
+
+
+def test_readme_config_reference_is_current() -> None:
+    assert reference() in (REPO / "README.md").read_text(encoding="utf-8")
