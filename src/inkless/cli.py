@@ -7,7 +7,7 @@ import logging
 import secrets
 import sys
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
 from importlib import resources
 from pathlib import Path
@@ -268,7 +268,7 @@ def _width(value: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in value)
 
 
-def format_table(rows: list[tuple[str, ...]]) -> str:
+def format_table(rows: Sequence[Sequence[str]]) -> str:
     """Plain-text columns that stay aligned with Chinese text."""
     widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []

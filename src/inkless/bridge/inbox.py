@@ -179,8 +179,10 @@ class InboxWorker:
     async def run(self) -> None:
         """Process until stopped; between batches wait for a wake-up or the poll interval."""
         while True:
+            # Read before the round, so that a stop request is always followed by one full round.
+            stopping = self._stopping
             processed = await self.run_once()
-            if self._stopping and (not processed or time.monotonic() > self._drain_until):
+            if stopping and (not processed or time.monotonic() > self._drain_until):
                 return
             if processed:
                 continue

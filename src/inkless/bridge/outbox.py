@@ -62,8 +62,10 @@ class OutboxWorker:
     async def run(self) -> None:
         """Deliver until stopped; sleep until woken, a retry falls due, or the poll interval."""
         while True:
+            # Read before the round, so that a stop request is always followed by one full round.
+            stopping = self._stopping
             sent = await self.run_once()
-            if self._stopping and (not sent or time.monotonic() > self._drain_until):
+            if stopping and (not sent or time.monotonic() > self._drain_until):
                 return
             if sent:
                 continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email import errors as email_errors
 from email.header import Header, decode_header
@@ -131,7 +132,7 @@ def header_text(value: str | Header) -> str:
                    for chunk, _charset in decode_header(value))
 
 
-def addresses(values: list[str | Header]) -> list[tuple[str, str]]:
+def addresses(values: Sequence[str | Header]) -> list[tuple[str, str]]:
     """Display names and addresses from address headers, decoded."""
     result = []
     for name, address in getaddresses([header_text(v) for v in values]):
@@ -216,6 +217,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
             if not isinstance(payload, list):
                 raise Quarantine("malformed MIME: multipart without parts")
             for child in payload:
+                if not isinstance(child, Message):
+                    raise Quarantine("malformed MIME: a part is not a message")
                 walk(child, depth + 1)
             return
         content_type = part.get_content_type()

@@ -52,10 +52,10 @@ async def import_org(session: AsyncSession, spec: OrgSpec, *, now: datetime, act
     memberships = {(m.unit_id, m.person_id): m for m in (await session.scalars(select(Membership))).all()}
     by_id = {person.id: person.email for person in people.values()}
     removed_members = 0
-    for key, membership in memberships.items():
+    for key, existing in memberships.items():
         email = by_id.get(key[1])
         if email is None or (key[0], email) not in wanted:
-            await session.delete(membership)
+            await session.delete(existing)
             removed_members += 1
     for (unit_id, email), (roles, order) in wanted.items():
         person_id = people[email].id

@@ -28,7 +28,7 @@ async def next_document_serial(session: AsyncSession, unit_id: str, year: int) -
     The counter row is locked until the transaction ends, so a rolled-back issue gives
     its number back and two processes never take the same one.
     """
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.execute(
         insert_fn(DocumentCounter).values(unit_id=unit_id, year=year, last=0).on_conflict_do_nothing()

@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import Select, or_, select
+from sqlalchemy import or_, select
 from yarl import URL
 
 from inkless.storage import queries
@@ -81,7 +81,7 @@ async def openapi(request: web.Request) -> web.Response:
 async def list_documents(request: web.Request) -> web.Response:
     """Documents, newest first, filtered by status, issuing unit, creation time and text."""
     limit = _limit(request)
-    query: Select[tuple[Document]] = select(Document).order_by(Document.id.desc()).limit(limit)
+    query = select(Document).order_by(Document.id.desc()).limit(limit)
     status = request.query.get("status")
     if status:
         if status not in DOCUMENT_STATUSES:
