@@ -26,6 +26,7 @@ import yaml
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from inkless.bridge.app import Service
+from inkless.clock import Clock
 from inkless.config import Config, build_config
 
 PG_ADMIN_URL = os.environ.get("INKLESS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -47,9 +48,12 @@ TEST_ORG: dict[str, Any] = {
             {"email": "edu-staff@test.gov", "name": "钱老师"},
             {"email": "shared@test.gov", "name": "两边都在"},
         ]},
-        {"id": "signed", "name": "审批局", "approvers": ["signer@test.gov"], "members": [
+        {"id": "signed", "name": "审批局", "doc_prefix": "审批发", "approvers": ["signer@test.gov", "chief@test.gov"],
+         "members": [
             {"email": "signed-clerk@test.gov", "name": "审批文书", "roles": ["clerk"]},
             {"email": "signer@test.gov", "name": "审批领导", "roles": ["leader"]},
+            {"email": "chief@test.gov", "name": "一把手", "roles": ["leader"]},
+            {"email": "signed-staff@test.gov", "name": "审批科员"},
         ]},
     ]
 }
@@ -180,7 +184,7 @@ def write_config(directory: Path, database: str, relay_port: int | None, **overr
         "relay": {"url": relay_url, "retry_initial": 0.2, "retry_max": 1.0},
         "web": {"listen": f"127.0.0.1:{overrides.pop('web_port', 0)}", "base_url": "http://inkless.test"},
         "api": {"tokens": ["static-test-token"]},
-        "worker": {"poll_interval": 0.2, "lease": 30},
+        "worker": {"poll_interval": 0.2, "lease": 30, "scheduler_interval": 3600},
     }
     for key, value in overrides.items():
         if isinstance(value, dict):
@@ -201,9 +205,12 @@ async def make_service(tmp_path: Path, database_url: str) -> AsyncIterator[Calla
     """Start real services (in this process, on free ports); all are stopped afterwards."""
     started: list[Service] = []
 
-    async def start(capture: CaptureRelay | None = None, **overrides: Any) -> Service:
-        path = write_config(tmp_path, database_url, capture.port if capture else None, **overrides)
-        service = Service(load_test_config(path))
+    async def start(capture: CaptureRelay | None = None, *, clock: Clock | None = None, directory: Path | None = None,
+                    **overrides: Any) -> Service:
+        folder = directory or tmp_path
+        folder.mkdir(parents=True, exist_ok=True)
+        path = write_config(folder, database_url, capture.port if capture else None, **overrides)
+        service = Service(load_test_config(path), clock=clock)
         await service.start()
         started.append(service)
         return service

@@ -252,6 +252,12 @@ def doc_show(config_file: str | None, doc_id: int) -> None:
     for version in view.versions:
         files = ", ".join(f"{a.filename} ({a.size} B)" for a in view.attachments.get(version.id, []))
         click.echo(f"version {version.version} · {when(version.created_at)}" + (f" · {files}" if files else ""))
+    if view.approvals:
+        trail = [("VERSION", "APPROVER", "DECISION", "DECIDED", "CHANNEL", "COMMENT")]
+        for a in view.approvals:
+            trail.append((str(a.version), a.approver, a.decision or "pending", when(a.decided_at), a.channel or "-",
+                          (a.comment or "-").replace("\n", " ")))
+        click.echo(format_table(trail))
     table = [("RECIPIENT", "SENT", "DELIVERED", "READ", "ACKNOWLEDGED", "FAILED")]
     for r in view.recipients:
         table.append((r.email, when(r.sent_at), when(r.delivered_at), when(r.read_at), when(r.acknowledged_at),

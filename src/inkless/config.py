@@ -114,6 +114,9 @@ class WorkflowSection(Section):
     ack_remind_after: int = Field(2, ge=0, description="Working days before silent recipients are reminded.")
     task_remind_before: list[int] = Field([3, 1], description="Working days before a task deadline to remind.")
     task_escalate_after: int = Field(1, ge=0, description="Overdue working days before a task is escalated.")
+    auto_answer_limit: int = Field(
+        30, ge=0, description="Automatic answers (clarifications, \"already decided\") per sender per hour."
+    )
 
 
 class DocumentsSection(Section):
@@ -125,6 +128,7 @@ class DocumentsSection(Section):
 class WorkerSection(Section):
     poll_interval: float = Field(1.0, gt=0, description="Seconds between looks for work stored by other processes.")
     lease: float = Field(300.0, gt=0, description="Seconds after which a claim by a vanished process is taken over.")
+    scheduler_interval: float = Field(60.0, gt=0, description="Seconds between rounds of reminders and escalations.")
 
 
 class Config(BaseSettings):

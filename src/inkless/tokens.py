@@ -14,9 +14,12 @@ import re
 from dataclasses import dataclass
 
 PURPOSES = ("reply", "bounce", "receipt")
-# Item kinds: d = a recipient's copy of a document, n = a notice to a document's sender.
-KINDS = frozenset("dn")
+# Item kinds: d = a recipient's copy of a document, n = a notice to a document's sender,
+# a = an approval (one approver, one document version), v = a rejected version returned
+# to its sender (their reply is the next version).
+KINDS = frozenset("dnav")
 _TOKEN = re.compile(r"^(?P<kind>[a-z])(?P<item>[0-9a-f]{1,16})-(?P<person>[0-9a-f]{1,16})-(?P<sig>[a-z2-7]{16})$")
+_EMBEDDED = re.compile(r"(?:reply|bounce|receipt)\+[a-z][0-9a-f]{1,16}-[0-9a-f]{1,16}-[a-z2-7]{16}", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,19 @@ class TokenSigner:
         if not hmac.compare_digest(self._signature(token), match["sig"]):
             return None
         return token
+
+    def find(self, text: str) -> Token | None:
+        """The first genuine token anywhere in a header value (References, Delivered-To …)."""
+        for match in _EMBEDDED.finditer(text or ""):
+            token = self.verify(match.group(0))
+            if token is not None:
+                return token
+        return None
+
+    def message_id(self, token: Token, *, suffix: str = "") -> str:
+        """A Message-ID that carries the token, so replies find it in References even when
+        a client drops the `+tag` from the reply address."""
+        return f"<{self.local_part(token)}{'.' + suffix if suffix else ''}@{self.domain}>"
 
     def is_token_local_part(self, local_part: str) -> bool:
         """Whether the local part claims to be a token (so a bad one gets 550 5.7.1, not 5.1.1)."""

@@ -25,11 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from inkless.bridge.inbox import InboundStore, InboxWorker, SessionInboundStore, SqliteInboundStore
 from inkless.bridge.outbox import OutboxWorker
 from inkless.bridge.relay import build_relay
+from inkless.bridge.scheduler import Scheduler
 from inkless.bridge.smtp import IngressHandler, InklessSMTP
 from inkless.clock import Clock
 from inkless.config import Config, split_listen
 from inkless.directory import Directory
 from inkless.errors import InklessError
+from inkless.handlers.pipeline import Office
 from inkless.org import load_org
 from inkless.storage import migrate
 from inkless.storage.engine import create_engine, session_factory
@@ -69,6 +71,7 @@ class Service:
         self.store: InboundStore | None = None
         self.inbox: InboxWorker | None = None
         self.outbox: OutboxWorker | None = None
+        self.scheduler: Scheduler | None = None
         self._smtp_server: asyncio.AbstractServer | None = None
         self._web_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -121,10 +124,17 @@ class Service:
         except OSError as exc:
             raise InklessError(f"web.listen: cannot listen on {config.web.listen}: {_os_reason(exc)}") from None
         self.web_port = self._web_runner.addresses[0][1]
+        self.scheduler = Scheduler(sessions=self.sessions, office=self.office, clock=self.clock,
+                                   interval=config.worker.scheduler_interval, on_queued=self.outbox.wakeup.set)
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
-            ("inbox", self.inbox.run()), ("outbox", self.outbox.run()), ("directory", self._refresh_loop()))]
+            ("inbox", self.inbox.run()), ("outbox", self.outbox.run()), ("scheduler", self.scheduler.run()),
+            ("directory", self._refresh_loop()))]
         log.info("inkless serving: smtp %s:%s, web %s:%s, relay %s", split_listen(config.smtp.listen)[0],
                  self.smtp_port, host, self.web_port, safe_url(config.relay.url))
+
+    def office(self) -> Office:
+        """What handlers use, with the current directory."""
+        return Office(self.config, self.directory, self.signer)
 
     def _health_probes(self) -> dict[str, Callable[[], str]]:
         def task_state(name: str) -> str:
@@ -157,8 +167,9 @@ class Service:
         if self._smtp_server is not None:
             self._smtp_server.close()
         tasks = {task.get_name(): task for task in self._tasks}
-        if "directory" in tasks:
-            tasks["directory"].cancel()
+        for name in ("directory", "scheduler"):
+            if name in tasks:
+                tasks[name].cancel()
         # Inbound first: what it processes queues outbound mail, which is then sent.
         for name, worker in (("inbox", self.inbox), ("outbox", self.outbox)):
             if worker is not None and name in tasks:

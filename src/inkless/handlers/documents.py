@@ -6,17 +6,18 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inkless.config import Config
 from inkless.directory import Directory, PersonInfo
 from inkless.handlers.classify import known_tags, split_subject
-from inkless.handlers.pipeline import Context
+from inkless.handlers import notices
+from inkless.handlers.pipeline import Context, Office
+from inkless.handlers.signoff import chain_of, start_signoff
 from inkless.mail import compose
 from inkless.mail.parse import ParsedAttachment
 from inkless.mail.texts import text
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Attachment, Document, DocumentVersion, Recipient
-from inkless.tokens import Token, TokenSigner
+from inkless.tokens import Token
 
 
 class DocumentHandler:
@@ -50,13 +51,11 @@ class DocumentHandler:
         await ctx.session.flush()
         record(ctx.session, now=now, actor=sender.email, action="document.created", subject_type="document",
                subject_id=document.id, detail={"title": document.title, "to": list(ctx.routes.units)})
-        approvers = [a for a in unit.approvers if a != sender.email]
+        approvers = chain_of(document, ctx.office)
         if approvers:
-            record(ctx.session, now=now, actor="inkless", action="document.awaiting_signoff", subject_type="document",
-                   subject_id=document.id, detail={"approvers": approvers})
+            await start_signoff(ctx.session, ctx.office, document, version, approvers, now=now)
             return
-        await issue_document(ctx.session, document, version.attachments, config=ctx.config,
-                             directory=ctx.directory, signer=ctx.signer, now=now)
+        await issue_document(ctx.session, document, version, version.attachments, office=ctx.office, now=now)
 
 
 def recipients_of(document: Document, directory: Directory) -> list[PersonInfo]:
@@ -73,14 +72,14 @@ def recipients_of(document: Document, directory: Directory) -> list[PersonInfo]:
 async def issue_document(
     session: AsyncSession,
     document: Document,
+    version: DocumentVersion,
     attachments: list[Attachment],
     *,
-    config: Config,
-    directory: Directory,
-    signer: TokenSigner,
+    office: Office,
     now: datetime,
 ) -> None:
     """Number the document, record its recipients and queue one personal copy each."""
+    config, directory, signer = office.config, office.directory, office.signer
     unit = directory.units[document.unit_id]
     year = now.astimezone(config.zone).year
     serial = await queries.next_document_serial(session, unit.id, year)
@@ -95,7 +94,6 @@ async def issue_document(
     )
     language = config.language
     tracking_url = f"{config.web.base_url}/documents/{document.id}"
-    version = document.versions[-1]
     body = compose.body_entity(
         copy_text(document, version.body, unit_name=unit.name, sender=directory.person(document.sender),
                   language=language, issued_at=now.astimezone(config.zone).strftime("%Y-%m-%d %H:%M"),
@@ -122,8 +120,7 @@ async def issue_document(
             kind="document", mail_from=signer.address(Token("bounce", "d", recipient_id, person.id)),
             rcpt=person.email, headers=headers, recipient_id=recipient_id))
     await queries.enqueue(session, copies, body_id=body_id, now=now)
-    await _notify_sender(session, document, count=len(people), config=config, directory=directory,
-                         signer=signer, now=now, tracking_url=tracking_url)
+    await _notify_sender(session, document, count=len(people), office=office, now=now, tracking_url=tracking_url)
     record(session, now=now, actor="inkless", action="document.issued", subject_type="document",
            subject_id=document.id, detail={"number": document.number, "recipients": len(people)})
 
@@ -154,35 +151,17 @@ def copy_text(
     return "\n".join(lines) + "\n"
 
 
-async def _notify_sender(
-    session: AsyncSession,
-    document: Document,
-    *,
-    count: int,
-    config: Config,
-    directory: Directory,
-    signer: TokenSigner,
-    now: datetime,
-    tracking_url: str,
-) -> None:
+async def _notify_sender(session: AsyncSession, document: Document, *, count: int, office: Office,
+                         now: datetime, tracking_url: str) -> None:
     """One "issued" notice to the sender with the number and the tracking link."""
-    sender = directory.person(document.sender)
+    sender = office.directory.person(document.sender)
     if sender is None:
         return
-    language = config.language
+    language = office.config.language
     values = {"title": document.title, "number": document.number, "count": count, "url": tracking_url,
-              "issued_at": now.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")}
-    body_id = await queries.add_outbox_body(
-        session, compose.body_entity(text(language, "issued_body", **values)), now=now)
-    unit = directory.units[document.unit_id]
-    headers = compose.personal_headers(
-        from_=compose.mailbox(unit.name, config.local_address(unit.id)),
-        to=compose.mailbox(sender.name, sender.email),
-        subject=text(language, "issued_subject", **values),
-        message_id=f"<inkless.d{document.id}.issued@{config.domain}>",
-        date=now,
-        extra=[("X-Inkless-Document", str(document.id))],
-    )
-    await queries.enqueue(session, [queries.OutboundCopy(
-        kind="issued_notice", mail_from=signer.address(Token("bounce", "n", document.id, sender.id)),
-        rcpt=sender.email, headers=headers, recipient_id=None)], body_id=body_id, now=now)
+              "issued_at": now.astimezone(office.config.zone).strftime("%Y-%m-%d %H:%M")}
+    await notices.send(session, office, notices.Notice(
+        kind="issued_notice", unit_id=document.unit_id, to_email=sender.email, to_name=sender.name,
+        subject=text(language, "issued_subject", **values), text=text(language, "issued_body", **values),
+        message_id=f"<inkless.d{document.id}.issued@{office.config.domain}>",
+        mail_from=office.signer.address(Token("bounce", "n", document.id, sender.id))), now=now)

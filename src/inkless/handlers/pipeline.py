@@ -20,6 +20,15 @@ from inkless.tokens import TokenSigner
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Office:
+    """What handlers and the scheduler use besides the session: settings, people, tokens."""
+
+    config: Config
+    directory: Directory
+    signer: TokenSigner
+
+
 @dataclass
 class Context:
     """Everything a handler may use while processing one message, in one transaction."""
@@ -34,6 +43,10 @@ class Context:
     routes: Routes
     # Filled in by handlers for the ones after them.
     notes: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def office(self) -> Office:
+        return Office(self.config, self.directory, self.signer)
 
 
 class Handler(Protocol):

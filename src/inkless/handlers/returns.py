@@ -1,23 +1,50 @@
-"""Mail to Inkless's signed return addresses (replies, bounces, read receipts)."""
+"""Mail to Inkless's return addresses: replies (sign-off, revisions), bounces, read receipts."""
 
 from __future__ import annotations
 
 from inkless.errors import Quarantine
+from inkless.handlers import signoff
 from inkless.handlers.pipeline import Context
+from inkless.mail.parse import header_text
 from inkless.storage.audit import record
+from inkless.tokens import Token
+
+
+def find_token(ctx: Context) -> Token | None:
+    """The token a return carries: envelope recipient, then To, References, In-Reply-To,
+    Delivered-To, X-Original-To (clients that drop +tags still quote our Message-ID)."""
+    for local in ctx.routes.returns:
+        token = ctx.signer.verify(local)
+        if token is not None:
+            return token
+    for name in ("To", "References", "In-Reply-To", "Delivered-To", "X-Original-To"):
+        for value in ctx.message.message.get_all(name) or []:
+            token = ctx.signer.find(header_text(value))
+            if token is not None:
+                return token
+    return None
 
 
 class ReturnMail:
-    """Keeps returns for the handlers that interpret them.
+    """Routes a return by its token: approval replies and revisions to sign-off.
 
-    Replies (sign-off, acknowledgement), bounces (DSN) and read receipts (MDN) are read by
-    the sign-off and receipts handlers; until those are configured, a return is held in
-    quarantine with its reason, so it can be reprocessed and is never lost.
+    Bounces (DSN), read receipts (MDN) and replies to document copies are read by the
+    receipts handler; until it is there, they are held in quarantine with the reason, so
+    they can be reprocessed and are never lost.
     """
 
     name = "returns"
 
     async def process(self, ctx: Context) -> None:
+        token = find_token(ctx)
+        if token is None:
+            raise Quarantine("reply without a valid Inkless token (To, References, Delivered-To, X-Original-To)")
+        if token.purpose == "reply" and token.kind == "a":
+            await signoff.handle_approval_reply(ctx, token)
+            return
+        if token.purpose == "reply" and token.kind == "v":
+            await signoff.handle_revision(ctx, token)
+            return
         record(ctx.session, now=ctx.clock.now(), actor=ctx.inbound.mail_from or "<>", action="return.received",
-               subject_type="inbound", subject_id=ctx.inbound.id, detail={"addresses": list(ctx.routes.returns)})
-        raise Quarantine("replies, bounces and receipts are not interpreted yet")
+               subject_type="inbound", subject_id=ctx.inbound.id, detail={"token": ctx.signer.local_part(token)})
+        raise Quarantine(f"{token.purpose} mail for item kind '{token.kind}' is not interpreted yet")

@@ -62,6 +62,7 @@ def personal_headers(
     reply_to: str | None = None,
     receipt_to: str | None = None,
     extra: Iterable[tuple[str, str]] = (),
+    auto_submitted: str = "auto-generated",
 ) -> bytes:
     """The header block of one personal copy (everything above the shared body)."""
     fields = [
@@ -75,6 +76,6 @@ def personal_headers(
         fields.append(("Reply-To", reply_to))
     if receipt_to:
         fields.append(("Disposition-Notification-To", receipt_to))
-    fields.append(("Auto-Submitted", "auto-generated"))
+    fields.append(("Auto-Submitted", auto_submitted))
     fields.extend(extra)
     return header_block(fields)

@@ -258,3 +258,55 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Approval(Base):
+    """One approver's sign-off of one document version (签发); decision null while pending."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("document_id", "version", "position"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    approver: Mapped[str] = mapped_column(String(320))
+    person_id: Mapped[int | None] = mapped_column(BigId)
+    # approve | reject | None while pending (or not yet asked)
+    decision: Mapped[str | None] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # mail | web | bot
+    channel: Mapped[str | None] = mapped_column(String(8))
+    asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Evidence(Base):
+    """What a decision rests on: the raw reply, its authentication, token, text and verdict."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    approval_id: Mapped[int] = mapped_column(ForeignKey("approvals.id", ondelete="CASCADE"), index=True)
+    inbound_id: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    authentication_results: Mapped[str | None] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(String(200))
+    stripped_text: Mapped[str] = mapped_column(Text)
+    verdict: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class AutoAnswer(Base):
+    """An automatic answer Inkless sent (clarification, "already decided"), for the hourly cap."""
+
+    __tablename__ = "auto_answers"
+    __table_args__ = (Index("ix_auto_answers_sender_at", "sender", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32))

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.storage.models import (
+    Approval,
     Attachment,
     Document,
     DocumentCounter,
@@ -149,6 +150,7 @@ class DocumentView:
     versions: list[DocumentVersion]
     attachments: dict[int, list[AttachmentMeta]]
     recipients: list[Recipient]
+    approvals: list[Approval]
 
 
 @dataclass(frozen=True)
@@ -177,10 +179,19 @@ async def document_views(session: AsyncSession, documents: Sequence[Document]) -
             attachments.setdefault(version_id, []).append(AttachmentMeta(filename, content_type, size, sha256))
     recipients = (await session.scalars(
         select(Recipient).where(Recipient.document_id.in_(ids)).order_by(Recipient.id))).all()
-    by_document: dict[int, tuple[list[DocumentVersion], list[Recipient]]] = {i: ([], []) for i in ids}
+    approvals = (await session.scalars(
+        select(Approval).where(Approval.document_id.in_(ids))
+        .order_by(Approval.document_id, Approval.version, Approval.position))).all()
+    by_document: dict[int, tuple[list[DocumentVersion], list[Recipient], list[Approval]]] = {
+        i: ([], [], []) for i in ids}
     for version in versions:
         by_document[version.document_id][0].append(version)
     for recipient in recipients:
         by_document[recipient.document_id][1].append(recipient)
-    return [DocumentView(document, by_document[document.id][0], attachments, by_document[document.id][1])
-            for document in documents]
+    for approval in approvals:
+        by_document[approval.document_id][2].append(approval)
+    views = []
+    for document in documents:
+        own_versions, own_recipients, own_approvals = by_document[document.id]
+        views.append(DocumentView(document, own_versions, attachments, own_recipients, own_approvals))
+    return views

@@ -140,7 +140,17 @@ def document_json(view: queries.DocumentView, request: web.Request) -> dict[str,
             }
             for version in view.versions
         ],
-        "approvals": [],
+        "approvals": [
+            {
+                "version": a.version,
+                "approver": a.approver,
+                "decision": a.decision,
+                "comment": a.comment or None,
+                "decided_at": iso(a.decided_at, request),
+                "channel": a.channel,
+            }
+            for a in view.approvals
+        ],
         "recipients": [
             {
                 "email": r.email,

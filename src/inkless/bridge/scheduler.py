@@ -1,0 +1,44 @@
+"""The scheduler: time-driven work (reminders, escalations), claimed so no two processes repeat it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inkless.clock import Clock
+from inkless.handlers.pipeline import Office
+from inkless.handlers.reminders import remind_approvals
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """Runs the reminder rounds every `interval` seconds."""
+
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], office: Callable[[], Office], clock: Clock,
+                 interval: float, on_queued: Callable[[], None]) -> None:
+        self._sessions = sessions
+        self._office = office
+        self._clock = clock
+        self._interval = interval
+        self._on_queued = on_queued
+
+    async def run(self) -> None:
+        """Run rounds until cancelled; a failing round is logged and the next one tries again."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("scheduler round failed")
+            await asyncio.sleep(self._interval)
+
+    async def run_once(self) -> int:
+        """One round of every time-driven job; returns how many items it acted on."""
+        async with self._sessions() as session, session.begin():
+            acted = await remind_approvals(session, self._office(), now=self._clock.now())
+        if acted:
+            self._on_queued()
+        return acted

@@ -1,0 +1,69 @@
+"""Queue one mail to one person: notices, requests, reminders, automatic answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inkless.handlers.pipeline import Office
+from inkless.mail import compose
+from inkless.mail.parse import ParsedAttachment
+from inkless.storage import queries
+from inkless.storage.models import AutoAnswer
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A mail from a unit's address to one person."""
+
+    kind: str
+    unit_id: str
+    to_email: str
+    to_name: str | None
+    subject: str
+    text: str
+    message_id: str
+    mail_from: str
+    reply_to: str | None = None
+    references: str | None = None
+    # RFC 3834: answers to a person's mail are auto-replied, everything else auto-generated.
+    auto_replied: bool = False
+    attachments: Sequence[ParsedAttachment] = ()
+
+
+async def send(session: AsyncSession, office: Office, notice: Notice, *, now: datetime) -> None:
+    """Queue the notice in the current transaction (it goes out when that commits)."""
+    unit = office.directory.units.get(notice.unit_id)
+    extra = []
+    if notice.references:
+        extra += [("In-Reply-To", notice.references), ("References", notice.references)]
+    if notice.auto_replied:
+        extra.append(("X-Auto-Response-Suppress", "All"))
+    headers = compose.personal_headers(
+        from_=compose.mailbox(unit.name if unit else None, office.config.local_address(notice.unit_id)),
+        to=compose.mailbox(notice.to_name, notice.to_email),
+        subject=notice.subject,
+        message_id=notice.message_id,
+        date=now,
+        reply_to=notice.reply_to,
+        extra=extra,
+        auto_submitted="auto-replied" if notice.auto_replied else "auto-generated",
+    )
+    body_id = await queries.add_outbox_body(session, compose.body_entity(notice.text, notice.attachments), now=now)
+    await queries.enqueue(session, [queries.OutboundCopy(kind=notice.kind, mail_from=notice.mail_from,
+                                                         rcpt=notice.to_email, headers=headers, recipient_id=None)],
+                          body_id=body_id, now=now)
+
+
+async def may_answer(session: AsyncSession, sender: str, *, kind: str, now: datetime, limit: int) -> bool:
+    """Whether another automatic answer to sender fits in the hourly cap; if so, count it."""
+    sent = await session.scalar(select(func.count()).select_from(AutoAnswer).where(
+        AutoAnswer.sender == sender, AutoAnswer.at > now - timedelta(hours=1)))
+    if (sent or 0) >= limit:
+        return False
+    session.add(AutoAnswer(sender=sender, at=now, kind=kind))
+    return True

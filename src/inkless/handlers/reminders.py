@@ -1,0 +1,84 @@
+"""Reminders and escalation of pending sign-offs, counted in working days."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inkless.directory import PersonInfo
+from inkless.handlers import notices
+from inkless.handlers.pipeline import Office
+from inkless.handlers.signoff import ask
+from inkless.mail.texts import text
+from inkless.storage.audit import record
+from inkless.storage.models import Approval, Document, DocumentVersion
+from inkless.tokens import Token
+from inkless.workdays import add_working_days
+
+
+async def _claim(session: AsyncSession, approval_id: int, column: str, now: datetime) -> bool:
+    """Mark a reminder step done; only one process (or run) ever wins it."""
+    result = await session.execute(update(Approval).where(
+        Approval.id == approval_id, getattr(Approval, column).is_(None), Approval.decision.is_(None)
+    ).values({column: now}))
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+async def remind_approvals(session: AsyncSession, office: Office, *, now: datetime) -> int:
+    """Remind approvers silent for `approval_remind_after` working days, then escalate to leaders."""
+    days = office.config.workflow.approval_remind_after
+    zone = office.config.zone
+    rows = (await session.execute(
+        select(Approval, Document).join(Document, Document.id == Approval.document_id).where(
+            Approval.decision.is_(None), Approval.asked_at.is_not(None), Approval.escalated_at.is_(None),
+            Document.status == "pending_approval"))).all()
+    acted = 0
+    for approval, document in rows:
+        assert approval.asked_at is not None
+        if approval.reminded_at is None:
+            if now >= add_working_days(approval.asked_at, days, zone) and \
+                    await _claim(session, approval.id, "reminded_at", now):
+                version = await session.scalar(select(DocumentVersion).where(
+                    DocumentVersion.document_id == document.id, DocumentVersion.version == approval.version))
+                assert version is not None
+                await ask(session, office, approval, document, version, now=now, reminder=True)
+                acted += 1
+        elif now >= add_working_days(approval.reminded_at, days, zone) and \
+                await _claim(session, approval.id, "escalated_at", now):
+            await _escalate(session, office, approval, document, now=now)
+            acted += 1
+    return acted
+
+
+def _leaders_above(office: Office, unit_id: str, approver: str) -> list[PersonInfo]:
+    """The unit's leaders other than the approver; failing those, the parent unit's."""
+    current: str | None = unit_id
+    while current is not None:
+        leaders = [p for p in office.directory.leaders(current) if p.email != approver]
+        if leaders:
+            return leaders
+        current = office.directory.units[current].parent
+    return []
+
+
+async def _escalate(session: AsyncSession, office: Office, approval: Approval, document: Document, *,
+                    now: datetime) -> None:
+    language = office.config.language
+    approver = office.directory.person(approval.approver)
+    leaders = _leaders_above(office, document.unit_id, approval.approver)
+    assert approval.asked_at is not None
+    values = {"approver": approver.display if approver else approval.approver, "title": document.title,
+              "version": approval.version, "unit": office.directory.units[document.unit_id].name,
+              "asked_at": approval.asked_at.astimezone(office.config.zone).strftime("%Y-%m-%d %H:%M"),
+              "url": f"{office.config.web.base_url}/documents/{document.id}"}
+    for leader in leaders:
+        await notices.send(session, office, notices.Notice(
+            kind="signoff_escalation", unit_id=document.unit_id, to_email=leader.email, to_name=leader.name,
+            subject=text(language, "signoff_escalate_subject", **values),
+            text=text(language, "signoff_escalate_body", **values),
+            message_id=f"<inkless.a{approval.id}.escalated.p{leader.id}@{office.config.domain}>",
+            mail_from=office.signer.address(Token("bounce", "a", approval.id, leader.id))), now=now)
+    record(session, now=now, actor="inkless", action="signoff.escalated", subject_type="approval",
+           subject_id=approval.id, detail={"to": [leader.email for leader in leaders]})

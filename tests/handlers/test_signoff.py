@@ -1,0 +1,314 @@
+"""Sign-off by reply: real SMTP round trips from the request at the relay back into Inkless."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+from email.message import Message
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from inkless.bridge.app import Service
+from inkless.clock import FixedClock
+from inkless.storage.models import Approval, AuditEntry, Document, Evidence, InboundMessage
+from tests.conftest import DOMAIN, CaptureRelay, simple_mail, smtp_send, wait_for
+from tests.handlers.replies import STYLES, reply
+
+CLERK, SIGNER, CHIEF = "signed-clerk@test.gov", "signer@test.gov", "chief@test.gov"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+async def submit(service: Service, subject: str = "[请示] 关于追加预算的请示", body: str = "请批准追加预算十万元。") -> None:
+    raw = simple_mail(CLERK, f"edu@{DOMAIN}", subject, body)
+    assert (await smtp_send(service.smtp_port, CLERK, [f"edu@{DOMAIN}"], raw)).startswith("250")
+
+
+async def next_mail(relay: CaptureRelay, rcpt: str, count: int = 1) -> Message:
+    """Wait for the count-th message to rcpt and return it."""
+    await wait_for(lambda: len(relay.to(rcpt)) >= count, what=f"mail #{count} to {rcpt}")
+    return relay.to(rcpt)[count - 1].message
+
+
+async def send_reply(service: Service, original: Message, author: str, text: str, **options: Any) -> None:
+    raw = reply(original, author, text, **options)
+    rcpt = options.get("to") or str(original["Reply-To"])
+    assert (await smtp_send(service.smtp_port, author, [rcpt], raw)).startswith("250")
+
+
+async def settled(service: Service) -> list[InboundMessage]:
+    """Wait until every stored message is processed; return them."""
+    assert service.sessions is not None
+
+    async def done() -> bool:
+        async with service.sessions() as session:  # type: ignore[misc]
+            statuses = (await session.scalars(select(InboundMessage.status))).all()
+        return all(status not in ("new", "processing") for status in statuses)
+
+    await wait_for(done, what="processing to finish")
+    async with service.sessions() as session:
+        return list((await session.scalars(select(InboundMessage).order_by(InboundMessage.id))).all())
+
+
+async def api(service: Service, path: str) -> Any:
+    async with aiohttp.ClientSession() as http:
+        response = await http.get(f"http://127.0.0.1:{service.web_port}{path}",
+                                  headers={"Authorization": "Bearer static-test-token"})
+        assert response.status == 200
+        return await response.json()
+
+
+async def the_document(service: Service) -> dict[str, Any]:
+    page = await api(service, "/api/v1/documents")
+    [item] = page["items"]
+    return item  # type: ignore[no-any-return]
+
+
+async def test_two_step_chain_approves_with_comment_and_issues(service: Service, relay: CaptureRelay) -> None:
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    assert request["Subject"] == "[待签发] 关于追加预算的请示（第1版）"
+    assert "请批准追加预算十万元。" in request.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert relay.to(CHIEF) == []  # the chain is sequential
+
+    await send_reply(service, request, SIGNER, "同意，请修改第三段", style="outlook_zh")
+    second = await next_mail(relay, CHIEF)
+    await send_reply(service, second, CHIEF, "原则同意。", style="foxmail")
+    await wait_for(lambda: len(relay.to("edu-staff@test.gov")) == 1, what="the issued copy")
+
+    document = await the_document(service)
+    year = datetime.now(SHANGHAI).year
+    assert (document["status"], document["number"]) == ("issued", f"审批发〔{year}〕1号")
+    assert [(a["version"], a["approver"], a["decision"], a["comment"], a["channel"]) for a in document["approvals"]] == [
+        (1, SIGNER, "approve", "请修改第三段", "mail"),
+        (1, CHIEF, "approve", None, "mail"),
+    ]
+    assert all(a["decided_at"] for a in document["approvals"])
+    # Copies went out only after the final approval; the clerk got the "issued" notice.
+    assert f"审批发〔{year}〕1号" in str((await next_mail(relay, CLERK))["Subject"])
+
+
+async def test_rejection_then_revised_version_is_approved(service: Service, relay: CaptureRelay) -> None:
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    await send_reply(service, request, SIGNER, "不同意，预算过高，请压缩到五万元。", style="gmail_zh")
+    returned = await next_mail(relay, CLERK)
+    assert str(returned["Subject"]).startswith("[退回] ")
+    assert "预算过高，请压缩到五万元。" in returned.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    document = await the_document(service)
+    assert document["status"] == "rejected" and document["number"] is None
+
+    await send_reply(service, returned, CLERK, "请批准追加预算五万元。", style="outlook_zh")
+    request2 = await next_mail(relay, SIGNER, 2)
+    assert request2["Subject"] == "[待签发] 关于追加预算的请示（第2版）"
+    assert "五万元" in request2.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    await send_reply(service, request2, SIGNER, "同意", style="netease163")
+    await send_reply(service, await next_mail(relay, CHIEF), CHIEF, "Approved", style="gmail_en")
+    await wait_for(lambda: len(relay.to("edu-staff@test.gov")) == 1, what="the issued copy")
+
+    document = await the_document(service)
+    assert document["status"] == "issued"
+    assert [(v["version"], v["body"].strip()) for v in document["versions"]] == [
+        (1, "请批准追加预算十万元。"), (2, "请批准追加预算五万元。")]
+    assert [(a["version"], a["approver"], a["decision"]) for a in document["approvals"]] == [
+        (1, SIGNER, "reject"), (1, CHIEF, None), (2, SIGNER, "approve"), (2, CHIEF, "approve")]
+    copy = relay.to("edu-staff@test.gov")[0].message
+    assert "五万元" in copy.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize(("text", "decision"), [("不同意，超出预算", "reject"), ("同意，请修改第三段", "approve"),
+                                                ("我再看看", None)])
+async def test_every_client_quote_style_is_read_correctly(service: Service, relay: CaptureRelay, style: str,
+                                                          text: str, decision: str | None) -> None:
+    # The quoted request always contains "同意" (its instructions say to write it).
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    assert "同意" in request.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    await send_reply(service, request, SIGNER, text, style=style)
+    await settled(service)
+    [first, _] = (await the_document(service))["approvals"]
+    assert first["decision"] == decision
+    if decision is None:
+        # Unclear: nothing changes and the approver is asked again, quoting the accepted words.
+        answer = await next_mail(relay, SIGNER, 2)
+        assert answer["Auto-Submitted"] == "auto-replied"
+        assert "我再看看" in answer.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    else:
+        assert first["comment"] == text.split("，", 1)[1]
+
+
+async def test_html_only_reply(service: Service, relay: CaptureRelay) -> None:
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    await send_reply(service, request, SIGNER, "不予批准\n理由见附件", html_only=True)
+    await settled(service)
+    first = (await the_document(service))["approvals"][0]
+    assert (first["decision"], first["comment"]) == ("reject", "理由见附件")
+
+
+AUTOMATIC = {
+    "auto-submitted": {"Auto-Submitted": "auto-replied"},
+    "x-autoreply": {"X-Autoreply": "yes"},
+    "x-autorespond": {"X-Autorespond": "vacation"},
+    "precedence-bulk": {"Precedence": "bulk"},
+    "precedence-auto-reply": {"Precedence": "auto_reply"},
+    "exchange-suppress": {"X-Auto-Response-Suppress": "All"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(AUTOMATIC) + ["subject-zh", "subject-en", "null-sender"])
+async def test_automatic_replies_never_decide_and_are_not_answered(service: Service, relay: CaptureRelay,
+                                                                  kind: str) -> None:
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    raw = reply(request, SIGNER, "同意 (I am out of the office until Monday)", headers=AUTOMATIC.get(kind, {}))
+    if kind == "subject-zh":
+        raw = raw.replace(b"Subject: ", b"Subject: =?utf-8?b?6Ieq5Yqo5Zue5aSN77ya?= ", 1)
+    if kind == "subject-en":
+        raw = raw.replace(b"Subject: ", b"Subject: Automatic reply: ", 1)
+    envelope = "" if kind == "null-sender" else SIGNER
+    assert (await smtp_send(service.smtp_port, envelope, [str(request["Reply-To"])], raw)).startswith("250")
+    [_, answer] = await settled(service)
+    assert answer.status == "discarded" and answer.reason is not None and "automatic" in answer.reason
+    assert (await the_document(service))["approvals"][0]["decision"] is None
+    assert len(relay.to(SIGNER)) == 1 and relay.to(CHIEF) == []
+
+
+async def test_wrong_person_altered_token_and_replay_change_nothing(service: Service, relay: CaptureRelay) -> None:
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    # Someone else answers the signer's request.
+    await send_reply(service, request, CHIEF, "同意")
+    # A forged token hidden in References behind the bare reply@ address.
+    forged = reply(request, SIGNER, "同意", to=f"reply@{DOMAIN}").replace(
+        str(request["Message-ID"]).encode()[-25:-12], b"aaaaaaaaaaaaa")
+    assert (await smtp_send(service.smtp_port, SIGNER, [f"reply@{DOMAIN}"], forged)).startswith("250")
+    rows = await settled(service)
+    assert [r.status for r in rows[1:]] == ["discarded", "quarantined"]
+    assert "issued to signer@test.gov" in (rows[1].reason or "")
+    assert (await the_document(service))["approvals"][0]["decision"] is None
+
+    await send_reply(service, request, SIGNER, "不同意，重新测算")
+    await settled(service)
+    # Replaying the same decision (or changing one's mind) changes nothing and is answered politely.
+    await send_reply(service, request, SIGNER, "同意")
+    await settled(service)
+    document = await the_document(service)
+    assert (document["status"], document["approvals"][0]["decision"]) == ("rejected", "reject")
+    answer = relay.to(SIGNER)[-1].message
+    assert str(answer["Subject"]).startswith("已处理") and "审批领导" in answer.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        actions = (await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all()
+    assert "inbound.discarded" in actions and "inbound.quarantined" in actions
+    assert "signoff.reply_after_decision" in actions
+
+
+async def test_clients_that_drop_the_tag_are_matched_by_references(service: Service, relay: CaptureRelay) -> None:
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    await send_reply(service, request, SIGNER, "同意", to=f"reply@{DOMAIN}", style="outlook_en")
+    await next_mail(relay, CHIEF)
+    assert (await the_document(service))["approvals"][0]["decision"] == "approve"
+
+
+async def test_a_version_token_never_decides_a_later_version(service: Service, relay: CaptureRelay) -> None:
+    await submit(service)
+    request1 = await next_mail(relay, SIGNER)
+    await send_reply(service, request1, SIGNER, "退回")
+    await send_reply(service, await next_mail(relay, CLERK), CLERK, "修改稿")
+    await next_mail(relay, SIGNER, 2)
+    await send_reply(service, request1, SIGNER, "同意")  # an approval of version 1
+    await settled(service)
+    approvals = (await the_document(service))["approvals"]
+    assert [(a["version"], a["decision"]) for a in approvals if a["approver"] == SIGNER] == [(1, "reject"), (2, None)]
+
+
+async def test_decisions_keep_their_evidence(service: Service, relay: CaptureRelay) -> None:
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    await send_reply(service, request, SIGNER, "同意，尽快落实", style="apple_zh")
+    await next_mail(relay, CHIEF)
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        [evidence] = (await session.scalars(select(Evidence))).all()
+        inbound = await session.get(InboundMessage, evidence.inbound_id)
+    assert inbound is not None and evidence.raw == inbound.raw
+    assert (evidence.stripped_text, evidence.verdict) == ("同意，尽快落实", "approve")
+    assert evidence.token.startswith("reply+a") and len(evidence.sha256) == 64
+
+
+async def test_automatic_answers_are_capped_per_hour(make_service, relay: CaptureRelay) -> None:  # type: ignore[no-untyped-def]
+    service = await make_service(relay, workflow={"auto_answer_limit": 2})
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    for _ in range(4):
+        await send_reply(service, request, SIGNER, "嗯")
+    await settled(service)
+    assert len(relay.to(SIGNER)) == 1 + 2
+    # Past the cap a clear decision still decides.
+    await send_reply(service, request, SIGNER, "同意")
+    await next_mail(relay, CHIEF)
+
+
+async def test_reminder_then_escalation_in_working_days(make_service, relay: CaptureRelay) -> None:  # type: ignore[no-untyped-def]
+    # Asked on the eve of the National Day holiday: 1 working day later is 8 October.
+    clock = FixedClock(datetime(2026, 9, 30, 10, 0, tzinfo=SHANGHAI).astimezone(timezone.utc))
+    service = await make_service(relay, clock=clock)
+    await submit(service)
+    await next_mail(relay, SIGNER)
+    assert service.scheduler is not None
+
+    async def round_at(local: datetime) -> int:
+        clock.at = local.astimezone(timezone.utc)
+        return await service.scheduler.run_once()  # type: ignore[union-attr]
+
+    assert await round_at(datetime(2026, 10, 7, 23, 59, tzinfo=SHANGHAI)) == 0
+    assert await round_at(datetime(2026, 10, 8, 9, 59, tzinfo=SHANGHAI)) == 0
+    assert await round_at(datetime(2026, 10, 8, 10, 0, tzinfo=SHANGHAI)) == 1
+    reminder = await next_mail(relay, SIGNER, 2)
+    assert str(reminder["Subject"]).startswith("[催办]")
+    assert await round_at(datetime(2026, 10, 8, 12, 0, tzinfo=SHANGHAI)) == 0  # reminded once
+    assert relay.to(CHIEF) == []
+    # 10 October 2026 is a Saturday but an adjusted working day; 9 October counts first.
+    assert await round_at(datetime(2026, 10, 9, 10, 0, tzinfo=SHANGHAI)) == 1
+    escalation = await next_mail(relay, CHIEF)
+    assert str(escalation["Subject"]).startswith("[督促]") and "审批领导" in str(escalation["Subject"])
+    assert await round_at(datetime(2026, 10, 12, 10, 0, tzinfo=SHANGHAI)) == 0
+    # A reply to the reminder still decides.
+    await send_reply(service, reminder, SIGNER, "同意")
+    await next_mail(relay, CHIEF, 2)
+    assert (await the_document(service))["approvals"][0]["decision"] == "approve"
+
+
+async def test_numbers_stay_gapless_under_concurrent_final_approvals(make_service, relay: CaptureRelay,
+                                                                     database_url: str, tmp_path: Any) -> None:  # type: ignore[no-untyped-def]
+    if not database_url.startswith("postgresql"):
+        pytest.skip("concurrency across processes is a PostgreSQL matter; SQLite serialises writers")
+    org = {"units": [{"id": "quick", "name": "快速审批", "doc_prefix": "快", "approvers": [SIGNER], "members": [
+        {"email": CLERK, "roles": ["clerk"]}, {"email": SIGNER, "roles": ["leader"]}]},
+        {"id": "edu", "name": "教育局", "members": [{"email": "edu-staff@test.gov"}]}]}
+    first = await make_service(relay, org=org, directory=tmp_path / "a")
+    second = await make_service(relay, org=org, directory=tmp_path / "b")
+    for index in range(50):
+        await submit(first, subject=f"[请示] 第{index}件")
+    await wait_for(lambda: len(relay.to(SIGNER)) == 50, timeout=60, what="50 requests")
+    requests = [m.message for m in relay.to(SIGNER)]
+
+    async def approve(index: int, request: Message) -> None:
+        target = first if index % 2 else second
+        raw = reply(request, SIGNER, "同意")
+        assert (await smtp_send(target.smtp_port, SIGNER, [str(request["Reply-To"])], raw)).startswith("250")
+
+    await asyncio.gather(*(approve(i, r) for i, r in enumerate(requests)))
+    await wait_for(lambda: len(relay.to("edu-staff@test.gov")) == 50, timeout=60, what="50 issued copies")
+    assert first.sessions is not None
+    async with first.sessions() as session:
+        numbers = sorted((await session.scalars(select(Document.serial))).all())
+        workers = set((await session.scalars(select(InboundMessage.claimed_by))).all())
+    assert numbers == list(range(1, 51))
+    assert len(workers) == 2
