@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import secrets
 import sys
 import unicodedata
+import zipfile
 from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
 from importlib import resources
@@ -24,7 +27,7 @@ from inkless.errors import InklessError
 from inkless.org import load_org
 from inkless.storage import migrate, queries
 from inkless.storage.engine import create_engine, session_factory
-from inkless.storage.models import ApiToken, Document, InboundMessage, Recipient
+from inkless.storage.models import ApiToken, Approval, AuditEntry, Document, Evidence, InboundMessage, Recipient
 from inkless.storage.org import import_org
 from inkless.web.app import hash_token
 
@@ -268,6 +271,63 @@ def doc_show(config_file: str | None, doc_id: int) -> None:
                f"{sum(1 for r in view.recipients if r.read_at)} read, "
                f"{sum(1 for r in view.recipients if r.acknowledged_at)} acknowledged, "
                f"{sum(1 for r in view.recipients if r.failed)} failed")
+
+
+@doc.command("evidence")
+@config_option
+@click.argument("doc_id", type=int)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Archive to write (default document-ID-evidence.zip).")
+@user_errors
+def doc_evidence(config_file: str | None, doc_id: int, output: str | None) -> None:
+    """Export every decision's evidence (raw reply, authentication, token, text, verdict) as one zip."""
+    config = load_config(config_file)
+
+    async def work(sessions: Any) -> tuple[Document | None, list[tuple[Approval, Evidence]], list[AuditEntry]]:
+        async with sessions() as session:
+            document = await session.get(Document, doc_id)
+            rows = (await session.execute(
+                select(Approval, Evidence).join(Evidence, Evidence.approval_id == Approval.id)
+                .where(Approval.document_id == doc_id).order_by(Evidence.id))).tuples().all()
+            audit = (await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
+            mine = [entry for entry in audit if _about_document(entry, doc_id, {a.id for a, _ in rows})]
+            return document, list(rows), mine
+
+    document, rows, audit = run_db(config, work)
+    if document is None:
+        raise InklessError(f"no document {doc_id}")
+    path = Path(output or f"document-{doc_id}-evidence.zip")
+    manifest: dict[str, str] = {}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        def put(name: str, data: bytes) -> None:
+            archive.writestr(name, data)
+            manifest[name] = hashlib.sha256(data).hexdigest()
+
+        for approval, evidence in rows:
+            folder = f"approval-{approval.id}-v{approval.version}-{approval.approver}"
+            put(f"{folder}/reply.eml", evidence.raw)
+            put(f"{folder}/evidence.json", json.dumps({
+                "document": doc_id, "version": approval.version, "approver": approval.approver,
+                "decision": approval.decision, "comment": approval.comment,
+                "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
+                "channel": approval.channel, "inbound_id": evidence.inbound_id, "token": evidence.token,
+                "authentication_results": evidence.authentication_results, "stripped_text": evidence.stripped_text,
+                "verdict": evidence.verdict, "sha256": evidence.sha256,
+            }, ensure_ascii=False, indent=2).encode())
+        put("audit.json", json.dumps([{"at": e.at.isoformat(), "actor": e.actor, "action": e.action,
+                                       "subject": f"{e.subject_type}:{e.subject_id}", "detail": e.detail}
+                                      for e in audit], ensure_ascii=False, indent=2).encode())
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2))
+    click.echo(f"{len(rows)} decision(s) with evidence written to {path}")
+
+
+def _about_document(entry: AuditEntry, doc_id: int, approval_ids: set[int]) -> bool:
+    if entry.subject_type == "document":
+        return entry.subject_id == str(doc_id)
+    if entry.subject_type == "approval":
+        return entry.subject_id is not None and int(entry.subject_id) in approval_ids \
+            or entry.detail.get("document") == doc_id
+    return False
 
 
 def _width(value: str) -> int:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import sys
+import zipfile
 from datetime import datetime, timedelta, timezone
 from email.message import Message
 from typing import Any
@@ -312,3 +316,30 @@ async def test_numbers_stay_gapless_under_concurrent_final_approvals(make_servic
         workers = set((await session.scalars(select(InboundMessage.claimed_by))).all())
     assert numbers == list(range(1, 51))
     assert len(workers) == 2
+
+
+async def test_evidence_archive_holds_every_decision(service: Service, relay: CaptureRelay, tmp_path: Any) -> None:
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    await send_reply(service, request, SIGNER, "同意，尽快落实")
+    await send_reply(service, await next_mail(relay, CHIEF), CHIEF, "同意")
+    await wait_for(lambda: len(relay.to("edu-staff@test.gov")) == 1, what="the issued copy")
+    document_id = (await the_document(service))["id"]
+    archive_path = tmp_path / "evidence.zip"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "inkless", "doc", "evidence", str(document_id), "-o", str(archive_path),
+        "-c", str(tmp_path / "config.yaml"), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert out.decode().startswith("2 decision(s) with evidence written to")
+    with zipfile.ZipFile(archive_path) as archive:
+        names = archive.namelist()
+        manifest = json.loads(archive.read("manifest.json"))
+        decisions = [json.loads(archive.read(n)) for n in names if n.endswith("evidence.json")]
+        for name, digest in manifest.items():
+            assert hashlib.sha256(archive.read(name)).hexdigest() == digest
+        audit = json.loads(archive.read("audit.json"))
+    assert [(d["approver"], d["verdict"], d["stripped_text"]) for d in decisions] == [
+        (SIGNER, "approve", "同意，尽快落实"), (CHIEF, "approve", "同意")]
+    assert sum(1 for n in names if n.endswith("reply.eml")) == 2
+    assert {"signoff.approve", "document.issued"} <= {entry["action"] for entry in audit}

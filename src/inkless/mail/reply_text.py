@@ -19,8 +19,7 @@ QUOTE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("Outlook underscore rule", r"^\s*_{10,}\s*$"),
         ("Outlook en header block", r"^\s*\*?From:\*?\s.+"),
         ("Outlook zh header block", r"^\s*\*?发件人[:：]\*?"),
-        ("Outlook zh separator", r"^\s*-{2,}\s*原始邮件\s*-{2,}\s*$"),
-        ("Foxmail/QQ original", r"^\s*-{3,}\s*(原始邮件|Original)\s*-{3,}\s*$"),
+        ("Foxmail/QQ original", r"^\s*-{2,}\s*(原始邮件|Original)\s*-{2,}\s*$"),
         ("Foxmail reply header", r"^\s*-{3,}\s*回复的原邮件\s*-{3,}\s*$"),
         ("Gmail/Apple/Thunderbird en", r"^\s*On\s.{4,300}\bwrote:\s*$"),
         ("Gmail zh", r"^.{0,160}于\s*\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日.{0,120}写道[:：]\s*$"),
@@ -44,25 +43,33 @@ SIGNATURE_STARTS: tuple[re.Pattern[str], ...] = tuple(re.compile(p, re.IGNORECAS
 
 def strip_reply(text: str) -> str:
     """The reply's own text, without quoted originals or signatures."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = _lines(text)
     cut = len(lines)
     for index, line in enumerate(lines):
-        joined = f"{line} {lines[index + 1]}" if index + 1 < len(lines) else line
-        quoted = any(pattern.match(line) or (name in WRAPPING and pattern.match(joined))
-                     for name, pattern in QUOTE_STARTS)
-        if quoted or any(pattern.match(line) for pattern in SIGNATURE_STARTS):
+        if _quote_at(lines, index) or any(pattern.match(line) for pattern in SIGNATURE_STARTS):
             cut = index
             break
     return "\n".join(lines[:cut]).strip()
 
 
+def _lines(text: str) -> list[str]:
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _quote_at(lines: list[str], index: int) -> str | None:
+    """The client style whose quote begins at lines[index], if any."""
+    line = lines[index]
+    joined = f"{line} {lines[index + 1]}" if index + 1 < len(lines) else line
+    for name, pattern in QUOTE_STARTS:
+        if pattern.match(line) or (name in WRAPPING and pattern.match(joined)):
+            return name
+    return None
+
+
 def quote_style(text: str) -> str | None:
     """Which client style's quote marker a text carries first (for tests and evidence)."""
-    for line in text.replace("\r\n", "\n").split("\n"):
-        for name, pattern in QUOTE_STARTS:
-            if pattern.match(line):
-                return name
-    return None
+    lines = _lines(text)
+    return next((style for index in range(len(lines)) if (style := _quote_at(lines, index))), None)
 
 
 class _HtmlText(HTMLParser):
