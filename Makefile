@@ -32,6 +32,7 @@ test: $(STAMP) test-peers
 
 bench: $(STAMP) test-peers
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/approval.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
