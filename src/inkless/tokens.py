@@ -13,7 +13,10 @@ import hmac
 import re
 from dataclasses import dataclass
 
-PURPOSES = ("reply", "bounce", "receipt")
+# Purposes of mail addresses, and of links (never accepted as addresses).
+ADDRESS_PURPOSES = ("reply", "bounce", "receipt")
+LINK_PURPOSES = ("ack",)
+PURPOSES = ADDRESS_PURPOSES + LINK_PURPOSES
 # Item kinds: d = a recipient's copy of a document, n = a notice to a document's sender,
 # a = an approval (one approver, one document version), v = a rejected version returned
 # to its sender (their reply is the next version).
@@ -77,6 +80,11 @@ class TokenSigner:
         """A Message-ID that carries the token, so replies find it in References even when
         a client drops the `+tag` from the reply address."""
         return f"<{self.local_part(token)}{'.' + suffix if suffix else ''}@{self.domain}>"
+
+    def verify_address(self, local_part: str) -> Token | None:
+        """A token that may stand in a mail address (reply, bounce, receipt), or None."""
+        token = self.verify(local_part)
+        return token if token is not None and token.purpose in ADDRESS_PURPOSES else None
 
     def is_token_local_part(self, local_part: str) -> bool:
         """Whether the local part claims to be a token (so a bad one gets 550 5.7.1, not 5.1.1)."""

@@ -56,14 +56,17 @@ async def test_issue_sends_one_copy_per_person_with_headers(service: Service, re
         assert message["To"].addresses[0].addr_spec == copy.rcpt
         assert message["Subject"] == f"[通知] 关于年终决算的通知（延政办发〔{year}〕1号）"
         assert message["Auto-Submitted"] == "auto-generated"
-        assert message["Message-ID"] == f"<inkless.d{document.id}.r{row.id}@{DOMAIN}>"
+        assert message["Message-ID"] == f"<{service.signer.local_part(Token('reply', 'd', row.id, row.person_id))}@{DOMAIN}>"
         reply_local = message["Reply-To"].addresses[0].addr_spec.partition("@")[0]
         receipt_local = parseaddr(str(message["Disposition-Notification-To"]))[1].partition("@")[0]
         bounce_local = copy.mail_from.partition("@")[0]
         assert service.signer.verify(reply_local) == Token("reply", "d", row.id, row.person_id)
         assert service.signer.verify(receipt_local) == Token("receipt", "d", row.id, row.person_id)
         assert service.signer.verify(bounce_local) == Token("bounce", "d", row.id, row.person_id)
-        assert "请按时报送。" in message.get_body(("plain",)).get_content()
+        text = message.get_body(("plain",)).get_content()
+        assert "请按时报送。" in text
+        ack = service.signer.local_part(Token("ack", "d", row.id, row.person_id))
+        assert f"确认签收：http://inkless.test/ack/{ack}" in text
 
     [notice] = relay.to("clerk@test.gov")
     assert f"延政办发〔{year}〕1号" in notice.message["Subject"]

@@ -77,7 +77,7 @@ class IngressHandler:
         local = local.lower()
         sender = envelope_sender(envelope).lower()
         if self._signer.is_token_local_part(local):
-            if self._signer.verify(local) is None:
+            if self._signer.verify_address(local) is None:
                 return "550 5.7.1 Invalid or forged return address"
             return None
         if local == "reply":

@@ -74,6 +74,6 @@ def route(recipients: list[str], *, domain: str, directory: Directory, signer: T
         if local == "all" or local in directory.units:
             if local not in units:
                 units.append(local)
-        elif local == "reply" or signer.verify(local) is not None:
+        elif local == "reply" or signer.verify_address(local) is not None:
             returns.append(local)
     return Routes(tuple(units), tuple(returns))

@@ -17,7 +17,7 @@ from inkless.mail.texts import text
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Attachment, Document, DocumentVersion, Recipient
-from inkless.tokens import Token
+from inkless.tokens import Token, TokenSigner
 
 
 class DocumentHandler:
@@ -94,35 +94,42 @@ async def issue_document(
     )
     language = config.language
     tracking_url = f"{config.web.base_url}/documents/{document.id}"
-    body = compose.body_entity(
-        copy_text(document, version.body, unit_name=unit.name, sender=directory.person(document.sender),
-                  language=language, issued_at=now.astimezone(config.zone).strftime("%Y-%m-%d %H:%M"),
-                  attachment_names=[a.filename for a in attachments]),
-        [ParsedAttachment(a.filename, a.content_type, a.data) for a in attachments],
-    )
-    body_id = await queries.add_outbox_body(session, body, now=now)
+    body = compose.split_body([ParsedAttachment(a.filename, a.content_type, a.data) for a in attachments])
+    body_id = await queries.add_outbox_body(session, body.tail, now=now)
+    issued_at = now.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")
+    text_before_link = copy_text(document, version.body, unit_name=unit.name,
+                                 sender=directory.person(document.sender), language=language, issued_at=issued_at,
+                                 attachment_names=[a.filename for a in attachments])
     tag = f"[{document.type}] " if document.type else ""
     subject = f"{tag}{document.title}（{document.number}）"
     from_ = compose.mailbox(unit.name, config.local_address(unit.id))
     copies = []
     for person, recipient_id in zip(people, recipient_ids, strict=True):
+        ack = signer.local_part(Token("ack", "d", recipient_id, person.id))
         headers = compose.personal_headers(
             from_=from_,
             to=compose.mailbox(person.name, person.email),
             subject=subject,
-            message_id=f"<inkless.d{document.id}.r{recipient_id}@{config.domain}>",
+            message_id=copy_message_id(signer, recipient_id, person.id),
             date=now,
             reply_to=signer.address(Token("reply", "d", recipient_id, person.id)),
             receipt_to=signer.address(Token("receipt", "d", recipient_id, person.id)),
             extra=[("X-Inkless-Document", str(document.id))],
         )
+        personal = text_before_link + text(language, "ack_link", url=f"{config.web.base_url}/ack/{ack}") + "\n"
         copies.append(queries.OutboundCopy(
             kind="document", mail_from=signer.address(Token("bounce", "d", recipient_id, person.id)),
-            rcpt=person.email, headers=headers, recipient_id=recipient_id))
+            rcpt=person.email, headers=headers + body.head(personal), recipient_id=recipient_id))
     await queries.enqueue(session, copies, body_id=body_id, now=now)
     await _notify_sender(session, document, count=len(people), office=office, now=now, tracking_url=tracking_url)
     record(session, now=now, actor="inkless", action="document.issued", subject_type="document",
            subject_id=document.id, detail={"number": document.number, "recipients": len(people)})
+
+
+def copy_message_id(signer: TokenSigner, recipient_id: int, person_id: int) -> str:
+    """The stable Message-ID of a recipient's copy; it carries the reply token, so replies,
+    MDNs (Original-Message-ID) and DSNs point back to the recipient."""
+    return signer.message_id(Token("reply", "d", recipient_id, person_id))
 
 
 def copy_text(
@@ -149,6 +156,7 @@ def copy_text(
         lines += [f"{text(language, 'attachments')}: " + "、".join(attachment_names), ""]
     lines += ["--", text(language, "reply_hint")]
     return "\n".join(lines) + "\n"
+
 
 
 async def _notify_sender(session: AsyncSession, document: Document, *, count: int, office: Office,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from inkless.errors import Quarantine
-from inkless.handlers import signoff
+from inkless.errors import Discard, Quarantine
+from inkless.handlers import receipts, signoff
 from inkless.handlers.pipeline import Context
 from inkless.mail.parse import header_text
-from inkless.storage.audit import record
 from inkless.tokens import Token
 
 
@@ -14,7 +13,7 @@ def find_token(ctx: Context) -> Token | None:
     """The token a return carries: envelope recipient, then To, References, In-Reply-To,
     Delivered-To, X-Original-To (clients that drop +tags still quote our Message-ID)."""
     for local in ctx.routes.returns:
-        token = ctx.signer.verify(local)
+        token = ctx.signer.verify_address(local)
         if token is not None:
             return token
     for name in ("To", "References", "In-Reply-To", "Delivered-To", "X-Original-To"):
@@ -26,12 +25,8 @@ def find_token(ctx: Context) -> Token | None:
 
 
 class ReturnMail:
-    """Routes a return by its token: approval replies and revisions to sign-off.
-
-    Bounces (DSN), read receipts (MDN) and replies to document copies are read by the
-    receipts handler; until it is there, they are held in quarantine with the reason, so
-    they can be reprocessed and are never lost.
-    """
+    """Routes a return by its token: approval replies and revisions to sign-off; replies to
+    copies, read receipts and bounces to receipts."""
 
     name = "returns"
 
@@ -45,6 +40,13 @@ class ReturnMail:
         if token.purpose == "reply" and token.kind == "v":
             await signoff.handle_revision(ctx, token)
             return
-        record(ctx.session, now=ctx.clock.now(), actor=ctx.inbound.mail_from or "<>", action="return.received",
-               subject_type="inbound", subject_id=ctx.inbound.id, detail={"token": ctx.signer.local_part(token)})
-        raise Quarantine(f"{token.purpose} mail for item kind '{token.kind}' is not interpreted yet")
+        if token.purpose == "reply" and token.kind == "d":
+            await receipts.handle_copy_reply(ctx, token)
+            return
+        if token.purpose == "receipt" and token.kind == "d":
+            await receipts.handle_mdn(ctx, token)
+            return
+        if token.purpose == "bounce":
+            await receipts.handle_bounce(ctx, token)
+            return
+        raise Discard(f"{token.purpose} mail about item kind '{token.kind}' needs no action")

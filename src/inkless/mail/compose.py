@@ -7,6 +7,7 @@ header block. `headers + body` is the message the relay gets.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,3 +80,35 @@ def personal_headers(
     fields.append(("Auto-Submitted", auto_submitted))
     fields.extend(extra)
     return header_block(fields)
+
+
+@dataclass(frozen=True)
+class SplitBody:
+    """A multipart/mixed message cut in two: each copy's own text part goes in front of a
+    tail (the encoded attachments and the closing boundary) stored once for all copies."""
+
+    boundary: str
+    tail: bytes
+
+    def head(self, text: str) -> bytes:
+        """MIME-Version, Content-Type and the personal text part, up to where the tail begins."""
+        part = EmailMessage(policy=POLICY)
+        part.set_content(text, subtype="plain", charset="utf-8", cte="base64" if _needs_base64(text) else None)
+        del part["MIME-Version"]
+        return (b"MIME-Version: 1.0\r\n"
+                + f'Content-Type: multipart/mixed; boundary="{self.boundary}"\r\n\r\n'.encode()
+                + f"--{self.boundary}\r\n".encode() + part.as_bytes(policy=POLICY) + b"\r\n")
+
+
+def split_body(attachments: Iterable[ParsedAttachment]) -> SplitBody:
+    """Encode the attachments once; personal text parts are put in front per copy."""
+    boundary = f"=_inkless_{secrets.token_hex(12)}"
+    chunks = []
+    for attachment in attachments:
+        part = EmailMessage(policy=POLICY)
+        maintype, _, subtype = attachment.content_type.partition("/")
+        part.set_content(attachment.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
+                         disposition="attachment", filename=attachment.filename)
+        del part["MIME-Version"]
+        chunks.append(f"--{boundary}\r\n".encode() + part.as_bytes(policy=POLICY) + b"\r\n")
+    return SplitBody(boundary, b"".join(chunks) + f"--{boundary}--\r\n".encode())

@@ -11,7 +11,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "sender": "发件人",
         "issued_at": "签发时间",
         "tracking": "办理情况",
-        "reply_hint": "回复本邮件“收到”即为签收。",
+        "reply_hint": "回复本邮件“收到”即为签收，也可打开下面的链接确认签收。",
+        "ack_link": "确认签收：{url}",
         "attachments": "附件",
         "issued_subject": "已发出：{title}（{number}）",
         "issued_body": "您的公文《{title}》已于 {issued_at} 发出，文号 {number}，共 {count} 位接收人。\n\n"
@@ -48,7 +49,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "sender": "Sender",
         "issued_at": "Issued",
         "tracking": "Tracking",
-        "reply_hint": "Reply \"received\" to acknowledge this document.",
+        "reply_hint": "Reply \"received\" to acknowledge this document, or confirm at the link below.",
+        "ack_link": "Acknowledge: {url}",
         "attachments": "Attachments",
         "issued_subject": "Issued: {title} ({number})",
         "issued_body": "Your document \"{title}\" was issued at {issued_at} as {number} to {count} recipients.\n\n"

@@ -1,0 +1,192 @@
+"""Receipts (回执): delivery reports, read receipts and acknowledgements of issued copies.
+
+Each copy went out with its own envelope sender (bounce+…), Disposition-Notification-To
+(receipt+…) and Reply-To (reply+…). What comes back to those addresses sets the copy's
+times: a DSN `delivered` → delivered_at, `failed` → failed with the reason; an MDN
+`displayed` for this very copy → read_at; a human reply → acknowledged_at with its text
+as the comment. Anything that does not belong to the copy changes nothing and is audited.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from flufl.bounce import all_failures
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inkless.errors import Discard, Quarantine
+from inkless.handlers.documents import copy_message_id
+from inkless.handlers.pipeline import Context
+from inkless.mail.autoreply import automatic_reason
+from inkless.mail.parse import header_text
+from inkless.mail.reply_text import reply_text
+from inkless.storage.audit import record
+from inkless.storage.models import Recipient
+from inkless.tokens import Token
+
+_READ_RECEIPT_SUBJECT = re.compile(r"^\s*(已读|已讀|Read|Gelesen|Lu)\s*[:：]", re.IGNORECASE)
+
+
+async def record_receipt(
+    session: AsyncSession,
+    recipient: Recipient,
+    *,
+    now: datetime,
+    actor: str,
+    channel: str,
+    delivered: bool = False,
+    read: bool = False,
+    acknowledged: bool = False,
+    failed_reason: str | None = None,
+    comment: str | None = None,
+) -> list[str]:
+    """Set a copy's receipt times (never moving one that is set) and audit what changed.
+
+    Acknowledging implies reading, and reading implies delivery: a later state fills an
+    earlier one that is still empty. The desk and the chat bot call this too.
+    """
+    changed = []
+    if acknowledged and recipient.acknowledged_at is None:
+        recipient.acknowledged_at = now
+        changed.append("acknowledged")
+    if (read or acknowledged) and recipient.read_at is None:
+        recipient.read_at = now
+        changed.append("read")
+    if (delivered or read or acknowledged) and recipient.delivered_at is None:
+        recipient.delivered_at = now
+        changed.append("delivered")
+    if failed_reason is not None and not recipient.failed:
+        recipient.failed = True
+        recipient.reason = failed_reason
+        changed.append("failed")
+    if comment:
+        recipient.comment = comment
+        changed.append("comment")
+    if changed:
+        record(session, now=now, actor=actor, action="receipt." + "+".join(changed), subject_type="recipient",
+               subject_id=recipient.id, detail={"document": recipient.document_id, "channel": channel,
+                                                "reason": failed_reason, "comment": comment})
+    return changed
+
+
+async def _recipient(ctx: Context, token: Token) -> Recipient:
+    recipient = await ctx.session.get(Recipient, token.item, with_for_update=True)
+    if recipient is None or recipient.person_id != token.person:
+        raise Quarantine(f"token names no copy {token.item}")
+    return recipient
+
+
+async def handle_copy_reply(ctx: Context, token: Token) -> None:
+    """A human reply to a copy acknowledges it; its text is kept as the comment."""
+    recipient = await _recipient(ctx, token)
+    reason = automatic_reason(ctx.message, ctx.inbound.mail_from)
+    if reason is not None:
+        raise Discard(f"automatic reply ignored ({reason})")
+    if ctx.message.sender != recipient.email:
+        raise Discard(f"reply to the copy of {recipient.email} came from {ctx.message.sender or '(no From)'}")
+    comment = reply_text(ctx.message.text, ctx.message.html) or None
+    await record_receipt(ctx.session, recipient, now=ctx.clock.now(), actor=recipient.email, channel="mail",
+                         acknowledged=True, comment=comment)
+
+
+def _report_part(message: Message, kind: str) -> Message | None:
+    for part in message.walk():
+        if part.get_content_type() == kind:
+            return part
+    return None
+
+
+def _fields(part: Message) -> list[Message]:
+    """The field blocks of a message/delivery-status or message/disposition-notification part."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [block for block in payload if isinstance(block, Message)]
+    raw = part.get_payload(decode=True)
+    data = raw if isinstance(raw, bytes) else str(payload).encode("utf-8", "surrogateescape")
+    return [BytesHeaderParser(policy=compat32).parsebytes(block.strip() + b"\n")
+            for block in re.split(rb"\r?\n\r?\n", data) if block.strip()]
+
+
+def _address(value: str | None) -> str:
+    """The address of a Final-Recipient / Original-Recipient field ("rfc822; a@b")."""
+    text = header_text(value or "")
+    return text.split(";", 1)[-1].strip().strip("<>").lower()
+
+
+async def handle_mdn(ctx: Context, token: Token) -> None:
+    """A read receipt (RFC 8098) for this copy: `displayed` sets read_at."""
+    recipient = await _recipient(ctx, token)
+    expected = copy_message_id(ctx.signer, recipient.id, recipient.person_id or 0)
+    part = _report_part(ctx.message.message, "message/disposition-notification")
+    if part is None:
+        # Some clients (Foxmail, older Outlook) send a plain "已读：…" / "Read: …" mail instead.
+        if _READ_RECEIPT_SUBJECT.match(ctx.message.subject) and ctx.message.sender == recipient.email:
+            await record_receipt(ctx.session, recipient, now=ctx.clock.now(), actor=recipient.email,
+                                 channel="mail", read=True)
+            return
+        raise Quarantine("mail to a receipt address that is not a read receipt")
+    fields = _fields(part)
+    original = next((header_text(b["Original-Message-ID"]) for b in fields if b["Original-Message-ID"]), "")
+    disposition = next((header_text(b["Disposition"]) for b in fields if b["Disposition"]), "")
+    if original.strip() != expected:
+        raise Discard(f"read receipt for {original.strip() or '(no Original-Message-ID)'}, not for copy {expected}")
+    if "displayed" not in disposition.lower():
+        record(ctx.session, now=ctx.clock.now(), actor=recipient.email, action="receipt.mdn_other",
+               subject_type="recipient", subject_id=recipient.id, detail={"disposition": disposition})
+        return
+    await record_receipt(ctx.session, recipient, now=ctx.clock.now(), actor=recipient.email, channel="mail",
+                         read=True)
+
+
+def _decoded(address: bytes | str) -> str:
+    return (address.decode("utf-8", "replace") if isinstance(address, bytes) else address).lower()
+
+
+async def handle_bounce(ctx: Context, token: Token) -> None:
+    """A delivery report for this copy: RFC 3464 DSN, or a non-standard bounce (flufl.bounce)."""
+    if token.kind != "d":
+        record(ctx.session, now=ctx.clock.now(), actor="relay", action="bounce.notice",
+               subject_type="inbound", subject_id=ctx.inbound.id, detail={"kind": token.kind, "item": token.item})
+        raise Discard(f"bounce of a notice (kind {token.kind}, item {token.item})")
+    recipient = await _recipient(ctx, token)
+    now = ctx.clock.now()
+    part = _report_part(ctx.message.message, "message/delivery-status")
+    if part is not None:
+        blocks = _fields(part)[1:]  # the first block is about the message, the rest per recipient
+        mine = [b for b in blocks if recipient.email in (_address(b["Final-Recipient"]),
+                                                         _address(b["Original-Recipient"]))]
+        if not mine:
+            others = ", ".join(_address(b["Final-Recipient"]) for b in blocks) or "(none)"
+            raise Discard(f"delivery report for {others}, not for {recipient.email}")
+        for block in mine:
+            action = header_text(block["Action"]).strip().lower()
+            status = header_text(block["Status"]).strip()
+            diagnostic = header_text(block["Diagnostic-Code"]).strip()
+            if action == "failed":
+                reason = f"{status} {diagnostic.split(';', 1)[-1].strip()}".strip() or "delivery failed"
+                await record_receipt(ctx.session, recipient, now=now, actor="relay", channel="mail",
+                                     failed_reason=reason)
+            elif action == "delivered":
+                await record_receipt(ctx.session, recipient, now=now, actor="relay", channel="mail", delivered=True)
+            else:
+                record(ctx.session, now=now, actor="relay", action=f"receipt.dsn_{action or 'unknown'}",
+                       subject_type="recipient", subject_id=recipient.id, detail={"status": status,
+                                                                                  "diagnostic": diagnostic})
+        return
+    temporary, permanent = (set(map(_decoded, found)) for found in all_failures(ctx.message.message))
+    addresses = permanent | temporary
+    if recipient.email in permanent:
+        await record_receipt(ctx.session, recipient, now=now, actor="relay", channel="mail",
+                             failed_reason=f"bounced: {ctx.message.subject[:120]}")
+        return
+    if recipient.email in addresses:
+        record(ctx.session, now=now, actor="relay", action="receipt.bounce_temporary", subject_type="recipient",
+               subject_id=recipient.id, detail={"subject": ctx.message.subject[:200]})
+        return
+    if addresses:
+        raise Discard(f"bounce for {', '.join(sorted(addresses))}, not for {recipient.email}")
+    raise Quarantine(f"bounce for {recipient.email} not understood")
