@@ -89,6 +89,8 @@ class ImapMailbox(Section):
 class WebSection(Section):
     listen: str = Field("127.0.0.1:8080", description="Address the web server listens on (HOST:PORT).")
     base_url: str = Field("http://127.0.0.1:8080", description="Public URL of the web server, used in mailed links.")
+    session_hours: float = Field(12.0, gt=0, description="How long a sign-in lasts, in hours.")
+    signin_link_minutes: float = Field(15.0, gt=0, description="How long a mailed sign-in link works, in minutes.")
 
     _listen = field_validator("listen")(_check_listen)
 

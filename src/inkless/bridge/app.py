@@ -114,7 +114,8 @@ class Service:
         except OSError as exc:
             raise InklessError(f"smtp.listen: cannot listen on {config.smtp.listen}: {_os_reason(exc)}") from None
         self.smtp_port = self._smtp_server.sockets[0].getsockname()[1]
-        app = init_app(config=config, sessions=self.sessions, clock=self.clock, health=self._health_probes())
+        app = init_app(config=config, sessions=self.sessions, clock=self.clock, office=self.office,
+                       on_queued=self.outbox.wakeup.set, health=self._health_probes())
         self._web_runner = web.AppRunner(app, access_log=None)
         await self._web_runner.setup()
         host, port = split_listen(config.web.listen)

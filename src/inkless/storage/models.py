@@ -133,6 +133,8 @@ class Document(Base):
     inbound_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the sender got the digest of recipients still silent.
+    silent_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     versions: Mapped[list[DocumentVersion]] = relationship(
         back_populates="document", order_by="DocumentVersion.version", cascade="all, delete-orphan"
@@ -188,6 +190,7 @@ class Recipient(Base):
     failed: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str | None] = mapped_column(Text)
     comment: Mapped[str | None] = mapped_column(Text)
+    ack_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class DocumentCounter(Base):
@@ -310,3 +313,17 @@ class AutoAnswer(Base):
     sender: Mapped[str] = mapped_column(String(320))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     kind: Mapped[str] = mapped_column(String(32))
+
+
+class SigninLink(Base):
+    """A one-time sign-in link mailed to a person; stored as the SHA-256 of its secret."""
+
+    __tablename__ = "signin_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    next_path: Mapped[str] = mapped_column(Text, default="/")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,17 +8,24 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.clock import Clock
 from inkless.config import Config
+from inkless.handlers.pipeline import Office
+from inkless.web.auth import Signer
 from inkless.storage.models import ApiToken
 
 log = logging.getLogger(__name__)
 
 CONFIG = web.AppKey("config", Config)
+OFFICE: web.AppKey[Callable[[], Office]] = web.AppKey("office")
+ON_QUEUED: web.AppKey[Callable[[], None]] = web.AppKey("on_queued")
+WEB_SIGNER = web.AppKey("web_signer", Signer)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 CLOCK = web.AppKey("clock", Clock)
 HEALTH = web.AppKey("health", dict[str, Callable[[], str]])
@@ -76,6 +83,7 @@ def _unauthorised(message: str) -> web.Response:
 
 
 def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], clock: Clock,
+             office: Callable[[], Office], on_queued: Callable[[], None],
              health: dict[str, Callable[[], str]] | None = None) -> web.Application:
     """Build the aiohttp application."""
     from inkless.web.routes import ROUTES
@@ -84,6 +92,10 @@ def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], cloc
     app[CONFIG] = config
     app[SESSIONS] = sessions
     app[CLOCK] = clock
+    app[OFFICE] = office
+    app[ON_QUEUED] = on_queued
+    app[WEB_SIGNER] = Signer(config.secret_key)
     app[HEALTH] = health or {}
+    aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("inkless.web", "templates"), autoescape=True)
     app.add_routes(ROUTES)
     return app

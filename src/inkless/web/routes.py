@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from inkless.web import api, ops
+from inkless.web import api, ops, pages
 
 ROUTES = [
+    web.get("/signin", pages.signin_form),
+    web.post("/signin", pages.signin_request),
+    web.get("/signin/{token}", pages.signin_confirm),
+    web.post("/signin/{token}", pages.signin_spend),
+    web.post("/signout", pages.signout),
+    web.get("/documents/{id}", pages.tracking),
+    web.get("/ack/{token}", pages.ack_page),
+    web.post("/ack/{token}", pages.ack_confirm),
+    web.get("/public", pages.public_list),
+    web.get("/public/feed.atom", pages.public_feed),
+    web.get("/public/{id}", pages.public_document),
     web.get("/healthz", ops.healthz),
     web.get("/metrics", ops.metrics),
     web.get("/api/v1/openapi.json", api.openapi),

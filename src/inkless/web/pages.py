@@ -1,0 +1,267 @@
+"""Server-rendered pages: sign-in, the tracking page, the ack page, public disclosure."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+from xml.etree import ElementTree
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy import select
+
+from inkless.handlers import notices
+from inkless.handlers.receipts import record_receipt
+from inkless.storage import queries
+from inkless.storage.models import Document, DocumentVersion, Recipient
+from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, WEB_SIGNER
+from inkless.web.auth import (
+    COOKIE,
+    check_csrf,
+    create_signin_link,
+    csrf_token,
+    safe_next,
+    session_cookie,
+    session_email,
+    spend_signin_link,
+)
+from inkless.web.i18n import PAGES
+
+STATES = ("sent", "delivered", "read", "acknowledged", "failed")
+
+
+def words(request: web.Request) -> dict[str, str]:
+    return PAGES[request.app[CONFIG].language]
+
+
+def signed_in(request: web.Request) -> str | None:
+    """The signed-in member's email, or None."""
+    email = session_email(request.app[WEB_SIGNER], request.cookies.get(COOKIE))
+    if email is None or request.app[OFFICE]().directory.person(email) is None:
+        return None
+    return email
+
+
+def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    """Render a template with the wording, the signed-in person and time formatting."""
+    zone = request.app[CONFIG].zone
+    person = signed_in(request)
+
+    def when(value: datetime | None) -> str:
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    base = {"t": words(request), "person": person, "when": when,
+            "csrf": csrf_token(request.app[WEB_SIGNER], f"session:{person}") if person else ""}
+    response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def message(request: web.Request, key: str, status: int, **values: str) -> web.Response:
+    return page(request, "message.html", status=status, message=words(request)[key].format(**values))
+
+
+async def signin_form(request: web.Request) -> web.Response:
+    """GET /signin: ask for the email address."""
+    return page(request, "signin.html", next=safe_next(request.query.get("next")),
+                csrf=csrf_token(request.app[WEB_SIGNER], "signin-form"))
+
+
+async def signin_request(request: web.Request) -> web.Response:
+    """POST /signin: mail a one-time link to members; the answer is the same for anyone."""
+    form = await check_csrf(request, request.app[WEB_SIGNER], "signin-form")
+    email = str(form.get("email") or "").strip().lower()
+    next_path = safe_next(str(form.get("next") or "/"))
+    office = request.app[OFFICE]()
+    person = office.directory.person(email)
+    if person is not None:
+        config, now = request.app[CONFIG], request.app[CLOCK].now()
+        async with request.app[SESSIONS]() as session, session.begin():
+            token = await create_signin_link(session, config, person.email, next_path, now=now)
+            texts = words(request)
+            await notices.send(session, office, notices.Notice(
+                kind="signin_link", unit_id=person.home_unit, to_email=person.email, to_name=person.name,
+                subject=texts["signin_subject"],
+                text=texts["signin_body"].format(minutes=int(config.web.signin_link_minutes),
+                                                 url=f"{config.web.base_url}/signin/{token}"),
+                message_id=f"<inkless.signin.{secrets.token_hex(8)}@{config.domain}>",
+                mail_from=""), now=now)
+        request.app[ON_QUEUED]()
+    return message(request, "link_sent", 200)
+
+
+async def signin_confirm(request: web.Request) -> web.Response:
+    """GET /signin/{token}: a button only; link scanners that prefetch cannot spend the link."""
+    token = request.match_info["token"]
+    return page(request, "signin_confirm.html", csrf=csrf_token(request.app[WEB_SIGNER], f"signin:{token}"))
+
+
+async def signin_spend(request: web.Request) -> web.Response:
+    """POST /signin/{token}: spend the link once, set the session cookie, go on."""
+    token = request.match_info["token"]
+    await check_csrf(request, request.app[WEB_SIGNER], f"signin:{token}")
+    config = request.app[CONFIG]
+    async with request.app[SESSIONS]() as session, session.begin():
+        link = await spend_signin_link(session, token, now=request.app[CLOCK].now())
+    if link is None:
+        return message(request, "link_invalid", 410)
+    response = web.HTTPSeeOther(location=safe_next(link.next_path))
+    response.set_cookie(COOKIE, session_cookie(request.app[WEB_SIGNER], link.email,
+                                               lifetime=config.web.session_hours * 3600),
+                        max_age=int(config.web.session_hours * 3600), httponly=True, samesite="Lax",
+                        secure=config.web.base_url.startswith("https://"), path="/")
+    raise response
+
+
+async def signout(request: web.Request) -> web.Response:
+    person = signed_in(request)
+    if person is not None:
+        await check_csrf(request, request.app[WEB_SIGNER], f"session:{person}")
+    response = web.HTTPSeeOther(location="/signin")
+    response.del_cookie(COOKIE, path="/")
+    raise response
+
+
+async def tracking(request: web.Request) -> web.Response:
+    """GET /documents/{id}: head, recipients with counts and filters, sign-off trail, versions."""
+    person = signed_in(request)
+    if person is None:
+        raise web.HTTPSeeOther(location=f"/signin?next={request.path_qs}")
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        return message(request, "not_found", 404)
+    async with request.app[SESSIONS]() as session:
+        document = await session.get(Document, int(raw))
+        if document is None:
+            return message(request, "not_found", 404)
+        [view] = await queries.document_views(session, [document])
+    approvers = {a.approver for a in view.approvals}
+    if document.status != "issued" and person != document.sender and person not in approvers:
+        return message(request, "forbidden", 403)
+    office = request.app[OFFICE]()
+    counts = {"total": len(view.recipients),
+              "sent": sum(1 for r in view.recipients if r.sent_at),
+              "delivered": sum(1 for r in view.recipients if r.delivered_at),
+              "read": sum(1 for r in view.recipients if r.read_at),
+              "acknowledged": sum(1 for r in view.recipients if r.acknowledged_at),
+              "failed": sum(1 for r in view.recipients if r.failed)}
+    show = request.query.get("show")
+    shown = {
+        "unread": [r for r in view.recipients if not r.read_at],
+        "unacknowledged": [r for r in view.recipients if not r.acknowledged_at],
+        "failed": [r for r in view.recipients if r.failed],
+    }.get(show or "", view.recipients)
+    sender = office.directory.person(document.sender)
+    unit = office.directory.units.get(document.unit_id)
+    return page(request, "document.html", document=document, versions=view.versions, attachments=view.attachments,
+                approvals=view.approvals, recipients=shown, counts=counts, states=STATES,
+                percent=lambda n: round(100 * n / counts["total"]) if counts["total"] else 0,
+                sender=sender.display if sender else document.sender, unit_name=unit.name if unit else document.unit_id)
+
+
+async def _ack_target(request: web.Request) -> tuple[Recipient, Document]:
+    token = request.app[OFFICE]().signer.verify(request.match_info["token"])
+    if token is None or token.purpose != "ack" or token.kind != "d":
+        raise web.HTTPNotFound(text="unknown link")
+    async with request.app[SESSIONS]() as session:
+        recipient = await session.get(Recipient, token.item)
+        document = await session.get(Document, recipient.document_id) if recipient else None
+    if recipient is None or document is None or recipient.person_id != token.person:
+        raise web.HTTPNotFound(text="unknown link")
+    return recipient, document
+
+
+async def ack_page(request: web.Request) -> web.Response:
+    """GET /ack/{token}: the confirm button. A GET never acknowledges (scanners prefetch links)."""
+    try:
+        recipient, document = await _ack_target(request)
+    except web.HTTPNotFound:
+        return message(request, "link_invalid", 404)
+    when = recipient.acknowledged_at.astimezone(request.app[CONFIG].zone).strftime("%Y-%m-%d %H:%M") \
+        if recipient.acknowledged_at else None
+    return page(request, "ack.html", document=document, acknowledged_at=when,
+                csrf=csrf_token(request.app[WEB_SIGNER], f"ack:{request.match_info['token']}"))
+
+
+async def ack_confirm(request: web.Request) -> web.Response:
+    """POST /ack/{token}: acknowledge, bound to the recipient the link was made for."""
+    try:
+        recipient, document = await _ack_target(request)
+    except web.HTTPNotFound:
+        return message(request, "link_invalid", 404)
+    await check_csrf(request, request.app[WEB_SIGNER], f"ack:{request.match_info['token']}")
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        row = await session.get(Recipient, recipient.id, with_for_update=True)
+        assert row is not None
+        await record_receipt(session, row, now=now, actor=row.email, channel="web", acknowledged=True)
+        acknowledged_at = row.acknowledged_at
+    assert acknowledged_at is not None
+    return page(request, "ack.html", document=document,
+                acknowledged_at=acknowledged_at.astimezone(request.app[CONFIG].zone).strftime("%Y-%m-%d %H:%M"))
+
+
+async def _public_documents(request: web.Request, limit: int = 200) -> list[Document]:
+    async with request.app[SESSIONS]() as session:
+        rows = await session.scalars(select(Document).where(Document.public.is_(True), Document.status == "issued")
+                                     .order_by(Document.issued_at.desc()).limit(limit))
+        return list(rows.all())
+
+
+async def public_list(request: web.Request) -> web.Response:
+    """GET /public: documents issued with [公开], no sign-in."""
+    units = {unit_id: unit.name for unit_id, unit in request.app[OFFICE]().directory.units.items()}
+    return page(request, "public_list.html", documents=await _public_documents(request), units=units)
+
+
+async def public_document(request: web.Request) -> web.Response:
+    raw = request.match_info["id"]
+    async with request.app[SESSIONS]() as session:
+        document = await session.get(Document, int(raw)) if raw.isdigit() else None
+        version = None
+        if document is not None:
+            version = await session.scalar(select(DocumentVersion).where(DocumentVersion.document_id == document.id)
+                                           .order_by(DocumentVersion.version.desc()).limit(1))
+    if document is None or version is None or not document.public or document.status != "issued":
+        return message(request, "not_found", 404)
+    unit = request.app[OFFICE]().directory.units.get(document.unit_id)
+    return page(request, "public_document.html", document=document, body=version.body,
+                unit_name=unit.name if unit else document.unit_id)
+
+
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+async def public_feed(request: web.Request) -> web.Response:
+    """GET /public/feed.atom: the public documents as an Atom feed (RFC 4287)."""
+    config = request.app[CONFIG]
+    documents = await _public_documents(request, limit=100)
+    ElementTree.register_namespace("", ATOM)
+    feed = ElementTree.Element(f"{{{ATOM}}}feed")
+
+    def add(parent: ElementTree.Element, tag: str, text: str | None = None, **attributes: str) -> ElementTree.Element:
+        element = ElementTree.SubElement(parent, f"{{{ATOM}}}{tag}", attributes)
+        element.text = text
+        return element
+
+    add(feed, "id", f"{config.web.base_url}/public")
+    add(feed, "title", words(request)["public"])
+    newest = max((d.issued_at for d in documents if d.issued_at), default=request.app[CLOCK].now())
+    add(feed, "updated", newest.isoformat())
+    add(feed, "link", rel="self", href=f"{config.web.base_url}/public/feed.atom")
+    add(feed, "link", rel="alternate", href=f"{config.web.base_url}/public")
+    author = add(feed, "author")
+    add(author, "name", config.domain)
+    units = request.app[OFFICE]().directory.units
+    for document in documents:
+        entry = add(feed, "entry")
+        add(entry, "id", f"{config.web.base_url}/public/{document.id}")
+        add(entry, "title", document.title)
+        add(entry, "updated", (document.issued_at or document.created_at).isoformat())
+        add(entry, "link", rel="alternate", href=f"{config.web.base_url}/public/{document.id}")
+        unit = units.get(document.unit_id)
+        add(add(entry, "author"), "name", unit.name if unit else document.unit_id)
+        add(entry, "summary", f"{document.number or ''} {document.type or ''}".strip())
+    body = ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")
