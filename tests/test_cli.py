@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import signal
 import socket
 import subprocess
@@ -122,5 +124,11 @@ async def test_doc_list_show_and_check_show_what_happened(service: Service, rela
     assert "2/3" in listing and "表格" in listing
     check = await asyncio.to_thread(inkless, "check", "-c", config)
     assert "quarantine: 1 message(s)" in check.stdout and "NUL bytes" in check.stdout
+    exported = await asyncio.to_thread(inkless, "doc", "export", "1", "--format", "csv", "-c", config)
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert sorted(r["email"] for r in rows) == ["edu-clerk@test.gov", "edu-staff@test.gov", "shared@test.gov"]
+    failed = next(r for r in rows if r["email"] == "shared@test.gov")
+    assert (failed["failed"], failed["sent_at"]) == ("yes", "") and failed["reason"].startswith("550 5.1.1")
+    assert all(r["sent_at"].endswith("+08:00") for r in rows if r["failed"] == "no")
     missing = await asyncio.to_thread(inkless, "doc", "show", "99", "-c", config)
     assert (missing.returncode, missing.stderr.strip()) == (2, "inkless: no document 99")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
+import io
 import json
 import logging
 import secrets
@@ -271,6 +273,43 @@ def doc_show(config_file: str | None, doc_id: int) -> None:
                f"{sum(1 for r in view.recipients if r.read_at)} read, "
                f"{sum(1 for r in view.recipients if r.acknowledged_at)} acknowledged, "
                f"{sum(1 for r in view.recipients if r.failed)} failed")
+
+
+@doc.command("export")
+@config_option
+@click.argument("doc_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="File to write (default stdout).")
+@user_errors
+def doc_export(config_file: str | None, doc_id: int, fmt: str, output: str | None) -> None:
+    """The per-recipient table as CSV (times in the configured zone, ISO 8601)."""
+    config = load_config(config_file)
+
+    async def work(sessions: Any) -> queries.DocumentView | None:
+        async with sessions() as session:
+            document = await session.get(Document, doc_id)
+            return (await queries.document_views(session, [document]))[0] if document else None
+
+    view = run_db(config, work)
+    if view is None:
+        raise InklessError(f"no document {doc_id}")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["document", "number", "email", "name", "sent_at", "delivered_at", "read_at", "acknowledged_at",
+                     "failed", "reason", "comment"])
+
+    def when(value: Any) -> str:
+        return value.astimezone(config.zone).isoformat() if value else ""
+
+    for r in view.recipients:
+        writer.writerow([doc_id, view.document.number or "", r.email, r.name or "", when(r.sent_at),
+                         when(r.delivered_at), when(r.read_at), when(r.acknowledged_at), "yes" if r.failed else "no",
+                         r.reason or "", r.comment or ""])
+    if output:
+        Path(output).write_text(buffer.getvalue(), encoding="utf-8-sig")
+        click.echo(f"{len(view.recipients)} recipients written to {output}")
+    else:
+        click.echo(buffer.getvalue(), nl=False)
 
 
 @doc.command("evidence")

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.clock import Clock
 from inkless.handlers.pipeline import Office
-from inkless.handlers.reminders import remind_approvals
+from inkless.handlers.reminders import remind_approvals, remind_silent
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,10 @@ class Scheduler:
 
     async def run_once(self) -> int:
         """One round of every time-driven job; returns how many items it acted on."""
+        office, now = self._office(), self._clock.now()
         async with self._sessions() as session, session.begin():
-            acted = await remind_approvals(session, self._office(), now=self._clock.now())
+            acted = await remind_approvals(session, office, now=now)
+            acted += await remind_silent(session, office, now=now)
         if acted:
             self._on_queued()
         return acted

@@ -13,7 +13,7 @@ from inkless.handlers.pipeline import Office
 from inkless.handlers.signoff import ask
 from inkless.mail.texts import text
 from inkless.storage.audit import record
-from inkless.storage.models import Approval, Document, DocumentVersion
+from inkless.storage.models import Approval, Document, DocumentVersion, Recipient
 from inkless.tokens import Token
 from inkless.workdays import add_working_days
 
@@ -82,3 +82,64 @@ async def _escalate(session: AsyncSession, office: Office, approval: Approval, d
             mail_from=office.signer.address(Token("bounce", "a", approval.id, leader.id))), now=now)
     record(session, now=now, actor="inkless", action="signoff.escalated", subject_type="approval",
            subject_id=approval.id, detail={"to": [leader.email for leader in leaders]})
+
+
+async def remind_silent(session: AsyncSession, office: Office, *, now: datetime) -> int:
+    """`ack_remind_after` working days after issue: one reminder to each recipient who has not
+    acknowledged, and one digest to the sender of who is still silent."""
+    config = office.config
+    candidates = (await session.scalars(select(Document).where(
+        Document.status == "issued", Document.silent_digest_at.is_(None), Document.issued_at.is_not(None)))).all()
+    acted = 0
+    for document in candidates:
+        assert document.issued_at is not None
+        if now < add_working_days(document.issued_at, config.workflow.ack_remind_after, config.zone):
+            continue
+        claimed = await session.execute(update(Document).where(
+            Document.id == document.id, Document.silent_digest_at.is_(None)).values(silent_digest_at=now))
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        silent = (await session.scalars(select(Recipient).where(
+            Recipient.document_id == document.id, Recipient.acknowledged_at.is_(None), Recipient.failed.is_(False),
+            Recipient.ack_reminded_at.is_(None)).order_by(Recipient.id))).all()
+        for recipient in silent:
+            recipient.ack_reminded_at = now
+            await _remind_recipient(session, office, document, recipient, now=now)
+        if silent:
+            await _digest_to_sender(session, office, document, list(silent), now=now)
+            record(session, now=now, actor="inkless", action="receipt.reminded", subject_type="document",
+                   subject_id=document.id, detail={"silent": len(silent)})
+            acted += 1
+    return acted
+
+
+async def _remind_recipient(session: AsyncSession, office: Office, document: Document, recipient: Recipient, *,
+                            now: datetime) -> None:
+    language, config, signer = office.config.language, office.config, office.signer
+    person_id = recipient.person_id or 0
+    ack = signer.local_part(Token("ack", "d", recipient.id, person_id))
+    reply = Token("reply", "d", recipient.id, person_id)
+    await notices.send(session, office, notices.Notice(
+        kind="ack_reminder", unit_id=document.unit_id, to_email=recipient.email, to_name=recipient.name,
+        subject=text(language, "ack_remind_subject", title=document.title, number=document.number),
+        text=text(language, "ack_remind_body", title=document.title, number=document.number,
+                  url=f"{config.web.base_url}/ack/{ack}"),
+        message_id=signer.message_id(reply, suffix="remind"), references=signer.message_id(reply),
+        mail_from=signer.address(Token("bounce", "d", recipient.id, person_id)),
+        reply_to=signer.address(reply)), now=now)
+
+
+async def _digest_to_sender(session: AsyncSession, office: Office, document: Document, silent: list[Recipient], *,
+                            now: datetime) -> None:
+    sender = office.directory.person(document.sender)
+    if sender is None:
+        return
+    language = office.config.language
+    names = "\n".join(f"  {r.name or ''} <{r.email}>" for r in silent)
+    await notices.send(session, office, notices.Notice(
+        kind="silent_digest", unit_id=document.unit_id, to_email=sender.email, to_name=sender.name,
+        subject=text(language, "silent_digest_subject", title=document.title, count=len(silent)),
+        text=text(language, "silent_digest_body", title=document.title, number=document.number, names=names,
+                  count=len(silent), url=f"{office.config.web.base_url}/documents/{document.id}?show=unacknowledged"),
+        message_id=f"<inkless.d{document.id}.silent@{office.config.domain}>",
+        mail_from=office.signer.address(Token("bounce", "n", document.id, sender.id))), now=now)

@@ -40,6 +40,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "revision_empty_subject": "未收到修改稿：{title}",
         "revision_empty_body": "您的回复中没有修改后的正文或附件。请把修改后的全文写在回复中再发送。\n",
         "no_comment": "（无）",
+        "ack_remind_subject": "[催签收] {title}（{number}）",
+        "ack_remind_body": "您尚未签收公文《{title}》（{number}）。\n请回复本邮件“收到”，或打开链接确认签收：{url}\n",
+        "silent_digest_subject": "尚有 {count} 人未签收：{title}",
+        "silent_digest_body": "公文《{title}》（{number}）尚有 {count} 人未签收，已向他们发送提醒：\n{names}\n\n"
+                              "办理情况：{url}\n",
     },
     "en": {
         "copy_intro": "Issued by {unit}",
@@ -80,6 +85,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "revision_empty_subject": "No revised text received: {title}",
         "revision_empty_body": "Your reply had no revised text or attachments. Please reply with the full revised text.\n",
         "no_comment": "(none)",
+        "ack_remind_subject": "[Reminder] Please acknowledge: {title} ({number})",
+        "ack_remind_body": "You have not acknowledged \"{title}\" ({number}) yet.\n"
+                           "Reply \"received\" to this mail, or confirm at: {url}\n",
+        "silent_digest_subject": "{count} recipients have not acknowledged: {title}",
+        "silent_digest_body": "{count} recipients of \"{title}\" ({number}) have not acknowledged it; each got a "
+                              "reminder:\n{names}\n\nTracking: {url}\n",
     },
 }
 
