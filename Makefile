@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_TEST_PEERS := postfix swaks
+APT_TEST_PEERS := postfix swaks chromium fonts-wqy-zenhei
 
 .PHONY: run test install test-peers bench clean
 
@@ -18,9 +18,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/inkless serve -c config.yaml
 
-# Debian packages the tests talk to: Postfix's smtp-source/smtp-sink, swaks.
+# Debian packages the tests talk to: Postfix's smtp-source/smtp-sink, swaks, headless Chromium
+# (with a CJK font, so screenshots show the Chinese pages).
 test-peers:
-	@if ! command -v smtp-source >/dev/null || ! command -v swaks >/dev/null; then \
+	@if ! command -v smtp-source >/dev/null || ! command -v swaks >/dev/null || ! command -v chromium >/dev/null \
+		|| ! fc-list 2>/dev/null | grep -qi zenhei; then \
 		echo "installing test peers: $(APT_TEST_PEERS)"; \
 		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 		echo "postfix postfix/mailname string localhost" | debconf-set-selections; \
