@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from inkless.bridge.inbox import InboundStore, InboxWorker, SessionInboundStore, SqliteInboundStore
 from inkless.bridge.outbox import OutboxWorker
+from inkless.bridge.pressure import IngestPressure
 from inkless.bridge.relay import build_relay
 from inkless.bridge.scheduler import Scheduler
 from inkless.bridge.smtp import IngressHandler, InklessSMTP
@@ -94,16 +95,25 @@ class Service:
         path = config.sqlite_path
         self.store = SqliteInboundStore(path, self.clock) if path is not None \
             else SessionInboundStore(self.sessions, self.clock)
+        pressure = IngestPressure()
         self.outbox = OutboxWorker(
+            pressure=pressure,
             sessions=self.sessions,
             relay=build_relay(config.relay.url, maildir=config.maildir_path, hostname=config.domain,
                               timeout=config.relay.timeout),
             settings=config.relay, worker_settings=config.worker, clock=self.clock, worker_id=self.worker_id)
         self.inbox = InboxWorker(
+            pressure=pressure,
             sessions=self.sessions, config=config, directory=lambda: self.directory, signer=self.signer,
             clock=self.clock, worker_id=self.worker_id, on_processed=self.outbox.wakeup.set)
+        inbox = self.inbox
+
+        def stored() -> None:
+            pressure.arrived()
+            inbox.wakeup.set()
+
         handler = IngressHandler(config=config, directory=lambda: self.directory, signer=self.signer,
-                                 store=self.store, on_stored=self.inbox.wakeup.set)
+                                 store=self.store, on_stored=stored)
         loop = asyncio.get_running_loop()
         host, port = split_listen(config.smtp.listen)
         factory = partial(InklessSMTP, handler, hostname=config.smtp.hostname or config.domain,

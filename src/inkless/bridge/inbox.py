@@ -21,6 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless import metrics
+from inkless.bridge.pressure import IngestPressure
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.directory import Directory
@@ -103,7 +104,7 @@ class SqliteInboundStore:
                 if time.monotonic() > deadline:
                     raise
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.02)
+            delay = min(delay * 2, 0.005)
 
     def close(self) -> None:
         self._db.close()
@@ -158,7 +159,9 @@ class InboxWorker:
         clock: Clock,
         worker_id: str,
         on_processed: Callable[[], None],
+        pressure: IngestPressure | None = None,
     ) -> None:
+        self._pressure = pressure or IngestPressure(max_defer=0)
         self._sessions = sessions
         self._config = config
         self._directory = directory
@@ -198,6 +201,7 @@ class InboxWorker:
             ids = await queries.claim_inbound(session, worker=self._worker_id, now=self._clock.now(),
                                               lease=self._config.worker.lease, limit=limit)
         for inbound_id in ids:
+            await self._pressure.quiet()
             await self._process(inbound_id)
         if ids:
             self._on_processed()

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless import metrics
+from inkless.bridge.pressure import IngestPressure
 from inkless.bridge.relay import Relay, RelayConnection, RelayUnavailable, Result
 from inkless.clock import Clock
 from inkless.config import RelaySection, WorkerSection
@@ -41,7 +42,9 @@ class OutboxWorker:
         worker_settings: WorkerSection,
         clock: Clock,
         worker_id: str,
+        pressure: IngestPressure | None = None,
     ) -> None:
+        self._pressure = pressure or IngestPressure(max_defer=0)
         self._sessions = sessions
         self._relay = relay
         self._settings = settings
@@ -88,6 +91,7 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it over one relay connection; return how many were tried."""
+        await self._pressure.quiet()
         async with self._sessions() as session, session.begin():
             batch = await queries.claim_outbox(session, worker=self._worker_id, now=self._clock.now(),
                                                lease=self._worker_settings.lease, limit=self._settings.batch_size)
