@@ -7,7 +7,7 @@ import hashlib
 import json
 import sys
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from email.message import Message
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from inkless.bridge.app import Service
 from inkless.clock import FixedClock
-from inkless.storage.models import Approval, AuditEntry, Document, Evidence, InboundMessage
+from inkless.storage.models import AuditEntry, Document, Evidence, InboundMessage, OutboxMessage
 from tests.conftest import DOMAIN, CaptureRelay, simple_mail, smtp_send, wait_for
 from tests.handlers.replies import STYLES, reply
 
@@ -44,13 +44,15 @@ async def send_reply(service: Service, original: Message, author: str, text: str
 
 
 async def settled(service: Service) -> list[InboundMessage]:
-    """Wait until every stored message is processed; return them."""
+    """Wait until every stored message is processed and what it queued is delivered; return them."""
     assert service.sessions is not None
 
     async def done() -> bool:
         async with service.sessions() as session:  # type: ignore[misc]
             statuses = (await session.scalars(select(InboundMessage.status))).all()
-        return all(status not in ("new", "processing") for status in statuses)
+            outbound = (await session.scalars(select(OutboxMessage.status))).all()
+        return all(status not in ("new", "processing") for status in statuses) and \
+            all(status not in ("queued", "sending") for status in outbound)
 
     await wait_for(done, what="processing to finish")
     async with service.sessions() as session:

@@ -6,7 +6,6 @@ browser with nothing downloaded: navigate, fill and submit forms, read the DOM, 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import json

@@ -161,7 +161,7 @@ class OutboxWorker:
     async def _mark_sent(self, session: AsyncSession, rows: list[OutboxMessage], now: datetime) -> None:
         ids = [row.id for row in rows]
         await session.execute(update(OutboxMessage).where(
-            OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == self._worker_id
+            OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == self._worker_id, OutboxMessage.status == "sending"
         ).values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=None))
         recipient_ids = [row.recipient_id for row in rows if row.recipient_id is not None]
         if recipient_ids:
@@ -171,8 +171,9 @@ class OutboxWorker:
 
     async def _mark_failed(self, session: AsyncSession, row: OutboxMessage, result: Result, now: datetime) -> None:
         reason = result.reason if result.permanent else f"gave up after {row.attempts + 1} attempts: {result.reason}"
-        await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-            status="failed", attempts=OutboxMessage.attempts + 1, last_error=reason))
+        if not await self._still_ours(session, row, status="failed", attempts=OutboxMessage.attempts + 1,
+                                      last_error=reason):
+            return
         if row.recipient_id is not None:
             await session.execute(update(Recipient).where(Recipient.id == row.recipient_id)
                                   .values(failed=True, reason=reason))
@@ -182,10 +183,18 @@ class OutboxWorker:
 
     async def _reschedule(self, session: AsyncSession, row: OutboxMessage, result: Result, now: datetime) -> None:
         delay = min(self._settings.retry_max, self._settings.retry_initial * 2 ** row.attempts)
-        await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-            status="queued", attempts=OutboxMessage.attempts + 1, last_error=result.reason,
-            next_attempt_at=now + timedelta(seconds=delay), claimed_by=None))
-        metrics.OUTBOUND.labels("retry").inc()
+        if await self._still_ours(session, row, status="queued", attempts=OutboxMessage.attempts + 1,
+                                  last_error=result.reason, next_attempt_at=now + timedelta(seconds=delay),
+                                  claimed_by=None):
+            metrics.OUTBOUND.labels("retry").inc()
+
+    async def _still_ours(self, session: AsyncSession, row: OutboxMessage, **values: object) -> bool:
+        """Update a row we claimed; False when another worker took it over after our lease ran out
+        (its result counts, so a late failure of ours must not undo its delivery)."""
+        result = await session.execute(update(OutboxMessage).where(
+            OutboxMessage.id == row.id, OutboxMessage.claimed_by == self._worker_id,
+            OutboxMessage.status == "sending").values(**values))
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def _expired(self, row: OutboxMessage, now: datetime) -> bool:
         return (now - row.created_at).total_seconds() >= self._settings.give_up_after

@@ -16,7 +16,7 @@ from inkless.mail.parse import ParsedAttachment
 from inkless.mail.texts import text
 from inkless.storage import queries
 from inkless.storage.audit import record
-from inkless.storage.models import Attachment, Document, DocumentVersion, Recipient
+from inkless.storage.models import Attachment, Document, DocumentVersion
 from inkless.tokens import Token, TokenSigner
 
 

@@ -28,6 +28,9 @@ from inkless.storage.audit import record
 from inkless.storage.models import Recipient
 from inkless.tokens import Token
 
+# The reason a plain-text bounce quotes: an SMTP reply ("550 5.1.1 <a@b>: User unknown", Exim)
+# or a line ending in an enhanced status code ("Sorry, no mailbox here by that name. (#5.1.1)", qmail).
+_SMTP_ERROR = re.compile(r"\b[45]\d\d[ -]\d\.\d{1,3}\.\d{1,3}\b[^\r\n]*|[^\r\n]*\(#[45]\.\d{1,3}\.\d{1,3}\)")
 _READ_RECEIPT_SUBJECT = re.compile(r"^\s*(已读|已讀|Read|Gelesen|Lu)\s*[:：]", re.IGNORECASE)
 
 
@@ -81,7 +84,16 @@ async def _recipient(ctx: Context, token: Token) -> Recipient:
 
 
 async def handle_copy_reply(ctx: Context, token: Token) -> None:
-    """A human reply to a copy acknowledges it; its text is kept as the comment."""
+    """A human reply to a copy acknowledges it; its text is kept as the comment. A DSN or MDN
+    sent to the reply address (SPEC §2: `<>` to a reply address counts only then) is one."""
+    message = ctx.message.message
+    report = message.get_param("report-type") if message.get_content_type() == "multipart/report" else None
+    if report == "disposition-notification":
+        await handle_mdn(ctx, token)
+        return
+    if report == "delivery-status":
+        await handle_bounce(ctx, token)
+        return
     recipient = await _recipient(ctx, token)
     reason = automatic_reason(ctx.message, ctx.inbound.mail_from)
     if reason is not None:
@@ -111,6 +123,11 @@ def _fields(part: Message) -> list[Message]:
             for block in re.split(rb"\r?\n\r?\n", data) if block.strip()]
 
 
+def _value(block: Message, name: str) -> str:
+    """A report field's value, unfolded (RFC 5322 §2.2.3): MTAs fold long Diagnostic-Codes."""
+    return re.sub(r"\s*\r?\n\s+", " ", header_text(block[name] or "")).strip()
+
+
 def _address(value: str | None) -> str:
     """The address of a Final-Recipient / Original-Recipient field ("rfc822; a@b")."""
     text = header_text(value or "")
@@ -124,7 +141,10 @@ async def handle_mdn(ctx: Context, token: Token) -> None:
     part = _report_part(ctx.message.message, "message/disposition-notification")
     if part is None:
         # Some clients (Foxmail, older Outlook) send a plain "已读：…" / "Read: …" mail instead.
-        if _READ_RECEIPT_SUBJECT.match(ctx.message.subject) and ctx.message.sender == recipient.email:
+        if _READ_RECEIPT_SUBJECT.match(ctx.message.subject):
+            if ctx.message.sender != recipient.email:
+                raise Discard(f"read receipt for the copy of {recipient.email} came from "
+                              f"{ctx.message.sender or '(no From)'}")
             await record_receipt(ctx.session, recipient, now=ctx.clock.now(), actor=recipient.email,
                                  channel="mail", read=True)
             return
@@ -163,9 +183,9 @@ async def handle_bounce(ctx: Context, token: Token) -> None:
             others = ", ".join(_address(b["Final-Recipient"]) for b in blocks) or "(none)"
             raise Discard(f"delivery report for {others}, not for {recipient.email}")
         for block in mine:
-            action = header_text(block["Action"]).strip().lower()
-            status = header_text(block["Status"]).strip()
-            diagnostic = header_text(block["Diagnostic-Code"]).strip()
+            action = _value(block, "Action").lower()
+            status = _value(block, "Status")
+            diagnostic = _value(block, "Diagnostic-Code")
             if action == "failed":
                 reason = f"{status} {diagnostic.split(';', 1)[-1].strip()}".strip() or "delivery failed"
                 await record_receipt(ctx.session, recipient, now=now, actor="relay", channel="mail",
@@ -180,8 +200,9 @@ async def handle_bounce(ctx: Context, token: Token) -> None:
     temporary, permanent = (set(map(_decoded, found)) for found in all_failures(ctx.message.message))
     addresses = permanent | temporary
     if recipient.email in permanent:
-        await record_receipt(ctx.session, recipient, now=now, actor="relay", channel="mail",
-                             failed_reason=f"bounced: {ctx.message.subject[:120]}")
+        quoted = _SMTP_ERROR.search(ctx.message.text)
+        reason = quoted.group(0).strip() if quoted else f"bounced: {ctx.message.subject[:120]}"
+        await record_receipt(ctx.session, recipient, now=now, actor="relay", channel="mail", failed_reason=reason)
         return
     if recipient.email in addresses:
         record(ctx.session, now=now, actor="relay", action="receipt.bounce_temporary", subject_type="recipient",
