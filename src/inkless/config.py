@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from inkless.errors import ConfigError
+from inkless.errors import ConfigError, InklessError
 
 DEFAULT_PATH = "config.yaml"
 
@@ -257,21 +257,28 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path:
 def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     """Read, layer and validate the configuration, raising ConfigError with one clear line."""
     path = config_path(explicit)
+    data = read_yaml_mapping(path, ConfigError, missing="file not found (run `inkless init` to write one)",
+                             not_mapping="must be a mapping of keys to values")
+    return build_config(data, source=str(path), base_dir=path.resolve().parent)
+
+
+def read_yaml_mapping(path: Path, error: type[InklessError], *, missing: str, not_mapping: str) -> dict[str, Any]:
+    """A YAML file's top-level mapping; `error` with one line naming the file (and line) otherwise."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found (run `inkless init` to write one)") from None
+        raise error(f"{path}: {missing}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        data = yaml.safe_load(text) or {}
+        raise error(f"{path}: cannot read: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ConfigError(f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise error(f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: must be a mapping of keys to values")
-    return build_config(data, source=str(path), base_dir=path.resolve().parent)
+        raise error(f"{path}: {not_mapping}")
+    return data
 
 
 def build_config(data: dict[str, Any], *, source: str, base_dir: Path) -> Config:

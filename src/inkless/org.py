@@ -6,10 +6,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from inkless.config import describe_validation_error
+from inkless.config import describe_validation_error, read_yaml_mapping
 from inkless.errors import OrgError
 
 Role = Literal["clerk", "leader", "admin"]
@@ -99,18 +98,7 @@ class OrgSpec(_Strict):
 
 def load_org(path: Path) -> OrgSpec:
     """Read and validate an org file, raising OrgError with one line naming the file and key."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise OrgError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OrgError(f"{path}: cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise OrgError(f"{path}: {where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(data, dict):
-        raise OrgError(f"{path}: must be a mapping with a 'units' list")
+    data = read_yaml_mapping(path, OrgError, missing="file not found", not_mapping="must be a mapping with a 'units' list")
     try:
         return OrgSpec.model_validate(data)
     except ValidationError as exc:

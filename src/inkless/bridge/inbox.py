@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless import metrics
 from inkless.bridge.pressure import IngestPressure
+from inkless.bridge.worker import Worker
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.directory import Directory
@@ -146,7 +147,7 @@ class _Superseded(Exception):
     """Our claim on a message lapsed and another worker holds it now."""
 
 
-class InboxWorker:
+class InboxWorker(Worker):
     """Claims stored messages and runs each through its pipelines in one transaction."""
 
     def __init__(
@@ -161,6 +162,7 @@ class InboxWorker:
         on_processed: Callable[[], None],
         pressure: IngestPressure | None = None,
     ) -> None:
+        super().__init__()
         self._pressure = pressure or IngestPressure(max_defer=0)
         self._sessions = sessions
         self._config = config
@@ -169,31 +171,10 @@ class InboxWorker:
         self._clock = clock
         self._worker_id = worker_id
         self._on_processed = on_processed
-        self.wakeup = asyncio.Event()
-        self._stopping = False
-        self._drain_until = 0.0
 
-    def stop(self, *, drain: float = 10.0) -> None:
-        """Finish what is already stored (for at most `drain` seconds), then return from run()."""
-        self._stopping = True
-        self._drain_until = time.monotonic() + drain
-        self.wakeup.set()
-
-    async def run(self) -> None:
-        """Process until stopped; between batches wait for a wake-up or the poll interval."""
-        while True:
-            # Read before the round, so that a stop request is always followed by one full round.
-            stopping = self._stopping
-            processed = await self.run_once()
-            if stopping and (not processed or time.monotonic() > self._drain_until):
-                return
-            if processed:
-                continue
-            try:
-                await asyncio.wait_for(self.wakeup.wait(), self._config.worker.poll_interval)
-            except TimeoutError:
-                pass
-            self.wakeup.clear()
+    async def idle_timeout(self) -> float:
+        # Other processes store mail too; look for it now and then.
+        return self._config.worker.poll_interval
 
     async def run_once(self, limit: int = 20) -> int:
         """Claim and process one batch; return how many were processed."""

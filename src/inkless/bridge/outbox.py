@@ -7,9 +7,7 @@ Message-ID, which lets clients fold the duplicate).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -19,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless import metrics
 from inkless.bridge.pressure import IngestPressure
+from inkless.bridge.worker import Worker
 from inkless.bridge.relay import Relay, RelayConnection, RelayUnavailable, Result
 from inkless.clock import Clock
 from inkless.config import RelaySection, WorkerSection
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 RECORD_EVERY = 50
 
 
-class OutboxWorker:
+class OutboxWorker(Worker):
     """Sends what the handlers queued, retrying transient failures with backoff."""
 
     def __init__(
@@ -44,6 +43,7 @@ class OutboxWorker:
         worker_id: str,
         pressure: IngestPressure | None = None,
     ) -> None:
+        super().__init__()
         self._pressure = pressure or IngestPressure(max_defer=0)
         self._sessions = sessions
         self._relay = relay
@@ -52,34 +52,9 @@ class OutboxWorker:
         self._clock = clock
         self._worker_id = worker_id
         self._bodies: OrderedDict[int, bytes] = OrderedDict()
-        self.wakeup = asyncio.Event()
-        self._stopping = False
-        self._drain_until = 0.0
 
-    def stop(self, *, drain: float = 10.0) -> None:
-        """Finish what is already stored (for at most `drain` seconds), then return from run()."""
-        self._stopping = True
-        self._drain_until = time.monotonic() + drain
-        self.wakeup.set()
-
-    async def run(self) -> None:
-        """Deliver until stopped; sleep until woken, a retry falls due, or the poll interval."""
-        while True:
-            # Read before the round, so that a stop request is always followed by one full round.
-            stopping = self._stopping
-            sent = await self.run_once()
-            if stopping and (not sent or time.monotonic() > self._drain_until):
-                return
-            if sent:
-                continue
-            timeout = await self._seconds_until_due()
-            try:
-                await asyncio.wait_for(self.wakeup.wait(), timeout)
-            except TimeoutError:
-                pass
-            self.wakeup.clear()
-
-    async def _seconds_until_due(self) -> float:
+    async def idle_timeout(self) -> float:
+        """Until the next retry falls due, at most the poll interval (other processes queue mail)."""
         poll = self._worker_settings.poll_interval
         async with self._sessions() as session:
             due = await session.scalar(
