@@ -17,3 +17,8 @@ PROCESSING_SECONDS = Histogram("inkless_processing_seconds", "Time to process on
 OUTBOUND = Counter("inkless_outbound_total", "Outbound delivery attempts, by result (sent, retry, failed)",
                    ["result"], registry=REGISTRY)
 QUEUE_DEPTH = Gauge("inkless_queue_depth", "Rows waiting or stuck, by queue", ["queue"], registry=REGISTRY)
+
+# Children bound once: the SMTP edge counts every command, and labels() costs a lookup.
+SMTP_RCPT = {code: SMTP_REPLIES.labels("RCPT", code) for code in "2345"}
+SMTP_DATA = {code: SMTP_REPLIES.labels("DATA", code) for code in "2345"}
+STORED_SMTP = INBOUND_STORED.labels("smtp")

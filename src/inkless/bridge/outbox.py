@@ -82,6 +82,7 @@ class OutboxWorker(Worker):
         try:
             connection = await self._relay.connect()
             for row in batch:
+                await self._pressure.quiet()
                 result = await connection.send(row.mail_from, row.rcpt, row.headers + bodies[row.body_id])
                 results.append((row, result))
                 if len(results) >= RECORD_EVERY:

@@ -6,6 +6,7 @@ failure that is transient (retry later) or permanent (the recipient is marked fa
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import socket
@@ -63,6 +64,10 @@ class MaildirRelay:
         return self
 
     async def send(self, mail_from: str, rcpt: str, data: bytes) -> Result:
+        # fsync blocks: keep it off the event loop, which is answering SMTP meanwhile.
+        return await asyncio.to_thread(self._write, mail_from, rcpt, data)
+
+    def _write(self, mail_from: str, rcpt: str, data: bytes) -> Result:
         self._counter += 1
         name = f"{time.time_ns()}.P{os.getpid()}Q{self._counter}.{socket.gethostname()}"
         tmp = self.path / "tmp" / name

@@ -11,6 +11,7 @@ Replies are values: each hook returns the SMTP reply line. Codes:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -65,7 +66,7 @@ class IngressHandler:
         if reply is None:
             envelope.rcpt_tos.append(address)
             reply = "250 2.1.5 OK"
-        metrics.SMTP_REPLIES.labels("RCPT", reply[0]).inc()
+        metrics.SMTP_RCPT[reply[0]].inc()
         return reply
 
     def _check_rcpt(self, envelope: Envelope, address: str) -> str | None:
@@ -96,7 +97,7 @@ class IngressHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         reply = await self._data(session, envelope)
-        metrics.SMTP_REPLIES.labels("DATA", reply[0]).inc()
+        metrics.SMTP_DATA[reply[0]].inc()
         return reply
 
     async def _data(self, session: Session, envelope: Envelope) -> str:
@@ -113,7 +114,7 @@ class IngressHandler:
         except Exception:
             log.exception("inbound store failed; answering 451")
             return "451 4.3.0 Temporary failure storing the message, please try again"
-        metrics.INBOUND_STORED.labels("smtp").inc()
+        metrics.STORED_SMTP.inc()
         self._on_stored()
         return f"250 2.0.0 OK queued as {inbound_id}"
 
@@ -122,8 +123,8 @@ class IngressHandler:
         units = [r for r in envelope.rcpt_tos if is_unit_address(r, self._signer)]
         if not units:
             return None
-        headers = self._headers.parsebytes(raw[: _header_end(raw)])
-        from_values = [header_text(v) for v in headers.get_all("From") or []]
+        head = raw[: _header_end(raw)]
+        from_values = [_unfold(m.group(1)) for m in _FROM.finditer(head)]
         senders = [address.lower() for _, address in getaddresses(from_values) if address]
         directory = self._directory()
         if len(senders) != 1 or not directory.is_member(senders[0]):
@@ -133,6 +134,7 @@ class IngressHandler:
             return "550 5.7.1 Only clerks, leaders and admins may write to all@"
         trusted = self._config.smtp.trusted_authserv_id
         if trusted:
+            headers = self._headers.parsebytes(head)
             failure = authres.failed([header_text(v) for v in headers.get_all("Authentication-Results") or []],
                                      trusted)
             if failure:
@@ -154,6 +156,16 @@ def envelope_sender(envelope: Envelope) -> str:
     """MAIL FROM without brackets; the null sender `<>` is the empty string."""
     sender = (envelope.mail_from or "").strip()
     return "" if sender == "<>" else sender
+
+
+# Header From lines (with their folded continuations), found without a full header parse:
+# this runs for every message on the SMTP edge.
+_FROM = re.compile(rb"^From[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def _unfold(value: bytes) -> str:
+    text = value.decode("utf-8", errors="surrogateescape")
+    return re.sub(r"\r?\n[ \t]", " ", text).strip()
 
 
 def _header_end(raw: bytes) -> int:
