@@ -124,8 +124,7 @@ class IngressHandler:
         if not units:
             return None
         head = raw[: _header_end(raw)]
-        from_values = [_unfold(m.group(1)) for m in _FROM.finditer(head)]
-        senders = [address.lower() for _, address in getaddresses(from_values) if address]
+        senders = [address for m in _FROM.finditer(head) for address in _addresses(_unfold(m.group(1)))]
         directory = self._directory()
         if len(senders) != 1 or not directory.is_member(senders[0]):
             shown = senders[0] if senders else "(none)"
@@ -161,6 +160,20 @@ def envelope_sender(envelope: Envelope) -> str:
 # Header From lines (with their folded continuations), found without a full header parse:
 # this runs for every message on the SMTP edge.
 _FROM = re.compile(rb"^From[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+_ANGLE = re.compile(r"<([^<>\s]*@[^<>\s]*)>")
+
+
+def _addresses(value: str) -> list[str]:
+    """Addresses in a From value; the common one-mailbox forms without the full parser."""
+    if "," not in value and '"' not in value and "(" not in value:
+        found = _ANGLE.findall(value)
+        if len(found) == 1:
+            return [found[0].lower()]
+        if not found and "@" in value and " " not in value.strip():
+            return [value.strip().lower()]
+    return [address.lower() for _, address in getaddresses([value]) if address]
 
 
 def _unfold(value: bytes) -> str:
