@@ -175,5 +175,15 @@ async def test_chromium_signs_in_by_mailed_link_and_sees_the_tracking_table(
 
     # The link works once: a second confirmation lands on the "invalid or used" page.
     await page.goto(web + link.group(1))
-    await page.submit("document.getElementById('confirm').submit()", then=link.group(1))
-    assert "已使用或已过期" in await page.evaluate("document.getElementById('message').textContent")
+    await page.evaluate("document.getElementById('confirm').submit()")
+    # The answer comes on the same path: wait for its message, not for the path.
+    message_js = "document.getElementById('message') ? document.getElementById('message').textContent : ''"
+
+    async def answered() -> bool:
+        try:
+            return bool(await page.evaluate(message_js))
+        except RuntimeError:
+            return False
+
+    await wait_for(answered, timeout=30, what="the answer to the second confirmation")
+    assert "已使用或已过期" in await page.evaluate(message_js)

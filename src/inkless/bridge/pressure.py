@@ -15,7 +15,7 @@ import time
 class IngestPressure:
     """Tracks when mail last arrived; workers await `quiet()` before each piece of work."""
 
-    def __init__(self, *, quiet_for: float = 0.05, max_defer: float = 2.0) -> None:
+    def __init__(self, *, quiet_for: float = 0.005, max_defer: float = 2.0) -> None:
         self.quiet_for = quiet_for
         self.max_defer = max_defer
         self._last_arrival = 0.0
