@@ -14,6 +14,8 @@ SQLITE_PRAGMAS = (
     # WAL + NORMAL is durable against process crashes (kill -9); see README "Guarantees".
     "PRAGMA synchronous=NORMAL",
     "PRAGMA busy_timeout=30000",
+    # Checkpoints truncate the WAL back to this size, so a burst does not leave it large.
+    "PRAGMA journal_size_limit=67108864",
     "PRAGMA foreign_keys=ON",
 )
 
