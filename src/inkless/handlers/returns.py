@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from inkless.errors import Discard, Quarantine
 from inkless.handlers import receipts, signoff
 from inkless.handlers.pipeline import Context
 from inkless.mail.parse import header_text
-from inkless.tokens import Token
+from inkless.tokens import KINDS, Token
 
 
 def find_token(ctx: Context) -> Token | None:
@@ -24,6 +26,17 @@ def find_token(ctx: Context) -> Token | None:
     return None
 
 
+# What each kind of return address leads to: (purpose, item kind) → handler; bounces of any
+# item kind go to the bounce handler, which knows which ones need no action.
+RETURN_HANDLERS: dict[tuple[str, str], Callable[[Context, Token], Awaitable[None]]] = {
+    ("reply", "a"): signoff.handle_approval_reply,
+    ("reply", "v"): signoff.handle_revision,
+    ("reply", "d"): receipts.handle_copy_reply,
+    ("receipt", "d"): receipts.handle_mdn,
+    **{("bounce", kind): receipts.handle_bounce for kind in KINDS},
+}
+
+
 class ReturnMail:
     """Routes a return by its token: approval replies and revisions to sign-off; replies to
     copies, read receipts and bounces to receipts."""
@@ -34,19 +47,7 @@ class ReturnMail:
         token = find_token(ctx)
         if token is None:
             raise Quarantine("reply without a valid Inkless token (To, References, Delivered-To, X-Original-To)")
-        if token.purpose == "reply" and token.kind == "a":
-            await signoff.handle_approval_reply(ctx, token)
-            return
-        if token.purpose == "reply" and token.kind == "v":
-            await signoff.handle_revision(ctx, token)
-            return
-        if token.purpose == "reply" and token.kind == "d":
-            await receipts.handle_copy_reply(ctx, token)
-            return
-        if token.purpose == "receipt" and token.kind == "d":
-            await receipts.handle_mdn(ctx, token)
-            return
-        if token.purpose == "bounce":
-            await receipts.handle_bounce(ctx, token)
-            return
-        raise Discard(f"{token.purpose} mail about item kind '{token.kind}' needs no action")
+        handler = RETURN_HANDLERS.get((token.purpose, token.kind))
+        if handler is None:
+            raise Discard(f"{token.purpose} mail about item kind '{token.kind}' needs no action")
+        await handler(ctx, token)
