@@ -7,7 +7,6 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.directory import Directory, PersonInfo
-from inkless.handlers.classify import known_tags, split_subject
 from inkless.handlers import notices
 from inkless.handlers.pipeline import Context, Office
 from inkless.handlers.signoff import chain_of, start_signoff
@@ -26,9 +25,10 @@ class DocumentHandler:
     name = "document"
 
     async def process(self, ctx: Context) -> None:
-        sender: PersonInfo = ctx.notes["sender"]  # type: ignore[assignment]
+        sender = ctx.sender
+        assert sender is not None, "the sender check runs first in the document pipeline"
         now = ctx.clock.now()
-        subject = split_subject(ctx.message.subject, known_tags(tuple(ctx.config.documents.extra_types)))
+        subject = ctx.subject
         unit = ctx.directory.units[sender.home_unit]
         document = Document(
             unit_id=unit.id,

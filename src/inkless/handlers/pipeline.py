@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.clock import Clock
 from inkless.config import Config
-from inkless.directory import Directory
+from inkless.directory import Directory, PersonInfo
 from inkless.errors import Discard, PipelineOutcome, Quarantine, Retry
-from inkless.handlers.classify import FUNCTION_TAGS, Routes, known_tags, route, split_subject
+from inkless.handlers.classify import FUNCTION_TAGS, Routes, Subject, known_tags, route, split_subject
 from inkless.mail.parse import ParsedMessage, parse_message
 from inkless.storage.models import InboundMessage
 from inkless.tokens import TokenSigner
@@ -41,8 +41,10 @@ class Context:
     inbound: InboundMessage
     message: ParsedMessage
     routes: Routes
-    # Filled in by handlers for the ones after them.
-    notes: dict[str, object] = field(default_factory=dict)
+    # The subject split into its tags and title, read once for every handler.
+    subject: Subject
+    # Filled in by the sender check for the handlers after it.
+    sender: PersonInfo | None = None
 
     @property
     def office(self) -> Office:
@@ -69,9 +71,8 @@ def pipelines_for(ctx: Context) -> list[str]:
     """Which pipelines a message goes through, from its recipients and subject tags."""
     names = []
     if ctx.routes.units:
-        subject = split_subject(ctx.message.subject, known_tags())
-        if subject.function is not None:
-            tag = next(tag for tag in subject.tags if tag in FUNCTION_TAGS)
+        if ctx.subject.function is not None:
+            tag = next(tag for tag in ctx.subject.tags if tag in FUNCTION_TAGS)
             raise Quarantine(f"[{tag}] mail is not handled yet")
         names.append("document")
     if ctx.routes.returns:
@@ -95,7 +96,8 @@ async def run(
     try:
         message = parse_message(inbound.raw)
         routes = route(inbound.recipients, domain=config.domain, directory=directory, signer=signer)
-        ctx = Context(session, config, directory, signer, clock, inbound, message, routes)
+        subject = split_subject(message.subject, known_tags(tuple(config.documents.extra_types)))
+        ctx = Context(session, config, directory, signer, clock, inbound, message, routes, subject)
         pipeline = handler_name = "classify"
         names = pipelines_for(ctx)
         if not names:

@@ -24,4 +24,4 @@ class SenderCheck:
             raise Quarantine(f"header From {sender} is not a member of the organisation")
         if "all" in ctx.routes.units and not ctx.directory.may_send_to_all(sender):
             raise Quarantine(f"{sender} may not write to all@ (clerks, leaders and admins only)")
-        ctx.notes["sender"] = person
+        ctx.sender = person
