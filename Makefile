@@ -35,6 +35,7 @@ test: $(STAMP) test-peers
 bench: $(STAMP) test-peers
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/approval.py
+	$(BIN)/python bench/feed.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

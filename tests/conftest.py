@@ -19,15 +19,18 @@ from email.policy import SMTP as SMTP_POLICY, default as default_policy
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import aiosmtplib
 import asyncpg
 import pytest
 import yaml
+from sqlalchemy import select
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from inkless.bridge.app import Service
 from inkless.clock import Clock
 from inkless.config import Config, build_config
+from inkless.storage.models import InboundMessage, OutboxMessage
 
 PG_ADMIN_URL = os.environ.get("INKLESS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -274,3 +277,36 @@ def simple_mail(sender: str, to: str, subject: str, body: str = "正文", *, ext
         message[name.strip()] = value.strip()
     message.set_content(body)
     return message.as_bytes(policy=SMTP_POLICY)
+
+
+# Waiting for the service ------------------------------------------------------------------
+
+
+async def next_mail(relay: CaptureRelay, rcpt: str, count: int = 1) -> Message:
+    """Wait for the count-th message to rcpt and return it."""
+    await wait_for(lambda: len(relay.to(rcpt)) >= count, what=f"mail #{count} to {rcpt}")
+    return relay.to(rcpt)[count - 1].message
+
+
+async def settled(service: Service) -> list[InboundMessage]:
+    """Wait until every stored message is processed and what it queued is delivered; return them."""
+    assert service.sessions is not None
+
+    async def done() -> bool:
+        async with service.sessions() as session:  # type: ignore[misc]
+            statuses = (await session.scalars(select(InboundMessage.status))).all()
+            outbound = (await session.scalars(select(OutboxMessage.status))).all()
+        return all(status not in ("new", "processing") for status in statuses) and \
+            all(status not in ("queued", "sending") for status in outbound)
+
+    await wait_for(done, what="processing to finish")
+    async with service.sessions() as session:
+        return list((await session.scalars(select(InboundMessage).order_by(InboundMessage.id))).all())
+
+
+async def api(service: Service, path: str) -> Any:
+    async with aiohttp.ClientSession() as http:
+        response = await http.get(f"http://127.0.0.1:{service.web_port}{path}",
+                                  headers={"Authorization": "Bearer static-test-token"})
+        assert response.status == 200
+        return await response.json()

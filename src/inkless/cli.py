@@ -22,6 +22,8 @@ import click
 from sqlalchemy import func, select, text
 
 from inkless.bridge.app import run_service, safe_url
+from inkless.calendar import feeds
+from inkless.calendar.views import event_views
 from inkless.bridge.relay import MaildirRelay, RelayUnavailable, build_relay
 from inkless.clock import Clock
 from inkless.config import Config, config_path, load_config
@@ -29,7 +31,19 @@ from inkless.errors import InklessError
 from inkless.org import load_org
 from inkless.storage import migrate, queries
 from inkless.storage.engine import create_engine, session_factory
-from inkless.storage.models import ApiToken, Approval, AuditEntry, Document, Evidence, InboundMessage, Recipient
+from inkless.storage.models import (
+    ApiToken,
+    Approval,
+    AuditEntry,
+    Document,
+    Event,
+    Evidence,
+    InboundMessage,
+    Membership,
+    Person,
+    Recipient,
+    Unit,
+)
 from inkless.storage.org import import_org
 from inkless.web.app import hash_token
 
@@ -190,6 +204,104 @@ def api_token_create(config_file: str | None, name: str) -> None:
     run_db(config, work)
     click.echo(f"created API token '{name}' (store it now; it is not shown again):")
     click.echo(token)
+
+
+@main.command("feed-url")
+@config_option
+@click.argument("email", required=False)
+@click.option("--unit", "unit_id", default=None, help="A unit's feed instead of a person's.")
+@click.option("--rotate", is_flag=True, help="Replace the URL: the old one stops working.")
+@click.option("--revoke", is_flag=True, help="Stop the URL working, without a new one.")
+@user_errors
+def feed_url(config_file: str | None, email: str | None, unit_id: str | None, rotate: bool, revoke: bool) -> None:
+    """Print the calendar feed URL of a person (or a unit), alone on the last line."""
+    config = load_config(config_file)
+    if (email is None) == (unit_id is None):
+        raise InklessError("give either EMAIL or --unit ID")
+
+    async def work(sessions: Any) -> str | int:
+        async with sessions() as session, session.begin():
+            person_id = None
+            if email is not None:
+                person_id = await session.scalar(select(Person.id).where(Person.email == email.strip().lower()))
+                member = person_id is not None and await session.scalar(
+                    select(func.count()).select_from(Membership).where(Membership.person_id == person_id))
+                if not member:
+                    raise InklessError(f"{email} is not a member of the organisation")
+            elif await session.get(Unit, unit_id) is None:
+                raise InklessError(f"no unit {unit_id}")
+            now = Clock().now()
+            if revoke:
+                return await feeds.revoke(session, person_id=person_id, unit_id=unit_id, now=now)
+            return await feeds.feed_url(session, config, person_id=person_id, unit_id=unit_id, rotate=rotate, now=now)
+
+    result = run_db(config, work)
+    if revoke:
+        click.echo(f"revoked {result} feed URL(s) of {email or unit_id}")
+        return
+    if rotate:
+        click.echo(f"new feed URL of {email or unit_id} (the old one no longer works):")
+    click.echo(str(result))
+
+
+@main.group()
+def event() -> None:
+    """Meetings and schedule entries."""
+
+
+@event.command("list")
+@config_option
+@click.option("--limit", default=50, show_default=True)
+@user_errors
+def event_list(config_file: str | None, limit: int) -> None:
+    """Newest events with their time, status and how many attendees answered."""
+    config = load_config(config_file)
+
+    async def work(sessions: Any) -> list[dict[str, Any]]:
+        async with sessions() as session:
+            found = (await session.scalars(select(Event).order_by(Event.id.desc()).limit(limit))).all()
+            return await event_views(session, list(found), config.zone)
+
+    table = [("ID", "KIND", "START", "STATUS", "ANSWERED", "TITLE")]
+    for view in run_db(config, work):
+        answered = sum(1 for a in view["attendees"] if a["partstat"] != "NEEDS-ACTION")
+        table.append((str(view["id"]), view["kind"], view["start"][:16].replace("T", " "), view["status"],
+                      f"{answered}/{len(view['attendees'])}", view["title"]))
+    click.echo(format_table(table))
+
+
+@event.command("show")
+@config_option
+@click.argument("event_id", type=int)
+@user_errors
+def event_show(config_file: str | None, event_id: int) -> None:
+    """An event and its attendance list: who accepted, declined, is tentative or has not answered."""
+    config = load_config(config_file)
+
+    async def work(sessions: Any) -> dict[str, Any] | None:
+        async with sessions() as session:
+            found = await session.get(Event, event_id)
+            return (await event_views(session, [found], config.zone))[0] if found else None
+
+    view = run_db(config, work)
+    if view is None:
+        raise InklessError(f"no event {event_id}")
+
+    def when(value: str | None) -> str:
+        return value[:16].replace("T", " ") if value else "-"
+
+    click.echo(f"{view['title']}  ({view['kind']}, {view['status']}, sequence {view['sequence']})")
+    click.echo(f"{when(view['start'])} – {when(view['end'])} · {view['location'] or '-'} · "
+               f"organizer {view['organizer']} · uid {view['uid']}")
+    table = [("ATTENDEE", "ANSWER", "ANSWERED", "VIA", "COMMENT")]
+    for a in view["attendees"]:
+        table.append((a["email"], a["partstat"], when(a["responded_at"]), a["channel"] or "-",
+                      (a["comment"] or "-").replace("\n", " ")))
+    click.echo(format_table(table))
+    counts = {state: sum(1 for a in view["attendees"] if a["partstat"] == state)
+              for state in ("ACCEPTED", "DECLINED", "TENTATIVE", "NEEDS-ACTION")}
+    click.echo(f"{len(view['attendees'])} attendees: {counts['ACCEPTED']} accepted, {counts['DECLINED']} declined, "
+               f"{counts['TENTATIVE']} tentative, {counts['NEEDS-ACTION']} not answered")
 
 
 @main.group()

@@ -127,6 +127,19 @@ class DocumentsSection(Section):
     )
 
 
+class CalendarSection(Section):
+    refresh_minutes: int = Field(
+        60, ge=5, description="How often calendar apps should re-read a feed (REFRESH-INTERVAL, X-PUBLISHED-TTL)."
+    )
+    past_days: int = Field(90, ge=0, description="How far back a feed reaches: events that ended longer ago drop out.")
+    keep_cancelled_days: int = Field(
+        30, ge=0, description="Days a cancelled event stays in feeds (as STATUS:CANCELLED) so subscribers see it go."
+    )
+    digest_before_hours: float = Field(
+        24.0, gt=0, description="Hours before a meeting its organiser gets the digest of who has not answered."
+    )
+
+
 class WorkerSection(Section):
     poll_interval: float = Field(1.0, gt=0, description="Seconds between looks for work stored by other processes.")
     lease: float = Field(300.0, gt=0, description="Seconds after which a claim by a vanished process is taken over.")
@@ -157,6 +170,7 @@ class Config(BaseSettings):
     telegram: TelegramSection = Field(default_factory=lambda: TelegramSection())
     workflow: WorkflowSection = Field(default_factory=lambda: WorkflowSection())
     documents: DocumentsSection = Field(default_factory=lambda: DocumentsSection())
+    calendar: CalendarSection = Field(default_factory=lambda: CalendarSection())
     worker: WorkerSection = Field(default_factory=lambda: WorkerSection())
 
     # Set by load_config: the folder relative paths are resolved against.

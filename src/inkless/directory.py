@@ -48,6 +48,7 @@ class Directory:
     def __init__(self, units: Iterable[UnitInfo], people: Iterable[PersonInfo]) -> None:
         self.units = {unit.id: unit for unit in units}
         self.people = {person.email: person for person in people if person.units}
+        self._by_id = {person.id: person for person in self.people.values()}
         self._children: dict[str, list[str]] = {unit_id: [] for unit_id in self.units}
         for unit in self.units.values():
             if unit.parent in self._children:
@@ -59,6 +60,9 @@ class Directory:
 
     def person(self, email: str) -> PersonInfo | None:
         return self.people.get(email.strip().lower())
+
+    def person_by_id(self, person_id: int) -> PersonInfo | None:
+        return self._by_id.get(person_id)
 
     def is_member(self, email: str) -> bool:
         return email.strip().lower() in self.people
@@ -76,12 +80,30 @@ class Directory:
             pending.extend(self._children.get(current, []))
         return result
 
+    def ancestors(self, unit_id: str) -> list[str]:
+        """The unit and the units above it, itself first: mail to any of them reaches its members."""
+        result: list[str] = []
+        current: str | None = unit_id
+        while current is not None and current in self.units and current not in result:
+            result.append(current)
+            current = self.units[current].parent
+        return result
+
     def members(self, unit_id: str, *, recursive: bool = True) -> list[PersonInfo]:
         """Members of a unit (and its sub-units), each person once, in org-file order."""
         seen: dict[str, PersonInfo] = {}
         for current in self.subtree(unit_id) if recursive else [unit_id]:
             for person in self._members.get(current, []):
                 seen.setdefault(person.email, person)
+        return list(seen.values())
+
+    def reach(self, addresses: Iterable[str], *, without: str | None = None) -> list[PersonInfo]:
+        """Everyone mail to these unit addresses (or `all`) reaches, once each, without one person."""
+        seen: dict[str, PersonInfo] = {}
+        for address in addresses:
+            for person in self.everyone() if address == "all" else self.members(address):
+                if person.email != without:
+                    seen.setdefault(person.email, person)
         return list(seen.values())
 
     def everyone(self) -> list[PersonInfo]:

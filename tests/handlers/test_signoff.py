@@ -12,14 +12,13 @@ from email.message import Message
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import pytest
 from sqlalchemy import select
 
 from inkless.bridge.app import Service
 from inkless.clock import FixedClock
-from inkless.storage.models import AuditEntry, Document, Evidence, InboundMessage, OutboxMessage
-from tests.conftest import DOMAIN, CaptureRelay, simple_mail, smtp_send, wait_for
+from inkless.storage.models import AuditEntry, Document, Evidence, InboundMessage
+from tests.conftest import DOMAIN, CaptureRelay, api, next_mail, settled, simple_mail, smtp_send, wait_for
 from tests.handlers.replies import STYLES, reply
 
 CLERK, SIGNER, CHIEF = "signed-clerk@test.gov", "signer@test.gov", "chief@test.gov"
@@ -31,40 +30,10 @@ async def submit(service: Service, subject: str = "[请示] 关于追加预算�
     assert (await smtp_send(service.smtp_port, CLERK, [f"edu@{DOMAIN}"], raw)).startswith("250")
 
 
-async def next_mail(relay: CaptureRelay, rcpt: str, count: int = 1) -> Message:
-    """Wait for the count-th message to rcpt and return it."""
-    await wait_for(lambda: len(relay.to(rcpt)) >= count, what=f"mail #{count} to {rcpt}")
-    return relay.to(rcpt)[count - 1].message
-
-
 async def send_reply(service: Service, original: Message, author: str, text: str, **options: Any) -> None:
     raw = reply(original, author, text, **options)
     rcpt = options.get("to") or str(original["Reply-To"])
     assert (await smtp_send(service.smtp_port, author, [rcpt], raw)).startswith("250")
-
-
-async def settled(service: Service) -> list[InboundMessage]:
-    """Wait until every stored message is processed and what it queued is delivered; return them."""
-    assert service.sessions is not None
-
-    async def done() -> bool:
-        async with service.sessions() as session:  # type: ignore[misc]
-            statuses = (await session.scalars(select(InboundMessage.status))).all()
-            outbound = (await session.scalars(select(OutboxMessage.status))).all()
-        return all(status not in ("new", "processing") for status in statuses) and \
-            all(status not in ("queued", "sending") for status in outbound)
-
-    await wait_for(done, what="processing to finish")
-    async with service.sessions() as session:
-        return list((await session.scalars(select(InboundMessage).order_by(InboundMessage.id))).all())
-
-
-async def api(service: Service, path: str) -> Any:
-    async with aiohttp.ClientSession() as http:
-        response = await http.get(f"http://127.0.0.1:{service.web_port}{path}",
-                                  headers={"Authorization": "Bearer static-test-token"})
-        assert response.status == 200
-        return await response.json()
 
 
 async def the_document(service: Service) -> dict[str, Any]:

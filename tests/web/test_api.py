@@ -123,3 +123,13 @@ async def test_health_and_metrics(service: Service, relay: CaptureRelay) -> None
     assert float(samples['inkless_outbound_total{result="sent"}']) >= 4
     assert 'inkless_queue_depth{queue="outbound_queued"}' in samples
     assert "inkless_processing_seconds_count" in samples
+
+
+def test_every_api_route_is_in_the_openapi_description() -> None:
+    from inkless.web.openapi import OPENAPI
+    from inkless.web.routes import ROUTES
+
+    served = {(route.path, route.method.lower()) for route in ROUTES  # type: ignore[attr-defined]
+              if route.path.startswith("/api/v1/")}  # type: ignore[attr-defined]
+    described = {(path, method) for path, item in OPENAPI["paths"].items() for method in item if method != "parameters"}
+    assert served == described

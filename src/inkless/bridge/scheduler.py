@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from inkless.calendar.digest import send_rsvp_digests
 from inkless.clock import Clock
 from inkless.handlers.pipeline import Office
 from inkless.handlers.reminders import remind_approvals, remind_silent
@@ -41,6 +42,7 @@ class Scheduler:
         async with self._sessions() as session, session.begin():
             acted = await remind_approvals(session, office, now=now)
             acted += await remind_silent(session, office, now=now)
+            acted += await send_rsvp_digests(session, office, now=now)
         if acted:
             self._on_queued()
         return acted

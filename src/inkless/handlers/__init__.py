@@ -6,18 +6,23 @@ tags, and runs their handlers in the order below.
 
 from __future__ import annotations
 
+from inkless.calendar.mail import EventMail
 from inkless.handlers.documents import DocumentHandler
 from inkless.handlers.pipeline import Handler
 from inkless.handlers.returns import ReturnMail
 from inkless.handlers.sender import SenderCheck
 
 HANDLERS: dict[str, Handler] = {
-    handler.name: handler for handler in (SenderCheck(), DocumentHandler(), ReturnMail())
+    handler.name: handler
+    for handler in (SenderCheck(), DocumentHandler(), EventMail("meeting"), EventMail("schedule"), ReturnMail())
 }
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     # Mail to unit addresses and all@ that is not a meeting, schedule, task or short message.
     "document": ("sender", "document"),
+    # [会议] mail and calendar invitations to unit addresses; [日程] mail.
+    "meeting": ("sender", "meeting"),
+    "schedule": ("sender", "schedule"),
     # Mail to reply+/bounce+/receipt+ addresses.
     "return": ("returns",),
 }

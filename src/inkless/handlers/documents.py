@@ -60,13 +60,7 @@ class DocumentHandler:
 
 def recipients_of(document: Document, directory: Directory) -> list[PersonInfo]:
     """Everyone in the addressed units and their sub-units, once each, without the sender."""
-    seen: dict[str, PersonInfo] = {}
-    for address in document.addressed_to.split("\n"):
-        members = directory.everyone() if address == "all" else directory.members(address)
-        for person in members:
-            if person.email != document.sender:
-                seen.setdefault(person.email, person)
-    return list(seen.values())
+    return directory.reach(document.addressed_to.split("\n"), without=document.sender)
 
 
 async def issue_document(

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inkless.calendar.ical import calendar_parts
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.directory import Directory, PersonInfo
@@ -71,10 +72,19 @@ def pipelines_for(ctx: Context) -> list[str]:
     """Which pipelines a message goes through, from its recipients and subject tags."""
     names = []
     if ctx.routes.units:
-        if ctx.subject.function is not None:
+        function = ctx.subject.function
+        # A calendar app's invitation is a meeting even without the tag, unless the subject
+        # makes it a document (then the .ics is just one of its attachments).
+        if function is None and ctx.subject.document_type(tuple(ctx.config.documents.extra_types)) is None \
+                and calendar_parts(ctx.message):
+            function = "meeting"
+        if function in ("meeting", "schedule"):
+            names.append(function)
+        elif function is not None:
             tag = next(tag for tag in ctx.subject.tags if tag in FUNCTION_TAGS)
             raise Quarantine(f"[{tag}] mail is not handled yet")
-        names.append("document")
+        else:
+            names.append("document")
     if ctx.routes.returns:
         names.append("return")
     return names

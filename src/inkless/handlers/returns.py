@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from inkless.errors import Discard, Quarantine
+from inkless.calendar import mail as calendar_mail
 from inkless.handlers import receipts, signoff
 from inkless.handlers.pipeline import Context
 from inkless.mail.parse import header_text
@@ -33,6 +34,8 @@ RETURN_HANDLERS: dict[tuple[str, str], Callable[[Context, Token], Awaitable[None
     ("reply", "v"): signoff.handle_revision,
     ("reply", "d"): receipts.handle_copy_reply,
     ("receipt", "d"): receipts.handle_mdn,
+    ("reply", "m"): calendar_mail.handle_rsvp,
+    ("reply", "e"): calendar_mail.handle_organizer_reply,
     **{("bounce", kind): receipts.handle_bounce for kind in KINDS},
 }
 

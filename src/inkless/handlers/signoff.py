@@ -85,7 +85,7 @@ async def ask(session: AsyncSession, office: Office, approval: Approval, documen
            detail={"document": document.id, "version": approval.version, "approver": approval.approver})
 
 
-def _check_reply(ctx: Context, expected: str, what: str) -> str:
+def check_reply(ctx: Context, expected: str, what: str) -> str:
     """The reply's author when the reply may count; Discard (audited, no answer) otherwise."""
     reason = automatic_reason(ctx.message, ctx.inbound.mail_from)
     if reason is not None:
@@ -131,7 +131,7 @@ async def handle_approval_reply(ctx: Context, token: Token) -> None:
         raise Quarantine(f"token names no approval {token.item}")
     document = await session.get(Document, approval.document_id, with_for_update=True)
     assert document is not None
-    author = _check_reply(ctx, approval.approver, f"approval {approval.id}")
+    author = check_reply(ctx, approval.approver, f"approval {approval.id}")
     latest = await _latest_version(session, document.id)
     if approval.decision is not None or document.status != "pending_approval" or approval.version != latest.version:
         decided = approval if approval.decision is not None else None
@@ -225,7 +225,7 @@ async def handle_revision(ctx: Context, token: Token) -> None:
         raise Quarantine(f"token names no approval {token.item}")
     document = await session.get(Document, approval.document_id, with_for_update=True)
     assert document is not None
-    author = _check_reply(ctx, document.sender, f"returned document {document.id}")
+    author = check_reply(ctx, document.sender, f"returned document {document.id}")
     latest = await _latest_version(session, document.id)
     if document.status != "rejected" or latest.version != approval.version:
         record(session, now=now, actor=author, action="revision.already_received", subject_type="document",

@@ -21,9 +21,9 @@ APPROVE_EN: tuple[str, ...] = ("approved", "approve", "agreed", "agree", "yes", 
 # A reader's "seen" before the decision: "已阅，同意".
 SEEN: tuple[str, ...] = ("已阅", "阅", "已读", "收到")
 # English clauses end at punctuation only: "no problem" is one clause, not a "no".
-_CLAUSE_END = re.compile(r"[，,。.;；!！?？:：、\-—()（）]")
-_QUESTION = ("吗", "么", "嘛", "?", "？")
-_PUNCTUATION = " \t，,。.;；!！:：、-—"
+CLAUSE_END = re.compile(r"[，,。.;；!！?？:：、\-—()（）]")
+QUESTION = ("吗", "么", "嘛", "?", "？")
+PUNCTUATION = " \t，,。.;；!！:：、-—"
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def _normalise(text: str) -> str:
 
 
 def _first_clause(line: str) -> tuple[str, str]:
-    match = _CLAUSE_END.search(line)
+    match = CLAUSE_END.search(line)
     if match is None:
         return line, ""
     return line[:match.start()], line[match.start():]
@@ -59,7 +59,7 @@ def _match(line: str) -> tuple[str, str] | None:
             if line.startswith(word):
                 rest = line[len(word):]
                 # "同意吗？" asks; it does not decide.
-                return None if rest.lstrip().startswith(_QUESTION) else (decision, rest)
+                return None if rest.lstrip().startswith(QUESTION) else (decision, rest)
     return None
 
 
@@ -74,13 +74,13 @@ def read_verdict(text: str) -> Verdict:
     line = _normalise(first)
     skipped = 0
     for seen in SEEN:
-        if line.startswith(seen) and len(line) > len(seen) and line[len(seen)] in _PUNCTUATION:
-            skipped = len(line) - len(line[len(seen):].lstrip(_PUNCTUATION))
+        if line.startswith(seen) and len(line) > len(seen) and line[len(seen)] in PUNCTUATION:
+            skipped = len(line) - len(line[len(seen):].lstrip(PUNCTUATION))
             break
     found = _match(line[skipped:])
     if found is None:
         return Verdict(None, None, first)
     decision, rest = found
     original_rest = first[len(first) - len(rest):] if len(_normalise(first)) == len(first) else rest
-    comment = "\n".join([original_rest.lstrip(_PUNCTUATION).rstrip()] + lines[1:]).strip()
+    comment = "\n".join([original_rest.lstrip(PUNCTUATION).rstrip()] + lines[1:]).strip()
     return Verdict(decision, comment or None, first)

@@ -112,3 +112,14 @@ def split_body(attachments: Iterable[ParsedAttachment]) -> SplitBody:
         del part["MIME-Version"]
         chunks.append(f"--{boundary}\r\n".encode() + part.as_bytes(policy=POLICY) + b"\r\n")
     return SplitBody(boundary, b"".join(chunks) + f"--{boundary}--\r\n".encode())
+
+
+def calendar_body(text: str, calendar: str, method: str) -> bytes:
+    """An iMIP body (RFC 6047 §2.4): the readable text and the text/calendar part as
+    alternatives, the calendar part carrying its iTIP method as a parameter too."""
+    message = EmailMessage(policy=POLICY)
+    message.set_content(text, subtype="plain", charset="utf-8", cte="base64" if _needs_base64(text) else None)
+    message.add_alternative(calendar, subtype="calendar", charset="utf-8", cte="base64", params={"method": method})
+    for part in message.iter_parts():
+        del part["MIME-Version"]
+    return message.as_bytes(policy=POLICY)

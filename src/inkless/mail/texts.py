@@ -45,6 +45,49 @@ TEXTS: dict[str, dict[str, str]] = {
         "silent_digest_subject": "尚有 {count} 人未签收：{title}",
         "silent_digest_body": "公文《{title}》（{number}）尚有 {count} 人未签收，已向他们发送提醒：\n{names}\n\n"
                               "办理情况：{url}\n",
+        "meeting_request_subject": "会议通知：{title}（{when}）",
+        "meeting_update_subject": "会议变更：{title}（{when}）",
+        "meeting_cancel_subject": "会议取消：{title}（原定{when}）",
+        "meeting_heading": "会议通知",
+        "meeting_update_heading": "会议变更通知（以本通知为准）",
+        "meeting_cancel_heading": "会议取消通知：下列会议已取消。",
+        "meeting": "会议",
+        "time": "时间",
+        "location": "地点",
+        "requirements": "要求",
+        "organizer": "组织者",
+        "rsvp_hint": "请直接回复本邮件告知能否参加：第一行写“参加”、“请假”（其后写原因）或“待定”；"
+                     "也可以在日历程序里点“接受”或“拒绝”。",
+        "meeting_sent_subject": "已发出会议通知：{title}（{when}）",
+        "meeting_sent_body": "您的会议通知《{title}》已发给 {count} 位参会人。\n\n时间：{when}\n地点：{location}\n\n"
+                             "如需变更，请回复本邮件，写上新的“时间：”或“地点：”行；如需取消，第一行写“取消”。\n"
+                             "参会回复情况：inkless event show {id}\n",
+        "schedule_sent_subject": "已加入日程：{title}（{when}）",
+        "schedule_sent_body": "《{title}》已加入{whose}的日程。\n\n时间：{when}\n地点：{location}\n\n"
+                              "如需变更，请回复本邮件，写上新的“时间：”或“地点：”行；如需取消，第一行写“取消”。\n",
+        "event_unreadable_subject": "未能读取时间：{title}",
+        "event_unreadable_body": "未能读出会议或日程的时间，因此没有发出通知。\n\n无法读取的内容：{line}\n原因：{reason}\n\n"
+                                 "请改正后重新发送，时间行的写法例如：\n  时间：2026-12-03 09:30-11:00\n"
+                                 "  时间：2026年12月3日 9:30-11:00\n  时间：12月3日上午9:30-11:00\n",
+        "event_refused_subject": "未能加入日程：{title}",
+        "event_refused_body": "{reason}\n",
+        "event_missing_time": "（邮件中没有“时间：”行）",
+        "schedule_for_stranger": "人员“{who}”不是本单位体系内的人员。",
+        "schedule_not_allowed": "只有本人，或其所在单位的文书、领导和管理员，可以安排{who}的日程。",
+        "rsvp_unclear_subject": "请明确是否参加：{title}",
+        "rsvp_unclear_body": "未能从您的回复中读出是否参加（您的第一行：“{line}”）。\n\n"
+                             "请回复本邮件，第一行写下列之一：\n  参加 / 出席\n  请假 / 不参加（其后写原因）\n  待定\n",
+        "event_cancelled_subject": "会议已取消：{title}",
+        "event_cancelled_body": "该会议已于 {at} 取消，您的回复未作记录。\n",
+        "rsvp_digest_subject": "参会回复情况：{title}（{when}）",
+        "rsvp_digest_body": "会议《{title}》（{when}）共邀请 {total} 人。\n\n"
+                            "尚未答复（{pending_count}）：{pending}\n参加（{accepted_count}）：{accepted}\n"
+                            "请假（{declined_count}）：{declined}\n待定（{tentative_count}）：{tentative}\n",
+        "calendar_name_person": "{name}的日程",
+        "calendar_name_unit": "{name}日程",
+        "busy": "忙碌",
+        "weekdays": "一二三四五六日",
+        "none": "无",
     },
     "en": {
         "copy_intro": "Issued by {unit}",
@@ -91,6 +134,52 @@ TEXTS: dict[str, dict[str, str]] = {
         "silent_digest_subject": "{count} recipients have not acknowledged: {title}",
         "silent_digest_body": "{count} recipients of \"{title}\" ({number}) have not acknowledged it; each got a "
                               "reminder:\n{names}\n\nTracking: {url}\n",
+        "meeting_request_subject": "Meeting: {title} ({when})",
+        "meeting_update_subject": "Meeting changed: {title} ({when})",
+        "meeting_cancel_subject": "Meeting cancelled: {title} (was {when})",
+        "meeting_heading": "Meeting notice",
+        "meeting_update_heading": "The meeting has changed; this notice replaces the earlier one.",
+        "meeting_cancel_heading": "This meeting has been cancelled.",
+        "meeting": "Meeting",
+        "time": "Time",
+        "location": "Place",
+        "requirements": "Requirements",
+        "organizer": "Organiser",
+        "rsvp_hint": "Reply to this mail to say whether you come: \"accept\", \"decline\" (then the reason) or "
+                     "\"tentative\" on the first line; or press Accept or Decline in your calendar app.",
+        "meeting_sent_subject": "Meeting notice sent: {title} ({when})",
+        "meeting_sent_body": "Your meeting notice \"{title}\" went to {count} attendees.\n\nTime: {when}\n"
+                             "Place: {location}\n\nTo change it, reply to this mail with new \"Time:\" or \"Place:\" "
+                             "lines; to cancel it, write \"cancel\" on the first line.\n"
+                             "Answers so far: inkless event show {id}\n",
+        "schedule_sent_subject": "Added to the schedule: {title} ({when})",
+        "schedule_sent_body": "\"{title}\" is on {whose} schedule.\n\nTime: {when}\nPlace: {location}\n\n"
+                              "To change it, reply to this mail with new \"Time:\" or \"Place:\" lines; to cancel "
+                              "it, write \"cancel\" on the first line.\n",
+        "event_unreadable_subject": "Could not read the time: {title}",
+        "event_unreadable_body": "The time of this meeting or schedule entry could not be read, so nothing was sent."
+                                 "\n\nWhat could not be read: {line}\nWhy: {reason}\n\nPlease correct it and send "
+                                 "again; time lines look like:\n  Time: 2026-12-03 09:30-11:00\n",
+        "event_refused_subject": "Not added to the schedule: {title}",
+        "event_refused_body": "{reason}\n",
+        "event_missing_time": "(the mail has no \"Time:\" line)",
+        "schedule_for_stranger": "\"{who}\" is not a member of the organisation.",
+        "schedule_not_allowed": "Only {who} or a clerk, leader or admin of their unit may change their schedule.",
+        "rsvp_unclear_subject": "Will you attend? {title}",
+        "rsvp_unclear_body": "Your reply did not say whether you will attend (your first line: \"{line}\").\n\n"
+                             "Please reply with one of these on the first line:\n  accept\n  decline (then the "
+                             "reason)\n  tentative\n",
+        "event_cancelled_subject": "Meeting cancelled: {title}",
+        "event_cancelled_body": "This meeting was cancelled at {at}; your answer was not recorded.\n",
+        "rsvp_digest_subject": "Who is coming: {title} ({when})",
+        "rsvp_digest_body": "\"{title}\" ({when}) has {total} invited.\n\nNo answer yet ({pending_count}): "
+                            "{pending}\nAccepted ({accepted_count}): {accepted}\nDeclined ({declined_count}): "
+                            "{declined}\nTentative ({tentative_count}): {tentative}\n",
+        "calendar_name_person": "Schedule of {name}",
+        "calendar_name_unit": "{name} schedule",
+        "busy": "Busy",
+        "weekdays": "Mon Tue Wed Thu Fri Sat Sun",
+        "none": "none",
     },
 }
 

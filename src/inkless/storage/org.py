@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inkless.directory import Directory, PersonInfo, UnitInfo
 from inkless.org import OrgSpec
 from inkless.storage.audit import record
+from inkless.storage.queries import bump_calendar
 from inkless.storage.models import Membership, Person, Unit
 
 
@@ -71,6 +72,8 @@ async def import_org(session: AsyncSession, spec: OrgSpec, *, now: datetime, act
     counts = {"units": len(spec.units), "memberships": len(wanted), "removed_memberships": removed_members,
               "removed_units": len(removed_units)}
     record(session, now=now, actor=actor, action="org.imported", subject_type="org", subject_id=None, detail=counts)
+    # Membership decides whose feed shows which unit's events.
+    await bump_calendar(session, now)
     await session.flush()
     return counts
 

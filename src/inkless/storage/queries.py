@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inkless.storage.models import (
     Approval,
     Attachment,
+    CalendarState,
     Document,
     DocumentCounter,
     DocumentVersion,
@@ -83,6 +84,28 @@ async def enqueue(session: AsyncSession, copies: Sequence[OutboundCopy], *, body
           "body_id": body_id, "recipient_id": c.recipient_id, "status": "queued", "attempts": 0,
           "next_attempt_at": now} for c in copies],
     )
+
+
+async def enqueue_each(session: AsyncSession, messages: Sequence[tuple[OutboundCopy, bytes]], *,
+                       now: datetime) -> None:
+    """Queue messages that share nothing (each its own body), e.g. personal invitations."""
+    if not messages:
+        return
+    result = await session.execute(insert(OutboxBody).returning(OutboxBody.id, sort_by_parameter_order=True),
+                                   [{"data": body, "created_at": now} for _, body in messages])
+    body_ids = [row[0] for row in result.all()]
+    await session.execute(
+        insert(OutboxMessage),
+        [{"created_at": now, "kind": c.kind, "mail_from": c.mail_from, "rcpt": c.rcpt, "headers": c.headers,
+          "body_id": body_id, "recipient_id": c.recipient_id, "status": "queued", "attempts": 0,
+          "next_attempt_at": now} for (c, _), body_id in zip(messages, body_ids, strict=True)],
+    )
+
+
+async def bump_calendar(session: AsyncSession, now: datetime) -> None:
+    """Tell every calendar feed it may have changed (feed ETags carry this generation)."""
+    await session.execute(update(CalendarState).where(CalendarState.id == 1)
+                          .values(generation=CalendarState.generation + 1, changed_at=now))
 
 
 async def claim_inbound(session: AsyncSession, *, worker: str, now: datetime, lease: float, limit: int) -> list[int]:

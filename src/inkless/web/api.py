@@ -20,11 +20,11 @@ MAX_LIMIT = 1000
 DOCUMENT_STATUSES = ("pending_approval", "rejected", "issued")
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
+def json_response(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
 
 
-def _bad_request(message: str) -> web.HTTPBadRequest:
+def bad_request(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=message)
 
 
@@ -33,21 +33,21 @@ def iso(value: datetime | None, request: web.Request) -> str | None:
     return None if value is None else value.astimezone(request.app[CONFIG].zone).isoformat()
 
 
-def _limit(request: web.Request) -> int:
+def page_limit(request: web.Request) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
     if not raw.isdigit() or int(raw) < 1:
-        raise _bad_request("limit must be a whole number from 1 (values above 1000 are capped)")
+        raise bad_request("limit must be a whole number from 1 (values above 1000 are capped)")
     return min(int(raw), MAX_LIMIT)
 
 
-def _before(request: web.Request) -> int | None:
+def before_cursor(request: web.Request) -> int | None:
     raw = request.query.get("before")
     if raw is None:
         return None
     if not raw.isdigit():
-        raise _bad_request("before must be an id")
+        raise bad_request("before must be an id")
     return int(raw)
 
 
@@ -59,33 +59,33 @@ def parse_since(raw: str, request: web.Request) -> datetime:
             return datetime.combine(date.fromisoformat(raw), time(0), tzinfo=zone)
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise _bad_request(f"since must be an ISO 8601 date or date-time, got {raw!r}") from None
+        raise bad_request(f"since must be an ISO 8601 date or date-time, got {raw!r}") from None
     return value if value.tzinfo else value.replace(tzinfo=zone)
 
 
-def _page(request: web.Request, items: list[dict[str, Any]], limit: int, last_id: int | None) -> web.Response:
+def page(request: web.Request, items: list[dict[str, Any]], limit: int, last_id: int | None) -> web.Response:
     following = None
     if len(items) == limit and last_id is not None:
         following = str(URL(request.app[CONFIG].web.base_url + request.path)
                         .with_query({**request.query, "before": str(last_id)}))
-    return _json({"items": items, "next": following})
+    return json_response({"items": items, "next": following})
 
 
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 description of /api/v1 (no token needed)."""
     spec = dict(OPENAPI)
     spec["servers"] = [{"url": request.app[CONFIG].web.base_url}]
-    return _json(spec)
+    return json_response(spec)
 
 
 async def list_documents(request: web.Request) -> web.Response:
     """Documents, newest first, filtered by status, issuing unit, creation time and text."""
-    limit = _limit(request)
+    limit = page_limit(request)
     query = select(Document).order_by(Document.id.desc()).limit(limit)
     status = request.query.get("status")
     if status:
         if status not in DOCUMENT_STATUSES:
-            raise _bad_request(f"status must be one of {', '.join(DOCUMENT_STATUSES)}")
+            raise bad_request(f"status must be one of {', '.join(DOCUMENT_STATUSES)}")
         query = query.where(Document.status == status)
     if unit := request.query.get("unit"):
         query = query.where(Document.unit_id == unit)
@@ -94,13 +94,13 @@ async def list_documents(request: web.Request) -> web.Response:
     if text := request.query.get("q"):
         pattern = f"%{text}%"
         query = query.where(or_(Document.title.ilike(pattern), Document.number.ilike(pattern)))
-    if (before := _before(request)) is not None:
+    if (before := before_cursor(request)) is not None:
         query = query.where(Document.id < before)
     async with request.app[SESSIONS]() as session:
         documents = list((await session.scalars(query)).all())
         views = await queries.document_views(session, documents)
     items = [document_json(view, request) for view in views]
-    return _page(request, items, limit, documents[-1].id if documents else None)
+    return page(request, items, limit, documents[-1].id if documents else None)
 
 
 async def get_document(request: web.Request) -> web.Response:
@@ -113,7 +113,7 @@ async def get_document(request: web.Request) -> web.Response:
         if document is None:
             raise web.HTTPNotFound(text=f"no document {raw}")
         [view] = await queries.document_views(session, [document])
-    return _json(document_json(view, request))
+    return json_response(document_json(view, request))
 
 
 def document_json(view: queries.DocumentView, request: web.Request) -> dict[str, Any]:
@@ -169,11 +169,11 @@ def document_json(view: queries.DocumentView, request: web.Request) -> dict[str,
 
 async def list_quarantine(request: web.Request) -> web.Response:
     """Messages that could not be processed, with the reason, newest first."""
-    limit = _limit(request)
+    limit = page_limit(request)
     query = (select(InboundMessage.id, InboundMessage.received_at, InboundMessage.mail_from,
                     InboundMessage.rcpt_tos, InboundMessage.size, InboundMessage.reason)
              .where(InboundMessage.status == "quarantined").order_by(InboundMessage.id.desc()).limit(limit))
-    if (before := _before(request)) is not None:
+    if (before := before_cursor(request)) is not None:
         query = query.where(InboundMessage.id < before)
     if since := request.query.get("since"):
         query = query.where(InboundMessage.received_at >= parse_since(since, request))
@@ -182,4 +182,4 @@ async def list_quarantine(request: web.Request) -> web.Response:
     items = [{"id": row.id, "received_at": iso(row.received_at, request), "mail_from": row.mail_from or None,
               "rcpt_to": [r for r in row.rcpt_tos.split("\n") if r], "size": row.size, "reason": row.reason}
              for row in rows]
-    return _page(request, items, limit, rows[-1].id if rows else None)
+    return page(request, items, limit, rows[-1].id if rows else None)

@@ -14,6 +14,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from inkless.calendar.feeds import FeedCache
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.handlers.pipeline import Office
@@ -29,6 +30,7 @@ WEB_SIGNER = web.AppKey("web_signer", Signer)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 CLOCK = web.AppKey("clock", Clock)
 HEALTH = web.AppKey("health", dict[str, Callable[[], str]])
+FEED_CACHE = web.AppKey("feed_cache", FeedCache)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -96,6 +98,7 @@ def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], cloc
     app[ON_QUEUED] = on_queued
     app[WEB_SIGNER] = Signer(config.secret_key)
     app[HEALTH] = health or {}
+    app[FEED_CACHE] = FeedCache()
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("inkless.web", "templates"), autoescape=True)
     app.add_routes(ROUTES)
     return app

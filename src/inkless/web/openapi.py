@@ -48,6 +48,36 @@ OPENAPI: dict[str, Any] = {
                 "versions": {"type": "array", "items": {"$ref": "#/components/schemas/Version"}},
                 "approvals": {"type": "array", "items": {"$ref": "#/components/schemas/Approval"}},
                 "recipients": {"type": "array", "items": {"$ref": "#/components/schemas/Recipient"}}}},
+            "Attendee": {"type": "object", "properties": {
+                "email": {"type": "string"}, "name": {"type": ["string", "null"]},
+                "partstat": {"enum": ["NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE"]},
+                "comment": {"type": ["string", "null"]}, "responded_at": _TIME,
+                "channel": {"enum": ["mail", "itip", "web", "bot", None]}}},
+            "Event": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "uid": {"type": "string"}, "kind": {"enum": ["meeting", "schedule"]},
+                "title": {"type": "string"}, "start": _TIME, "end": _TIME, "all_day": {"type": "boolean"},
+                "location": {"type": ["string", "null"]}, "description": {"type": ["string", "null"]},
+                "requirements": {"type": ["string", "null"]}, "organizer": {"type": "string"},
+                "units": {"type": "array", "items": {"type": "string"}}, "person_id": {"type": ["integer", "null"]},
+                "private": {"type": "boolean"}, "sequence": {"type": "integer"},
+                "status": {"enum": ["CONFIRMED", "CANCELLED"]}, "created_at": _TIME, "updated_at": _TIME,
+                "attendees": {"type": "array", "items": {"$ref": "#/components/schemas/Attendee"}}}},
+            "EventChange": {"type": "object", "additionalProperties": False, "properties": {
+                "title": {"type": "string"}, "start": {"type": "string", "format": "date-time"},
+                "end": {"type": "string", "format": "date-time"}, "all_day": {"type": "boolean"},
+                "location": {"type": "string"}, "description": {"type": "string"},
+                "requirements": {"type": "string"}, "private": {"type": "boolean"}}},
+            "NewEvent": {"type": "object", "additionalProperties": False, "required": ["title", "start", "organizer"],
+                         "properties": {
+                "kind": {"enum": ["meeting", "schedule"], "default": "meeting"},
+                "title": {"type": "string"}, "start": {"type": "string", "format": "date-time",
+                                                       "description": "without offset: in the configured timezone"},
+                "end": {"type": "string", "format": "date-time", "description": "default: an hour (a day) later"},
+                "all_day": {"type": "boolean"}, "location": {"type": "string"}, "description": {"type": "string"},
+                "requirements": {"type": "string"}, "private": {"type": "boolean"},
+                "organizer": {"type": "string", "description": "email of an org member"},
+                "to": {"type": "array", "items": {"type": "string"}, "description": "unit ids or \"all\""},
+                "person": {"type": "string", "description": "schedule entry for this member only"}}},
             "QuarantineEntry": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "received_at": _TIME, "mail_from": {"type": ["string", "null"]},
                 "rcpt_to": {"type": "array", "items": {"type": "string"}}, "size": {"type": "integer"},
@@ -77,6 +107,37 @@ OPENAPI: dict[str, Any] = {
             "responses": {"200": {"description": "a page of quarantine entries",
                                   "content": {"application/json": {"schema": _list_of("QuarantineEntry")}}},
                           "400": _ERROR, "401": _ERROR}}},
+        "/api/v1/events": {
+            "get": {
+                "summary": "List meetings and schedule entries, newest first",
+                "parameters": _PAGING + [
+                    {"name": "status", "in": "query", "schema": {"enum": ["CONFIRMED", "CANCELLED"]}},
+                    {"name": "unit", "in": "query", "schema": {"type": "string"}, "description": "addressed unit"},
+                    {"name": "until", "in": "query", "schema": {"type": "string"}, "description": "start before"},
+                ],
+                "responses": {"200": {"description": "a page of events",
+                                      "content": {"application/json": {"schema": _list_of("Event")}}},
+                              "400": _ERROR, "401": _ERROR}},
+            "post": {
+                "summary": "Create a meeting (invitations are sent) or a schedule entry",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/NewEvent"}}}},
+                "responses": {"201": {"description": "the event", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Event"}}}}, "400": _ERROR, "401": _ERROR}}},
+        "/api/v1/events/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "get": {"summary": "One event with its attendees and their answers",
+                    "responses": {"200": {"description": "the event", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Event"}}}}, "401": _ERROR, "404": _ERROR}},
+            "patch": {"summary": "Change an event; SEQUENCE goes up and attendees get the update",
+                      "requestBody": {"required": True, "content": {"application/json": {
+                          "schema": {"$ref": "#/components/schemas/EventChange"}}}},
+                      "responses": {"200": {"description": "the event", "content": {"application/json": {
+                          "schema": {"$ref": "#/components/schemas/Event"}}}},
+                          "400": _ERROR, "401": _ERROR, "404": _ERROR, "409": _ERROR}},
+            "delete": {"summary": "Cancel an event; attendees get a CANCEL",
+                       "responses": {"200": {"description": "the cancelled event", "content": {"application/json": {
+                           "schema": {"$ref": "#/components/schemas/Event"}}}}, "401": _ERROR, "404": _ERROR}}},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from inkless.web import api, ops, pages
+from inkless.web import api, events_api, feeds, ops, pages
 
 ROUTES = [
     web.get("/signin", pages.signin_form),
@@ -18,10 +18,16 @@ ROUTES = [
     web.get("/public", pages.public_list),
     web.get("/public/feed.atom", pages.public_feed),
     web.get("/public/{id}", pages.public_document),
+    web.get("/calendar/{name}", feeds.calendar_feed),
     web.get("/healthz", ops.healthz),
     web.get("/metrics", ops.metrics),
     web.get("/api/v1/openapi.json", api.openapi),
     web.get("/api/v1/documents", api.list_documents),
     web.get("/api/v1/documents/{id}", api.get_document),
     web.get("/api/v1/quarantine", api.list_quarantine),
+    web.get("/api/v1/events", events_api.list_events),
+    web.post("/api/v1/events", events_api.create_event),
+    web.get("/api/v1/events/{id}", events_api.get_event),
+    web.patch("/api/v1/events/{id}", events_api.change_event),
+    web.delete("/api/v1/events/{id}", events_api.cancel_event),
 ]

@@ -1,0 +1,1 @@
+"""Meetings and schedules: iCalendar in and out, RSVP, feeds."""
