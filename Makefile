@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_TEST_PEERS := postfix swaks chromium fonts-wqy-zenhei
+APT_TEST_PEERS := postfix swaks chromium fonts-wqy-zenhei dovecot-imapd dovecot-lmtpd
 
 .PHONY: run test install test-peers bench clean
 
@@ -19,9 +19,11 @@ run: $(STAMP)
 	$(BIN)/inkless serve -c config.yaml
 
 # Debian packages the tests talk to: Postfix's smtp-source/smtp-sink, swaks, headless Chromium
-# (with a CJK font, so screenshots show the Chinese pages).
+# (with a CJK font, so screenshots show the Chinese pages), Dovecot IMAP + LMTP (run privately
+# by the tests; the package's own service is never started here).
 test-peers:
 	@if ! command -v smtp-source >/dev/null || ! command -v swaks >/dev/null || ! command -v chromium >/dev/null \
+		|| ! test -x /usr/sbin/dovecot || ! test -x /usr/lib/dovecot/lmtp \
 		|| ! fc-list 2>/dev/null | grep -qi zenhei; then \
 		echo "installing test peers: $(APT_TEST_PEERS)"; \
 		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \

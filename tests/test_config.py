@@ -41,6 +41,12 @@ def test_shipped_config_works_as_is_and_matches_the_starter() -> None:
         ("database: mysql://x/y\n", "config.yaml: database: only sqlite+aiosqlite:// and postgresql+asyncpg:// are supported (got 'mysql://x/y')"),
         ("language: fr\n", "config.yaml: language: Input should be 'zh' or 'en' (got 'fr')"),
         ("smtp: [1\n", "config.yaml: line 2: not valid YAML"),
+        ("imap: [{url: 'pop3://u@h/INBOX'}]\n", "config.yaml: imap[0].url: scheme must be imap:// or imaps://"),
+        ("imap: [{url: 'imap://host/INBOX'}]\n", "config.yaml: imap[0].url: an IMAP URL needs a user and a host"),
+        ("imap: [{url: 'imap://u@h/INBOX', processed: 'archive'}]\n",
+         "config.yaml: imap[0].processed: must be flag, delete or move:<folder> (got 'archive')"),
+        ("calendar: {refresh_minutes: 1}\n",
+         "config.yaml: calendar.refresh_minutes: Input should be greater than or equal to 5 (got 1)"),
         ("- a\n- b\n", "config.yaml: must be a mapping of keys to values"),
     ],
 )
@@ -65,6 +71,15 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("INKLESS_SMTP__MAX_RECIPIENTS", "many")
     with pytest.raises(ConfigError, match=r"smtp\.max_recipients: Input should be a valid integer"):
         load_config(path)
+
+
+def test_imap_mailbox_names_folder_and_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "imap:\n  - {url: 'imaps://oa%40county:s%3Acret@mail.county.gov/Inkless%20In'}\n"
+                           "  - {url: 'imap://oa@mail.county.gov', password_env: OA_IMAP_PASSWORD}\n")
+    monkeypatch.setenv("OA_IMAP_PASSWORD", "from-env")
+    first, second = load_config(path).imap
+    assert (first.folder, first.password, first.name) == ("Inkless In", "s:cret", "oa@county@mail.county.gov:993/Inkless In")
+    assert (second.folder, second.password, second.name) == ("INBOX", "from-env", "oa@mail.county.gov:143/INBOX")
 
 
 def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,6 +22,7 @@ import click
 from sqlalchemy import func, select, text
 
 from inkless.bridge.app import run_service, safe_url
+from inkless.bridge.imap import CONNECTION_ERRORS, probe_mailbox
 from inkless.calendar import feeds
 from inkless.calendar.views import event_views
 from inkless.bridge.relay import MaildirRelay, RelayUnavailable, build_relay
@@ -544,6 +545,12 @@ def check(config_file: str | None) -> None:
             click.echo(f"relay: {where}: ok")
         except (RelayUnavailable, OSError) as exc:
             problems.append(f"relay: {safe_url(config.relay.url)}: {exc}")
+        for mailbox in config.imap:
+            try:
+                found = await asyncio.to_thread(probe_mailbox, mailbox)
+                click.echo(f"imap {mailbox.name}: ok ({found})")
+            except CONNECTION_ERRORS as exc:
+                problems.append(f"imap {mailbox.name}: {type(exc).__name__}: {exc}")
 
     asyncio.run(probe())
     for problem in problems:

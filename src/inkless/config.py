@@ -80,10 +80,51 @@ class RelaySection(Section):
 
 
 class ImapMailbox(Section):
-    url: str = Field(description="imap://user:pass@host:143/INBOX or imaps://…")
+    url: str = Field(description="imap://user:pass@host:143/INBOX or imaps://user@host/INBOX (993); the path is the folder.")
+    password_env: str | None = Field(
+        None, description="Environment variable holding the password, instead of putting it in the URL.")
     idle: bool = Field(True, description="Use IMAP IDLE when the server offers it.")
     poll_interval: float = Field(60.0, gt=0, description="Seconds between polls without IDLE.")
     processed: str = Field("flag", description="What to do with processed mail: flag | move:<folder> | delete.")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme not in ("imap", "imaps"):
+            raise ValueError("scheme must be imap:// or imaps://")
+        if not url.hostname or not url.username:
+            raise ValueError("an IMAP URL needs a user and a host: imap://user@host/INBOX")
+        try:
+            url.port
+        except ValueError:
+            raise ValueError("the port must be a number") from None
+        return value
+
+    @field_validator("processed")
+    @classmethod
+    def _check_processed(cls, value: str) -> str:
+        if value in ("flag", "delete") or (value.startswith("move:") and value[5:].strip()):
+            return value
+        raise ValueError("must be flag, delete or move:<folder>")
+
+    @property
+    def folder(self) -> str:
+        return unquote(urlsplit(self.url).path.lstrip("/")) or "INBOX"
+
+    @property
+    def password(self) -> str:
+        """From password_env when set, else from the URL; empty when neither has one."""
+        if self.password_env:
+            return os.environ.get(self.password_env, "")
+        return unquote(urlsplit(self.url).password or "")
+
+    @property
+    def name(self) -> str:
+        """How logs, /healthz and /metrics name the mailbox: user@host:port/folder, no password."""
+        url = urlsplit(self.url)
+        port = url.port or (993 if url.scheme == "imaps" else 143)
+        return f"{unquote(url.username or '')}@{url.hostname}:{port}/{self.folder}"
 
 
 class WebSection(Section):

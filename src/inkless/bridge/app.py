@@ -22,6 +22,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from inkless.bridge.imap import ImapIngress
 from inkless.bridge.inbox import InboundStore, InboxWorker, SessionInboundStore, SqliteInboundStore
 from inkless.bridge.outbox import OutboxWorker
 from inkless.bridge.pressure import IngestPressure
@@ -73,6 +74,7 @@ class Service:
         self.inbox: InboxWorker | None = None
         self.outbox: OutboxWorker | None = None
         self.scheduler: Scheduler | None = None
+        self.imap: list[ImapIngress] = []
         self._smtp_server: asyncio.AbstractServer | None = None
         self._web_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -112,6 +114,8 @@ class Service:
             pressure.arrived()
             inbox.wakeup.set()
 
+        self.imap = [ImapIngress(mailbox=mailbox, domain=config.domain, store=self.store, sessions=self.sessions,
+                                 clock=self.clock, on_stored=stored) for mailbox in config.imap]
         handler = IngressHandler(config=config, directory=lambda: self.directory, signer=self.signer,
                                  store=self.store, on_stored=stored)
         loop = asyncio.get_running_loop()
@@ -139,7 +143,7 @@ class Service:
                                    interval=config.worker.scheduler_interval, on_queued=self.outbox.wakeup.set)
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("inbox", self.inbox.run()), ("outbox", self.outbox.run()), ("scheduler", self.scheduler.run()),
-            ("directory", self._refresh_loop()))]
+            ("directory", self._refresh_loop()), *((f"imap:{i.name}", i.run()) for i in self.imap))]
         log.info("inkless serving: smtp %s:%s, web %s:%s, relay %s", split_listen(config.smtp.listen)[0],
                  self.smtp_port, host, self.web_port, safe_url(config.relay.url))
 
@@ -153,11 +157,14 @@ class Service:
             if task is None or task.done():
                 return "stopped"
             return "ok"
-        return {
+        probes: dict[str, Callable[[], str]] = {
             "smtp": lambda: "ok" if self._smtp_server is not None and self._smtp_server.is_serving() else "stopped",
             "inbox": partial(task_state, "inbox"),
             "outbox": partial(task_state, "outbox"),
         }
+        for ingress in self.imap:
+            probes[f"imap:{ingress.name}"] = partial(getattr, ingress, "state")
+        return probes
 
     async def refresh_directory(self) -> None:
         assert self.sessions is not None
@@ -178,6 +185,11 @@ class Service:
         if self._smtp_server is not None:
             self._smtp_server.close()
         tasks = {task.get_name(): task for task in self._tasks}
+        # IMAP ingress stops reading first; what it stored is then processed like SMTP mail.
+        for ingress in self.imap:
+            ingress.stop()
+        await asyncio.gather(*(tasks[f"imap:{i.name}"] for i in self.imap if f"imap:{i.name}" in tasks),
+                             return_exceptions=True)
         for name in ("directory", "scheduler"):
             if name in tasks:
                 tasks[name].cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -15,6 +16,7 @@ from inkless.directory import Directory, PersonInfo
 from inkless.errors import Discard, PipelineOutcome, Quarantine, Retry
 from inkless.handlers.classify import FUNCTION_TAGS, Routes, Subject, known_tags, route, split_subject
 from inkless.mail.parse import ParsedMessage, parse_message
+from inkless.storage import queries
 from inkless.storage.models import InboundMessage
 from inkless.tokens import TokenSigner
 
@@ -68,6 +70,24 @@ class Outcome:
     reason: str | None = None
 
 
+def delivery_keys(inbound: InboundMessage, message: ParsedMessage) -> dict[str, str]:
+    """recipient → key naming this message for this recipient, whichever way it arrived.
+
+    The Message-ID names a message across copies (an IMAP copy has more Received headers
+    than the SMTP one); without one, the sender, subject, date and body do.
+    """
+    identity = (message.message_id or "").strip().lower()
+    if not identity:
+        raw = inbound.raw
+        end = raw.find(b"\r\n\r\n")
+        body = raw[end:] if end >= 0 else raw[raw.find(b"\n\n"):]
+        identity = "content:" + hashlib.sha256(
+            "\0".join([message.sender or "", message.subject, message.header("Date")]).encode() + b"\0" + body
+        ).hexdigest()
+    return {recipient: hashlib.sha256(f"{identity}\0{recipient.lower()}".encode()).hexdigest()
+            for recipient in inbound.recipients}
+
+
 def pipelines_for(ctx: Context) -> list[str]:
     """Which pipelines a message goes through, from its recipients and subject tags."""
     names = []
@@ -105,7 +125,10 @@ async def run(
     pipeline = handler_name = "parse"
     try:
         message = parse_message(inbound.raw)
-        routes = route(inbound.recipients, domain=config.domain, directory=directory, signer=signer)
+        recipients = await queries.claim_delivery(session, inbound.id, delivery_keys(inbound, message))
+        if inbound.recipients and not recipients:
+            raise Discard("already processed: the same message reached Inkless before (by SMTP or IMAP)")
+        routes = route(recipients, domain=config.domain, directory=directory, signer=signer)
         subject = split_subject(message.subject, known_tags(tuple(config.documents.extra_types)))
         ctx = Context(session, config, directory, signer, clock, inbound, message, routes, subject)
         pipeline = handler_name = "classify"

@@ -432,3 +432,27 @@ class CalendarState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ImapCheckpoint(Base):
+    """How far Inkless has read an IMAP mailbox: the folder's UIDVALIDITY and the last UID stored."""
+
+    __tablename__ = "imap_checkpoints"
+
+    mailbox: Mapped[str] = mapped_column(String(500), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DeliveryKey(Base):
+    """One message (by Message-ID, or by content without one) for one recipient, processed once.
+
+    The same mail can arrive twice (by SMTP and through an IMAP mailbox, or again after an
+    IMAP resync); the second copy is stored, but its processing stops at this key.
+    """
+
+    __tablename__ = "delivery_keys"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    inbound_id: Mapped[int] = mapped_column(BigId)

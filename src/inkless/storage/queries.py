@@ -14,6 +14,7 @@ from inkless.storage.models import (
     Approval,
     Attachment,
     CalendarState,
+    DeliveryKey,
     Document,
     DocumentCounter,
     DocumentVersion,
@@ -106,6 +107,20 @@ async def bump_calendar(session: AsyncSession, now: datetime) -> None:
     """Tell every calendar feed it may have changed (feed ETags carry this generation)."""
     await session.execute(update(CalendarState).where(CalendarState.id == 1)
                           .values(generation=CalendarState.generation + 1, changed_at=now))
+
+
+async def claim_delivery(session: AsyncSession, inbound_id: int, keys: dict[str, str]) -> list[str]:
+    """The recipients this message is new for: their keys are taken in this transaction, so a
+    copy processed at the same time by another worker waits and then finds them taken."""
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    fresh = []
+    for recipient, key in keys.items():
+        result = await session.execute(
+            insert_fn(DeliveryKey).values(key=key, inbound_id=inbound_id).on_conflict_do_nothing())
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            fresh.append(recipient)
+    return fresh
 
 
 async def claim_inbound(session: AsyncSession, *, worker: str, now: datetime, lease: float, limit: int) -> list[int]:
