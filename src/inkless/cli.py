@@ -25,6 +25,7 @@ from inkless.bridge.app import run_service, safe_url
 from inkless.bridge.imap import CONNECTION_ERRORS, probe_mailbox
 from inkless.calendar import feeds
 from inkless.calendar.views import event_views
+from inkless.chat import links
 from inkless.bridge.relay import MaildirRelay, RelayUnavailable, build_relay
 from inkless.clock import Clock
 from inkless.config import Config, config_path, load_config
@@ -224,11 +225,7 @@ def feed_url(config_file: str | None, email: str | None, unit_id: str | None, ro
         async with sessions() as session, session.begin():
             person_id = None
             if email is not None:
-                person_id = await session.scalar(select(Person.id).where(Person.email == email.strip().lower()))
-                member = person_id is not None and await session.scalar(
-                    select(func.count()).select_from(Membership).where(Membership.person_id == person_id))
-                if not member:
-                    raise InklessError(f"{email} is not a member of the organisation")
+                person_id = await member_id(session, email)
             elif await session.get(Unit, unit_id) is None:
                 raise InklessError(f"no unit {unit_id}")
             now = Clock().now()
@@ -243,6 +240,36 @@ def feed_url(config_file: str | None, email: str | None, unit_id: str | None, ro
     if rotate:
         click.echo(f"new feed URL of {email or unit_id} (the old one no longer works):")
     click.echo(str(result))
+
+
+@main.command("link-code")
+@config_option
+@click.argument("email")
+@user_errors
+def link_code(config_file: str | None, email: str) -> None:
+    """A one-time code that links a chat to this person (`/start CODE` to the bot); alone on the last line."""
+    config = load_config(config_file)
+
+    async def work(sessions: Any) -> str:
+        async with sessions() as session, session.begin():
+            person_id = await member_id(session, email)
+            return await links.new_code(session, person_id, now=Clock().now(),
+                                        minutes=config.telegram.link_code_minutes)
+
+    code = run_db(config, work)
+    click.echo(f"link code for {email.strip().lower()} (valid {config.telegram.link_code_minutes:g} minutes, "
+               "once); send the bot: /start CODE")
+    click.echo(code)
+
+
+async def member_id(session: Any, email: str) -> int:
+    """The person id of an org member, or a one-line error naming the address."""
+    person_id = await session.scalar(select(Person.id).where(Person.email == email.strip().lower()))
+    member = person_id is not None and await session.scalar(
+        select(func.count()).select_from(Membership).where(Membership.person_id == person_id))
+    if not member:
+        raise InklessError(f"{email} is not a member of the organisation")
+    return int(person_id)
 
 
 @main.group()

@@ -149,7 +149,21 @@ class ApiSection(Section):
 
 class TelegramSection(Section):
     token: str | None = Field(None, description="Bot token; the chat bot runs only when set.")
-    base_url: str | None = Field(None, description="Bot API base URL (tests use a local stand-in).")
+    base_url: str | None = Field(
+        None, description="Bot API server root (default https://api.telegram.org; tests use a local stand-in).")
+    webhook_url: str | None = Field(
+        None, description="Public https URL of /telegram/webhook: updates arrive by webhook instead of polling.")
+    link_code_minutes: float = Field(30.0, gt=0, description="How long a one-time link code works, in minutes.")
+    max_per_second: float = Field(25.0, gt=0, description="Bot messages per second overall (Telegram allows about 30).")
+    per_chat_interval: float = Field(1.0, ge=0, description="Seconds between two bot messages to the same chat.")
+    poll_timeout: int = Field(10, ge=0, description="Long-poll seconds of getUpdates (polling mode).")
+
+    @field_validator("base_url", "webhook_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
 
 
 class WorkflowSection(Section):

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from inkless.bridge.imap import ImapIngress
+from inkless.chat.bot import ChatBot
 from inkless.bridge.inbox import InboundStore, InboxWorker, SessionInboundStore, SqliteInboundStore
 from inkless.bridge.outbox import OutboxWorker
 from inkless.bridge.pressure import IngestPressure
@@ -75,6 +76,7 @@ class Service:
         self.outbox: OutboxWorker | None = None
         self.scheduler: Scheduler | None = None
         self.imap: list[ImapIngress] = []
+        self.bot: ChatBot | None = None
         self._smtp_server: asyncio.AbstractServer | None = None
         self._web_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -107,7 +109,7 @@ class Service:
         self.inbox = InboxWorker(
             pressure=pressure,
             sessions=self.sessions, config=config, directory=lambda: self.directory, signer=self.signer,
-            clock=self.clock, worker_id=self.worker_id, on_processed=self.outbox.wakeup.set)
+            clock=self.clock, worker_id=self.worker_id, on_processed=self.wake_senders)
         inbox = self.inbox
 
         def stored() -> None:
@@ -128,8 +130,12 @@ class Service:
         except OSError as exc:
             raise InklessError(f"smtp.listen: cannot listen on {config.smtp.listen}: {_os_reason(exc)}") from None
         self.smtp_port = self._smtp_server.sockets[0].getsockname()[1]
+        if config.telegram.token:
+            self.bot = ChatBot(config=config, sessions=self.sessions, office=self.office, clock=self.clock,
+                               on_queued=self.wake_senders, worker_id=self.worker_id)
         app = init_app(config=config, sessions=self.sessions, clock=self.clock, office=self.office,
-                       on_queued=self.outbox.wakeup.set, health=self._health_probes())
+                       on_queued=self.wake_senders, health=self._health_probes(),
+                       chat=lambda: self.bot)
         self._web_runner = web.AppRunner(app, access_log=None)
         await self._web_runner.setup()
         host, port = split_listen(config.web.listen)
@@ -140,12 +146,20 @@ class Service:
             raise InklessError(f"web.listen: cannot listen on {config.web.listen}: {_os_reason(exc)}") from None
         self.web_port = self._web_runner.addresses[0][1]
         self.scheduler = Scheduler(sessions=self.sessions, office=self.office, clock=self.clock,
-                                   interval=config.worker.scheduler_interval, on_queued=self.outbox.wakeup.set)
+                                   interval=config.worker.scheduler_interval, on_queued=self.wake_senders)
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("inbox", self.inbox.run()), ("outbox", self.outbox.run()), ("scheduler", self.scheduler.run()),
-            ("directory", self._refresh_loop()), *((f"imap:{i.name}", i.run()) for i in self.imap))]
+            ("directory", self._refresh_loop()), *((f"imap:{i.name}", i.run()) for i in self.imap),
+            *((("chat", self.bot.run()),) if self.bot is not None else ()))]
         log.info("inkless serving: smtp %s:%s, web %s:%s, relay %s", split_listen(config.smtp.listen)[0],
                  self.smtp_port, host, self.web_port, safe_url(config.relay.url))
+
+    def wake_senders(self) -> None:
+        """Something was queued: mail, and bot messages when the bot runs."""
+        assert self.outbox is not None
+        self.outbox.wakeup.set()
+        if self.bot is not None:
+            self.bot.sender.wakeup.set()
 
     def office(self) -> Office:
         """What handlers use, with the current directory."""
@@ -164,6 +178,8 @@ class Service:
         }
         for ingress in self.imap:
             probes[f"imap:{ingress.name}"] = partial(getattr, ingress, "state")
+        if self.config.telegram.token:
+            probes["chat"] = lambda: self.bot.state if self.bot is not None else "stopped"
         return probes
 
     async def refresh_directory(self) -> None:
@@ -193,11 +209,14 @@ class Service:
         for name in ("directory", "scheduler"):
             if name in tasks:
                 tasks[name].cancel()
-        # Inbound first: what it processes queues outbound mail, which is then sent.
-        for name, worker in (("inbox", self.inbox), ("outbox", self.outbox)):
+        # Inbound first: what it processes queues outbound mail and bot messages, then sent.
+        for name, worker in (("inbox", self.inbox), ("outbox", self.outbox),
+                             ("chat", self.bot.sender if self.bot is not None else None)):
             if worker is not None and name in tasks:
                 worker.stop()
                 await asyncio.gather(tasks[name], return_exceptions=True)
+        if self.bot is not None:
+            await self.bot.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self._web_runner is not None:

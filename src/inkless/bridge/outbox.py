@@ -23,11 +23,16 @@ from inkless.clock import Clock
 from inkless.config import RelaySection, WorkerSection
 from inkless.storage import queries
 from inkless.storage.audit import record
-from inkless.storage.models import OutboxBody, OutboxMessage, Recipient
+from inkless.storage.models import OutboxBody, OutboxMessage, Recipient, ShortMessageRecipient
 
 log = logging.getLogger(__name__)
 RECORD_EVERY = 50
 
+
+# Which per-recipient table an outbound copy's recipient_id points into, by its kind: the
+# relay's acceptance sets that row's sent_at, a permanent failure its failed and reason.
+RECIPIENT_TABLES: dict[str, type[Recipient] | type[ShortMessageRecipient]] = {
+    "document": Recipient, "short_message": ShortMessageRecipient}
 
 class OutboxWorker(Worker):
     """Sends what the handlers queued, retrying transient failures with backoff."""
@@ -139,10 +144,11 @@ class OutboxWorker(Worker):
         await session.execute(update(OutboxMessage).where(
             OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == self._worker_id, OutboxMessage.status == "sending"
         ).values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=None))
-        recipient_ids = [row.recipient_id for row in rows if row.recipient_id is not None]
-        if recipient_ids:
-            await session.execute(update(Recipient).where(Recipient.id.in_(recipient_ids), Recipient.sent_at.is_(None))
-                                  .values(sent_at=now))
+        for kind, table in RECIPIENT_TABLES.items():
+            recipient_ids = [row.recipient_id for row in rows if row.recipient_id is not None and row.kind == kind]
+            if recipient_ids:
+                await session.execute(update(table).where(table.id.in_(recipient_ids), table.sent_at.is_(None))
+                                      .values(sent_at=now))
         metrics.OUTBOUND.labels("sent").inc(len(rows))
 
     async def _mark_failed(self, session: AsyncSession, row: OutboxMessage, result: Result, now: datetime) -> None:
@@ -150,9 +156,9 @@ class OutboxWorker(Worker):
         if not await self._still_ours(session, row, status="failed", attempts=OutboxMessage.attempts + 1,
                                       last_error=reason):
             return
-        if row.recipient_id is not None:
-            await session.execute(update(Recipient).where(Recipient.id == row.recipient_id)
-                                  .values(failed=True, reason=reason))
+        table = RECIPIENT_TABLES.get(row.kind)
+        if row.recipient_id is not None and table is not None:
+            await session.execute(update(table).where(table.id == row.recipient_id).values(failed=True, reason=reason))
         record(session, now=now, actor="relay", action="outbound.failed", subject_type="outbox", subject_id=row.id,
                detail={"rcpt": row.rcpt, "reason": reason, "recipient_id": row.recipient_id})
         metrics.OUTBOUND.labels("failed").inc()

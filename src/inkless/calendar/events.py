@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.calendar import ical
+from inkless.chat import notify as chat
 from inkless.directory import PersonInfo
 from inkless.handlers import notices
 from inkless.handlers.pipeline import Office
@@ -179,6 +180,23 @@ async def cancel_event(session: AsyncSession, office: Office, event: Event, *, a
     return True
 
 
+async def record_answer(session: AsyncSession, office: Office, event: Event, attendee: Attendee, partstat: str,
+                        comment: str | None, *, channel: str, actor: str, now: datetime,
+                        inbound_id: int | None = None) -> None:
+    """Store an attendee's answer (the latest counts), let feeds show it, take chat buttons off."""
+    before = attendee.partstat
+    attendee.partstat, attendee.comment, attendee.responded_at, attendee.channel = partstat, comment, now, channel
+    await queries.bump_calendar(session, now)
+    language = office.config.language
+    answer = text(language, "bot_accept_button" if partstat == "ACCEPTED" else
+                  "bot_decline_button" if partstat == "DECLINED" else "rsvp_tentative")
+    await chat.settle(session, f"m{attendee.id}", text(language, "bot_answered", answer=answer, title=event.title),
+                      now=now)
+    record(session, now=now, actor=actor, action="rsvp." + partstat.lower(), subject_type="attendee",
+           subject_id=attendee.id, detail={"event": event.id, "before": before, "comment": comment,
+                                           "channel": channel, "inbound": inbound_id})
+
+
 def _plain(value: object) -> object:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -216,6 +234,29 @@ async def send_invitations(session: AsyncSession, office: Office, event: Event, 
             rcpt=attendee.email, headers=headers, recipient_id=None),
             compose.calendar_body(readable, calendar, method)))
     await queries.enqueue_each(session, messages, now=now)
+    await _chat_invitations(session, office, event, attendees, change=change, now=now)
+
+
+async def _chat_invitations(session: AsyncSession, office: Office, event: Event, attendees: Sequence[Attendee], *,
+                            change: str, now: datetime) -> None:
+    """Linked attendees also get the invitation by chat, with 参加 / 请假 buttons; an earlier
+    invitation's buttons go (its time may be wrong now)."""
+    language = office.config.language
+    when = describe_time(event, office)
+    for attendee in attendees:
+        await chat.settle(session, f"m{attendee.id}", text(language, "bot_event_cancelled", title=event.title, when=when)
+                          if change == "cancel" else text(language, "bot_invitation", title=event.title, when=when,
+                                                          location=event.location or text(language, "none")), now=now)
+    if change == "cancel":
+        return
+    body = text(language, "bot_invitation", title=event.title, when=when,
+                location=event.location or text(language, "none"))
+    await chat.notify(session, [chat.Notification(
+        person_id=attendee.person_id, key=f"invite:{attendee.id}:{event.sequence}", kind="invitation",
+        item=f"m{attendee.id}", text=body,
+        buttons=[[[text(language, "bot_accept_button"), f"rs:{attendee.id}:{event.sequence}:a"],
+                  [text(language, "bot_decline_button"), f"rs:{attendee.id}:{event.sequence}:d"]]])
+        for attendee in attendees if attendee.person_id is not None], now=now)
 
 
 def invitation_text(event: Event, office: Office, *, change: str) -> str:

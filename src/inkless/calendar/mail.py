@@ -13,7 +13,6 @@ to change the time or place, or to cancel.
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
 
 from sqlalchemy import select
 
@@ -28,7 +27,6 @@ from inkless.handlers.pipeline import Context
 from inkless.handlers.signoff import check_reply
 from inkless.mail.reply_text import reply_text
 from inkless.mail.texts import text
-from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Attendee, Event
 from inkless.tokens import Token
@@ -37,21 +35,6 @@ CANCEL_WORDS = ("取消", "撤销", "cancel", "cancelled", "canceled")
 # Calendar-app methods that bring or change an event (PUBLISH: an exported event; None: an
 # .ics file without METHOD, e.g. attached by hand).
 OFFERING_METHODS = (None, "REQUEST", "PUBLISH", "ADD")
-
-
-async def answer(ctx: Context, to: PersonInfo, kind: str, subject: str, body: str, token: Token | None = None) -> None:
-    """An automatic answer to a person's mail, within the hourly cap (then only audited)."""
-    now = ctx.clock.now()
-    if not await notices.may_answer(ctx.session, to.email, kind=kind, now=now,
-                                    limit=ctx.config.workflow.auto_answer_limit):
-        record(ctx.session, now=now, actor="inkless", action="answer.capped", subject_type="inbound",
-               subject_id=ctx.inbound.id, detail={"to": to.email, "kind": kind})
-        return
-    await notices.send(ctx.session, ctx.office, notices.Notice(
-        kind=kind, unit_id=to.home_unit, to_email=to.email, to_name=to.name, subject=subject, text=body,
-        message_id=f"<inkless.in{ctx.inbound.id}.{kind}@{ctx.config.domain}>", mail_from="",
-        reply_to=ctx.signer.address(token) if token else None, references=ctx.message.message_id,
-        auto_replied=True), now=now)
 
 
 class EventMail:
@@ -102,7 +85,7 @@ class EventMail:
         if reason is not None:
             record(ctx.session, now=ctx.clock.now(), actor=sender.email, action="event.refused",
                    subject_type="inbound", subject_id=ctx.inbound.id, detail={"reason": reason})
-            await answer(ctx, sender, "event_refused", text(language, "event_refused_subject", title=title),
+            await notices.answer(ctx, sender, "event_refused", text(language, "event_refused_subject", title=title),
                          text(language, "event_refused_body", reason=reason))
             return None
         return person
@@ -159,7 +142,7 @@ async def read_time(ctx: Context, sender: PersonInfo, fields: Fields, title: str
             line, reason = fields.time_line or fields.time, str(error)
     record(ctx.session, now=now, actor=sender.email, action="event.unreadable", subject_type="inbound",
            subject_id=ctx.inbound.id, detail={"line": line, "reason": reason})
-    await answer(ctx, sender, "event_unreadable", text(language, "event_unreadable_subject", title=title),
+    await notices.answer(ctx, sender, "event_unreadable", text(language, "event_unreadable_subject", title=title),
                  text(language, "event_unreadable_body", line=line, reason=reason))
     return None
 
@@ -192,7 +175,7 @@ async def handle_rsvp(ctx: Context, token: Token) -> None:
                    subject_id=attendee.id, detail={"inbound": ctx.inbound.id})
             if person is not None:
                 at = (event.cancelled_at or now).astimezone(ctx.config.zone).strftime("%Y-%m-%d %H:%M")
-                await answer(ctx, person, "event_cancelled", text(language, "event_cancelled_subject", title=event.title),
+                await notices.answer(ctx, person, "event_cancelled", text(language, "event_cancelled_subject", title=event.title),
                              text(language, "event_cancelled_body", at=at), token)
             return
         found = read_answer(reply_text(ctx.message.text, ctx.message.html))
@@ -200,25 +183,15 @@ async def handle_rsvp(ctx: Context, token: Token) -> None:
             record(session, now=now, actor=author, action="rsvp.unclear", subject_type="attendee",
                    subject_id=attendee.id, detail={"inbound": ctx.inbound.id, "first_line": found.first_line})
             if person is not None:
-                await answer(ctx, person, "rsvp_clarification",
+                await notices.answer(ctx, person, "rsvp_clarification",
                              text(language, "rsvp_unclear_subject", title=event.title),
                              text(language, "rsvp_unclear_body", line=found.first_line[:200]), token)
             return
         partstat, comment, channel = found.partstat, found.comment, "mail"
     if event.status == "CANCELLED":
         raise Discard(f"answer to cancelled event {event.id}")
-    await record_answer(ctx, event, attendee, partstat, comment, channel=channel, actor=author, now=now)
-
-
-async def record_answer(ctx: Context, event: Event, attendee: Attendee, partstat: str, comment: str | None, *,
-                        channel: str, actor: str, now: datetime) -> None:
-    """Store the answer (the latest one counts) and let feeds show it."""
-    before = attendee.partstat
-    attendee.partstat, attendee.comment, attendee.responded_at, attendee.channel = partstat, comment, now, channel
-    await queries.bump_calendar(ctx.session, now)
-    record(ctx.session, now=now, actor=actor, action="rsvp." + partstat.lower(), subject_type="attendee",
-           subject_id=attendee.id, detail={"event": event.id, "before": before, "comment": comment,
-                                           "channel": channel, "inbound": ctx.inbound.id})
+    await events.record_answer(ctx.session, ctx.office, event, attendee, partstat, comment, channel=channel,
+                               actor=author, now=now, inbound_id=ctx.inbound.id)
 
 
 async def handle_organizer_reply(ctx: Context, token: Token) -> None:

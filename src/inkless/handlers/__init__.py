@@ -7,6 +7,7 @@ tags, and runs their handlers in the order below.
 from __future__ import annotations
 
 from inkless.calendar.mail import EventMail
+from inkless.chat.mail import ShortMessageMail
 from inkless.handlers.documents import DocumentHandler
 from inkless.handlers.pipeline import Handler
 from inkless.handlers.returns import ReturnMail
@@ -14,7 +15,8 @@ from inkless.handlers.sender import SenderCheck
 
 HANDLERS: dict[str, Handler] = {
     handler.name: handler
-    for handler in (SenderCheck(), DocumentHandler(), EventMail("meeting"), EventMail("schedule"), ReturnMail())
+    for handler in (SenderCheck(), DocumentHandler(), EventMail("meeting"), EventMail("schedule"), ShortMessageMail(),
+                    ReturnMail())
 }
 
 PIPELINES: dict[str, tuple[str, ...]] = {
@@ -23,6 +25,8 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     # [会议] mail and calendar invitations to unit addresses; [日程] mail.
     "meeting": ("sender", "meeting"),
     "schedule": ("sender", "schedule"),
+    # [短消息] mail: a short message, by bot to linked members and by mail to the rest.
+    "short_message": ("sender", "short_message"),
     # Mail to reply+/bounce+/receipt+ addresses.
     "return": ("returns",),
 }

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.directory import Directory, PersonInfo
+from inkless.chat import notify as chat
 from inkless.handlers import notices
 from inkless.handlers.pipeline import Context, Office
 from inkless.handlers.signoff import chain_of, start_signoff
@@ -115,6 +116,13 @@ async def issue_document(
             kind="document", mail_from=signer.address(Token("bounce", "d", recipient_id, person.id)),
             rcpt=person.email, headers=headers + body.head(personal), recipient_id=recipient_id))
     await queries.enqueue(session, copies, body_id=body_id, now=now)
+    excerpt = version.body.strip()[:300]
+    await chat.notify(session, [chat.Notification(
+        person_id=person.id, key=f"document:{recipient_id}", kind="document", item=f"d{recipient_id}",
+        text=text(language, "bot_document", title=document.title, number=document.number, unit=unit.name,
+                  excerpt=excerpt),
+        buttons=[[[text(language, "bot_ack_button"), f"ack:{recipient_id}"]]])
+        for person, recipient_id in zip(people, recipient_ids, strict=True)], now=now)
     await _notify_sender(session, document, count=len(people), office=office, now=now, tracking_url=tracking_url)
     record(session, now=now, actor="inkless", action="document.issued", subject_type="document",
            subject_id=document.id, detail={"number": document.number, "recipients": len(people)})

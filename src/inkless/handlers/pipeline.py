@@ -98,7 +98,7 @@ def pipelines_for(ctx: Context) -> list[str]:
         if function is None and ctx.subject.document_type(tuple(ctx.config.documents.extra_types)) is None \
                 and calendar_parts(ctx.message):
             function = "meeting"
-        if function in ("meeting", "schedule"):
+        if function in ("meeting", "schedule", "short_message"):
             names.append(function)
         elif function is not None:
             tag = next(tag for tag in ctx.subject.tags if tag in FUNCTION_TAGS)

@@ -16,16 +16,19 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from flufl.bounce import all_failures
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inkless.chat import notify as chat
 from inkless.errors import Discard, Quarantine
 from inkless.handlers.documents import copy_message_id
 from inkless.handlers.pipeline import Context
 from inkless.mail.autoreply import automatic_reason
 from inkless.mail.parse import header_text
 from inkless.mail.reply_text import reply_text
+from inkless.mail.texts import text
 from inkless.storage.audit import record
-from inkless.storage.models import Recipient
+from inkless.storage.models import Document, Recipient
 from inkless.tokens import Token
 
 # The reason a plain-text bounce quotes: an SMTP reply ("550 5.1.1 <a@b>: User unknown", Exim)
@@ -46,6 +49,7 @@ async def record_receipt(
     acknowledged: bool = False,
     failed_reason: str | None = None,
     comment: str | None = None,
+    language: str = "zh",
 ) -> list[str]:
     """Set a copy's receipt times (never moving one that is set) and audit what changed.
 
@@ -69,6 +73,9 @@ async def record_receipt(
     if comment:
         recipient.comment = comment
         changed.append("comment")
+    if "acknowledged" in changed:
+        title = await session.scalar(select(Document.title).where(Document.id == recipient.document_id))
+        await chat.settle(session, f"d{recipient.id}", text(language, "bot_acknowledged", title=title), now=now)
     if changed:
         record(session, now=now, actor=actor, action="receipt." + "+".join(changed), subject_type="recipient",
                subject_id=recipient.id, detail={"document": recipient.document_id, "channel": channel,
@@ -102,7 +109,7 @@ async def handle_copy_reply(ctx: Context, token: Token) -> None:
         raise Discard(f"reply to the copy of {recipient.email} came from {ctx.message.sender or '(no From)'}")
     comment = reply_text(ctx.message.text, ctx.message.html) or None
     await record_receipt(ctx.session, recipient, now=ctx.clock.now(), actor=recipient.email, channel="mail",
-                         acknowledged=True, comment=comment)
+                         acknowledged=True, comment=comment, language=ctx.config.language)
 
 
 def _report_part(message: Message, kind: str) -> Message | None:

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inkless.chat import notify as chat
 from inkless.directory import PersonInfo
 from inkless.errors import Discard, Quarantine
 from inkless.handlers import notices
@@ -80,6 +81,14 @@ async def ask(session: AsyncSession, office: Office, approval: Approval, documen
         references=office.signer.message_id(token) if reminder else None,
         attachments=[ParsedAttachment(a.filename, a.content_type, a.data) for a in attachments],
     ), now=now)
+    if approval.person_id is not None:
+        await chat.notify(session, [chat.Notification(
+            person_id=approval.person_id, key=f"approval:{approval.id}:{'remind' if reminder else 'ask'}",
+            kind="approval", item=f"a{approval.id}",
+            text=text(language, "bot_approval", title=document.title, version=approval.version,
+                      sender=sender.display if sender else document.sender, excerpt=version.body.strip()[:300]),
+            buttons=[[[text(language, "bot_approve_button"), f"ap:{approval.id}:y"],
+                      [text(language, "bot_reject_button"), f"ap:{approval.id}:n"]]])], now=now)
     record(session, now=now, actor="inkless", action="signoff.reminded" if reminder else "signoff.asked",
            subject_type="approval", subject_id=approval.id,
            detail={"document": document.id, "version": approval.version, "approver": approval.approver})
@@ -183,6 +192,7 @@ async def decide(session: AsyncSession, office: Office, document: Document, appr
     record(session, now=now, actor=actor, action=f"signoff.{verdict.decision}", subject_type="approval",
            subject_id=approval.id, detail={"document": document.id, "version": approval.version,
                                            "comment": verdict.comment, "channel": channel})
+    await chat.settle(session, f"a{approval.id}", decided_text(office, document, approval), now=now)
     version = await _latest_version(session, document.id)
     if verdict.decision == "approve":
         following = await session.scalar(select(Approval).where(
@@ -197,6 +207,17 @@ async def decide(session: AsyncSession, office: Office, document: Document, appr
         return
     document.status = "rejected"
     await _return_to_sender(session, office, document, approval, now=now)
+
+
+def decided_text(office: Office, document: Document, approval: Approval) -> str:
+    """"Decided by … at …: …", for chat messages whose buttons no longer apply."""
+    language = office.config.language
+    approver = office.directory.person(approval.approver)
+    at = (approval.decided_at.astimezone(office.config.zone).strftime("%Y-%m-%d %H:%M")
+          if approval.decided_at else "")
+    return text(language, "bot_decided", title=document.title, version=approval.version,
+                who=approver.display if approver else approval.approver, at=at,
+                decision=text(language, f"decision_{approval.decision}") if approval.decision else "")
 
 
 async def _return_to_sender(session: AsyncSession, office: Office, document: Document, approval: Approval,

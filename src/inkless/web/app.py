@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.calendar.feeds import FeedCache
+from inkless.chat.bot import ChatBot
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.handlers.pipeline import Office
@@ -31,6 +32,7 @@ SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 CLOCK = web.AppKey("clock", Clock)
 HEALTH = web.AppKey("health", dict[str, Callable[[], str]])
 FEED_CACHE = web.AppKey("feed_cache", FeedCache)
+CHAT: web.AppKey[Callable[[], ChatBot | None]] = web.AppKey("chat")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -86,7 +88,8 @@ def _unauthorised(message: str) -> web.Response:
 
 def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], clock: Clock,
              office: Callable[[], Office], on_queued: Callable[[], None],
-             health: dict[str, Callable[[], str]] | None = None) -> web.Application:
+             health: dict[str, Callable[[], str]] | None = None,
+             chat: Callable[[], ChatBot | None] = lambda: None) -> web.Application:
     """Build the aiohttp application."""
     from inkless.web.routes import ROUTES
 
@@ -99,6 +102,7 @@ def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], cloc
     app[WEB_SIGNER] = Signer(config.secret_key)
     app[HEALTH] = health or {}
     app[FEED_CACHE] = FeedCache()
+    app[CHAT] = chat
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("inkless.web", "templates"), autoescape=True)
     app.add_routes(ROUTES)
     return app

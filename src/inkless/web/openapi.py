@@ -78,6 +78,18 @@ OPENAPI: dict[str, Any] = {
                 "organizer": {"type": "string", "description": "email of an org member"},
                 "to": {"type": "array", "items": {"type": "string"}, "description": "unit ids or \"all\""},
                 "person": {"type": "string", "description": "schedule entry for this member only"}}},
+            "NewMessage": {"type": "object", "additionalProperties": False, "required": ["from", "to", "text"],
+                           "properties": {
+                "from": {"type": "string", "description": "email of an org member"},
+                "to": {"type": "array", "items": {"type": "string"}, "description": "unit ids, \"all\" or emails"},
+                "text": {"type": "string", "maxLength": 500}}},
+            "ShortMessage": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "from": {"type": "string"}, "unit": {"type": "string"},
+                "text": {"type": "string"}, "to": {"type": "array", "items": {"type": "string"}},
+                "source": {"enum": ["mail", "api", "bot"]}, "created_at": _TIME,
+                "recipients": {"type": "array", "items": {"type": "object", "properties": {
+                    "email": {"type": "string"}, "channel": {"enum": ["bot", "mail"]}, "sent_at": _TIME,
+                    "read_at": _TIME, "failed": {"type": "boolean"}, "reason": {"type": ["string", "null"]}}}}}},
             "QuarantineEntry": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "received_at": _TIME, "mail_from": {"type": ["string", "null"]},
                 "rcpt_to": {"type": "array", "items": {"type": "string"}}, "size": {"type": "integer"},
@@ -138,6 +150,18 @@ OPENAPI: dict[str, Any] = {
             "delete": {"summary": "Cancel an event; attendees get a CANCEL",
                        "responses": {"200": {"description": "the cancelled event", "content": {"application/json": {
                            "schema": {"$ref": "#/components/schemas/Event"}}}}, "401": _ERROR, "404": _ERROR}}},
+        "/api/v1/messages": {"post": {
+            "summary": "Send a short message: by the chat bot to linked people, by mail to the rest",
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/NewMessage"}}}},
+            "responses": {"202": {"description": "stored and queued", "content": {"application/json": {
+                "schema": {"type": "object", "properties": {"id": {"type": "integer"}}}}}},
+                "400": _ERROR, "401": _ERROR}}},
+        "/api/v1/messages/{id}": {"get": {
+            "summary": "A short message with each recipient's channel and sent / read / failed",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "the message", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/ShortMessage"}}}}, "401": _ERROR, "404": _ERROR}}},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     },

@@ -195,7 +195,8 @@ async def ack_confirm(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session, session.begin():
         row = await session.get(Recipient, recipient.id, with_for_update=True)
         assert row is not None
-        await record_receipt(session, row, now=now, actor=row.email, channel="web", acknowledged=True)
+        await record_receipt(session, row, now=now, actor=row.email, channel="web", acknowledged=True,
+                             language=request.app[CONFIG].language)
         acknowledged_at = row.acknowledged_at
     assert acknowledged_at is not None
     return page(request, "ack.html", document=document,

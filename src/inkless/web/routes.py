@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from inkless.web import api, events_api, feeds, ops, pages
+from inkless.web import api, chat, events_api, feeds, ops, pages
 
 ROUTES = [
     web.get("/signin", pages.signin_form),
@@ -25,6 +25,9 @@ ROUTES = [
     web.get("/api/v1/documents", api.list_documents),
     web.get("/api/v1/documents/{id}", api.get_document),
     web.get("/api/v1/quarantine", api.list_quarantine),
+    web.post("/api/v1/messages", chat.post_message),
+    web.get("/api/v1/messages/{id}", chat.get_message),
+    web.post("/telegram/webhook/{secret}", chat.telegram_webhook),
     web.get("/api/v1/events", events_api.list_events),
     web.post("/api/v1/events", events_api.create_event),
     web.get("/api/v1/events/{id}", events_api.get_event),

@@ -1,0 +1,1 @@
+"""The chat bot (Telegram Bot API, python-telegram-bot): links, notifications, short messages."""

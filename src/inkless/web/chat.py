@@ -1,0 +1,92 @@
+"""The chat bot's HTTP side: Telegram's webhook, and `POST /api/v1/messages` (short messages)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+
+from inkless.chat.short import ShortMessageError, send_short_message
+from inkless.storage.models import ShortMessage, ShortMessageRecipient
+from inkless.web.api import bad_request, json_response
+from inkless.web.app import CHAT, CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    """Updates Telegram posts when `telegram.webhook_url` is set; the path and header carry a secret."""
+    bot = request.app[CHAT]()
+    secret = request.match_info["secret"]
+    if bot is None or not hmac.compare_digest(secret, bot.webhook_secret) or not hmac.compare_digest(
+            request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), bot.webhook_secret):
+        raise web.HTTPNotFound(text="not found")
+    try:
+        data = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="the body must be a Telegram Update (JSON)") from None
+    if not isinstance(data, dict) or "update_id" not in data:
+        raise web.HTTPBadRequest(text="the body must be a Telegram Update (JSON)")
+    await bot.feed_webhook(data)
+    return web.Response(text="ok")
+
+
+class NewMessage(BaseModel):
+    """A short message: from an org member, to unit ids and/or emails, at most 500 characters."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    text: str
+
+
+async def post_message(request: web.Request) -> web.Response:
+    """202 {"id": …}: stored and queued; the bot and the mail relay deliver it."""
+    try:
+        data: Any = await request.json()
+        message = NewMessage.model_validate(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise bad_request("the body must be a JSON object") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise bad_request(f"{'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}") from None
+    office = request.app[OFFICE]()
+    sender = office.directory.person(message.sender)
+    if sender is None:
+        raise bad_request(f"from: {message.sender} is not a member of the organisation")
+    async with request.app[SESSIONS]() as session:
+        try:
+            async with session.begin():
+                stored = await send_short_message(session, office, sender, message.to, message.text, source="api",
+                                                  now=request.app[CLOCK].now())
+        except ShortMessageError as error:
+            raise bad_request(f"{error.field}: {error}") from None
+    request.app[ON_QUEUED]()
+    return json_response({"id": stored.id}, status=202)
+
+
+async def get_message(request: web.Request) -> web.Response:
+    """A short message and, per recipient, the channel and when it was sent and read."""
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound(text=f"no short message {raw}")
+    zone = request.app[CONFIG].zone
+    async with request.app[SESSIONS]() as session:
+        message = await session.get(ShortMessage, int(raw))
+        if message is None:
+            raise web.HTTPNotFound(text=f"no short message {raw}")
+        copies = (await session.scalars(select(ShortMessageRecipient).where(
+            ShortMessageRecipient.message_id == message.id).order_by(ShortMessageRecipient.id))).all()
+
+    def iso(value: datetime | None) -> str | None:
+        return value.astimezone(zone).isoformat() if value else None
+
+    return json_response({
+        "id": message.id, "from": message.sender, "unit": message.unit_id, "text": message.text,
+        "to": message.addressed_to.split("\n"), "source": message.source, "created_at": iso(message.created_at),
+        "recipients": [{"email": c.email, "channel": c.channel, "sent_at": iso(c.sent_at), "read_at": iso(c.read_at),
+                        "failed": c.failed, "reason": c.reason} for c in copies]})
