@@ -101,11 +101,12 @@ async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
 
 async def test_doc_list_show_and_check_show_what_happened(service: Service, relay: CaptureRelay,
                                                           tmp_path: Path) -> None:
+    # Refused before anything is sent: the copy to shared@ must meet the 550, not race it.
+    relay.refuse["shared@test.gov"] = "550 5.1.1 user unknown"
     raw = simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 表格")
     assert (await smtp_send(service.smtp_port, "fin-clerk@test.gov", [f"edu@{DOMAIN}"], raw)).startswith("250")
     bad = b"From: fin-clerk@test.gov\r\nSubject: nul\r\n\r\n\x00\r\n"
     assert (await smtp_send(service.smtp_port, "fin-clerk@test.gov", [f"edu@{DOMAIN}"], bad)).startswith("250")
-    relay.refuse["shared@test.gov"] = "550 5.1.1 user unknown"
     await wait_for(lambda: len(relay.messages) == 3, what="copies")
     config = str(tmp_path / "config.yaml")
 
