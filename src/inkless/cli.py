@@ -26,6 +26,7 @@ from inkless.bridge.imap import CONNECTION_ERRORS, probe_mailbox
 from inkless.calendar import feeds
 from inkless.calendar.views import event_views
 from inkless.chat import links
+from inkless.tasks.views import task_views
 from inkless.bridge.relay import MaildirRelay, RelayUnavailable, build_relay
 from inkless.clock import Clock
 from inkless.config import Config, config_path, load_config
@@ -44,6 +45,7 @@ from inkless.storage.models import (
     Membership,
     Person,
     Recipient,
+    Task,
     Unit,
 )
 from inkless.storage.org import import_org
@@ -270,6 +272,41 @@ async def member_id(session: Any, email: str) -> int:
     if not member:
         raise InklessError(f"{email} is not a member of the organisation")
     return int(person_id)
+
+
+@main.group()
+def task() -> None:
+    """Supervision tasks (督办)."""
+
+
+@task.command("list")
+@config_option
+@click.option("--unit", default=None, help="Only this unit's tasks.")
+@click.option("--all", "everything", is_flag=True, help="Done tasks too.")
+@user_errors
+def task_list(config_file: str | None, unit: str | None, everything: bool) -> None:
+    """Tasks, overdue first, then by deadline: unit, deadline, status, latest progress."""
+    config = load_config(config_file)
+    today = Clock().now().astimezone(config.zone).date()
+
+    async def work(sessions: Any) -> list[dict[str, Any]]:
+        async with sessions() as session:
+            query = select(Task).order_by(Task.deadline, Task.id)
+            if unit:
+                query = query.where(Task.unit_id == unit)
+            if not everything:
+                query = query.where(Task.status != "done")
+            return await task_views(session, list((await session.scalars(query)).all()), zone=config.zone,
+                                    today=today)
+
+    views = sorted(run_db(config, work), key=lambda view: (not view["overdue"], view["deadline"], view["id"]))
+    table = [("ID", "UNIT", "DEADLINE", "STATUS", "OWNER", "TITLE", "LATEST")]
+    for view in views:
+        latest = next((e["text"] for e in reversed(view["progress"]) if e["kind"] == "progress"), "-")
+        status = "overdue" if view["overdue"] else view["status"]
+        table.append((str(view["id"]), view["unit"], view["deadline"], status, view["owner"], view["title"],
+                      latest.replace("\n", " ")[:40] or "-"))
+    click.echo(format_table(table))
 
 
 @main.group()

@@ -195,6 +195,24 @@ class CalendarSection(Section):
     )
 
 
+class DeskLink(Section):
+    title: str = Field(min_length=1, description="Text of the link on the desk, e.g. 县政府门户.")
+    url: str = Field(description="Where the link leads: an http:// or https:// URL.")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+class DeskSection(Section):
+    links: list[DeskLink] = Field(
+        default_factory=list, description="Links shown on everyone's desk (portal, forms, phone book): title and url.")
+
+
 class WorkerSection(Section):
     poll_interval: float = Field(1.0, gt=0, description="Seconds between looks for work stored by other processes.")
     lease: float = Field(300.0, gt=0, description="Seconds after which a claim by a vanished process is taken over.")
@@ -226,6 +244,7 @@ class Config(BaseSettings):
     workflow: WorkflowSection = Field(default_factory=lambda: WorkflowSection())
     documents: DocumentsSection = Field(default_factory=lambda: DocumentsSection())
     calendar: CalendarSection = Field(default_factory=lambda: CalendarSection())
+    desk: DeskSection = Field(default_factory=lambda: DeskSection())
     worker: WorkerSection = Field(default_factory=lambda: WorkerSection())
 
     # Set by load_config: the folder relative paths are resolved against.

@@ -20,8 +20,10 @@ PURPOSES = ADDRESS_PURPOSES + LINK_PURPOSES
 # Item kinds: d = a recipient's copy of a document, n = a notice to a document's sender,
 # a = an approval (one approver, one document version), v = a rejected version returned
 # to its sender (their reply is the next version), m = a meeting attendee (their invitation),
-# e = an event, to its organiser (their reply changes or cancels it).
-KINDS = frozenset("dnavme")
+# e = an event, to its organiser (their reply changes or cancels it), t = a supervision task,
+# to a member of its unit (progress, done, extension), x = a task's extension request, to
+# its owner (their reply grants or refuses it).
+KINDS = frozenset("dnavmetx")
 _TOKEN = re.compile(r"^(?P<kind>[a-z])(?P<item>[0-9a-f]{1,16})-(?P<person>[0-9a-f]{1,16})-(?P<sig>[a-z2-7]{16})$")
 _EMBEDDED = re.compile(r"(?:reply|bounce|receipt)\+[a-z][0-9a-f]{1,16}-[0-9a-f]{1,16}-[a-z2-7]{16}", re.IGNORECASE)
 

@@ -135,18 +135,3 @@ async def test_unreadable_mail_is_quarantined_with_reason(make_service, relay: C
     assert relay.messages == []
     async with service.sessions() as session:
         assert await session.scalar(select(Document)) is None
-
-
-async def test_function_tags_are_held_until_their_handlers_exist(service: Service) -> None:
-    # Supervision tasks (督办) arrive with issue 8; until then such mail waits in quarantine.
-    raw = (f"From: {SENDER}\r\nTo: edu@{DOMAIN}\r\nSubject: =?utf-8?B?"
-           + base64.b64encode("[督办] 年底前完成校舍检查".encode()).decode() + "?=\r\n\r\n期限: 2026-12-20\r\n")
-    assert (await smtp_send(service.smtp_port, SENDER, [f"edu@{DOMAIN}"], raw.encode())).startswith("250")
-    assert service.sessions is not None
-
-    async def reason() -> str | None:
-        async with service.sessions() as session:  # type: ignore[misc]
-            return await session.scalar(select(InboundMessage.reason).where(InboundMessage.status == "quarantined"))
-
-    await wait_for(reason, what="quarantine")
-    assert await reason() == "[督办] mail is not handled yet"

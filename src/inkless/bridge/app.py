@@ -135,7 +135,7 @@ class Service:
                                on_queued=self.wake_senders, worker_id=self.worker_id)
         app = init_app(config=config, sessions=self.sessions, clock=self.clock, office=self.office,
                        on_queued=self.wake_senders, health=self._health_probes(),
-                       chat=lambda: self.bot)
+                       chat=lambda: self.bot, on_stored=stored)
         self._web_runner = web.AppRunner(app, access_log=None)
         await self._web_runner.setup()
         host, port = split_listen(config.web.listen)

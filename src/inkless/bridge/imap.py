@@ -7,8 +7,8 @@ processed on the server (flag, move or delete), and then moves the checkpoint. A
 anywhere in between at worst stores a message again; processing stops such copies at
 their delivery key, so nothing is lost and nothing is done twice.
 
-Between rounds the task waits in IDLE when the server offers it (re-issued every 29
-minutes, RFC 2177), or sleeps `poll_interval`. A dropped connection is retried with
+Between rounds the task waits in IDLE when the server offers it (re-issued every minute,
+well inside RFC 2177's 29 minutes), or sleeps `poll_interval`. A dropped connection is retried with
 exponential backoff; a changed UIDVALIDITY starts the folder over from UID 1.
 """
 

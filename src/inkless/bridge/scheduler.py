@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.calendar.digest import send_rsvp_digests
 from inkless.clock import Clock
+from inkless.tasks.core import remind_tasks
 from inkless.handlers.pipeline import Office
 from inkless.handlers.reminders import remind_approvals, remind_silent
 
@@ -43,6 +44,7 @@ class Scheduler:
             acted = await remind_approvals(session, office, now=now)
             acted += await remind_silent(session, office, now=now)
             acted += await send_rsvp_digests(session, office, now=now)
+            acted += await remind_tasks(session, office, now=now)
         if acted:
             self._on_queued()
         return acted

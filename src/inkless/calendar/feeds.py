@@ -31,7 +31,7 @@ from inkless.calendar import ical
 from inkless.config import Config
 from inkless.directory import Directory, PersonInfo
 from inkless.mail.texts import text
-from inkless.storage.models import Attendee, CalendarState, Event, EventUnit, FeedToken
+from inkless.storage.models import Attendee, CalendarState, Event, EventUnit, FeedToken, Task
 
 
 def token_for(secret_key: str, salt: str) -> str:
@@ -180,8 +180,29 @@ async def person_feed(session: AsyncSession, config: Config, person: PersonInfo,
             window))).all()
     for event_id, start, body in own:
         pieces.setdefault(event_id, (start, body + ical.VEVENT_TAIL))
+    tasks = (await session.scalars(select(Task).where(
+        or_(Task.unit_id.in_(units), Task.owner == person.email),
+        Task.deadline >= (now - timedelta(days=config.calendar.past_days)).date()))).all()
+    for task in tasks:
+        # Negative keys keep task entries apart from event ids.
+        pieces[-task.id] = task_entry(task, config)
     name = text(config.language, "calendar_name_person", name=person.display)
     return _assemble(config, name, pieces)
+
+
+def task_entry(task: Task, config: Config) -> tuple[datetime, str]:
+    """A task's deadline as an all-day event (calendar apps show VEVENTs, not all show VTODO)."""
+    zone = config.zone
+    start = datetime.combine(task.deadline, time(0), tzinfo=zone)
+    summary = text(config.language, "task_feed_summary", title=task.title)
+    if task.status == "done":
+        summary += text(config.language, "task_feed_done")
+    body = ical.vevent_open(ical.EventText(
+        uid=f"task-{task.id}@{config.domain}", title=summary, description=task.requirements or "",
+        location=None, start=start, end=start + timedelta(days=1), all_day=True, sequence=task.sequence,
+        status="CONFIRMED", created=task.created_at, modified=task.updated_at, organizer_cn=None,
+        organizer_email=task.owner), zone)
+    return start, body + ical.VEVENT_TAIL
 
 
 async def unit_feed(session: AsyncSession, config: Config, unit_id: str, directory: Directory, *,

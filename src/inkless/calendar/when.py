@@ -40,6 +40,9 @@ class Fields:
     person: str | None
     private: bool
     rest: str
+    # A task's 期限 line, its value and the whole line (for error answers).
+    deadline: str | None = None
+    deadline_line: str | None = None
 
 
 # --- parse_when -------------------------------------------------------------------------
@@ -295,6 +298,11 @@ _KEYS: dict[str, str] = {
     "人员": "person",
     "person": "person",
     "for": "person",
+    "期限": "deadline",
+    "截止日期": "deadline",
+    "办结期限": "deadline",
+    "deadline": "deadline",
+    "due": "deadline",
     "私密": "private",
     "私人": "private",
     "隐私": "private",
@@ -332,6 +340,7 @@ def read_fields(body: str) -> Fields:
     lines = _own_lines(body)
     found: dict[str, str] = {}
     time_line: str | None = None
+    deadline_line: str | None = None
     kept: list[str] = []
     index = 0
     while index < len(lines):
@@ -344,6 +353,8 @@ def read_fields(body: str) -> Fields:
         found[name] = value
         if name == "time":
             time_line = line
+        if name == "deadline":
+            deadline_line = line
         index = after
     return Fields(
         time=found.get("time"),
@@ -353,6 +364,8 @@ def read_fields(body: str) -> Fields:
         person=found.get("person"),
         private=_is_yes(found.get("private")),
         rest="\n".join(kept).strip(),
+        deadline=found.get("deadline"),
+        deadline_line=deadline_line,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from inkless.calendar.mail import EventMail
 from inkless.chat.mail import ShortMessageMail
+from inkless.tasks.mail import TaskMail
 from inkless.handlers.documents import DocumentHandler
 from inkless.handlers.pipeline import Handler
 from inkless.handlers.returns import ReturnMail
@@ -16,7 +17,7 @@ from inkless.handlers.sender import SenderCheck
 HANDLERS: dict[str, Handler] = {
     handler.name: handler
     for handler in (SenderCheck(), DocumentHandler(), EventMail("meeting"), EventMail("schedule"), ShortMessageMail(),
-                    ReturnMail())
+                    TaskMail(), ReturnMail())
 }
 
 PIPELINES: dict[str, tuple[str, ...]] = {
@@ -27,6 +28,8 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     "schedule": ("sender", "schedule"),
     # [短消息] mail: a short message, by bot to linked members and by mail to the rest.
     "short_message": ("sender", "short_message"),
+    # [督办] mail: a supervision task per addressed unit.
+    "task": ("sender", "task"),
     # Mail to reply+/bounce+/receipt+ addresses.
     "return": ("returns",),
 }

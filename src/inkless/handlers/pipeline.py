@@ -14,7 +14,7 @@ from inkless.clock import Clock
 from inkless.config import Config
 from inkless.directory import Directory, PersonInfo
 from inkless.errors import Discard, PipelineOutcome, Quarantine, Retry
-from inkless.handlers.classify import FUNCTION_TAGS, Routes, Subject, known_tags, route, split_subject
+from inkless.handlers.classify import Routes, Subject, known_tags, route, split_subject
 from inkless.mail.parse import ParsedMessage, parse_message
 from inkless.storage import queries
 from inkless.storage.models import InboundMessage
@@ -98,13 +98,7 @@ def pipelines_for(ctx: Context) -> list[str]:
         if function is None and ctx.subject.document_type(tuple(ctx.config.documents.extra_types)) is None \
                 and calendar_parts(ctx.message):
             function = "meeting"
-        if function in ("meeting", "schedule", "short_message"):
-            names.append(function)
-        elif function is not None:
-            tag = next(tag for tag in ctx.subject.tags if tag in FUNCTION_TAGS)
-            raise Quarantine(f"[{tag}] mail is not handled yet")
-        else:
-            names.append("document")
+        names.append(function or "document")
     if ctx.routes.returns:
         names.append("return")
     return names

@@ -52,7 +52,7 @@ async def remind_approvals(session: AsyncSession, office: Office, *, now: dateti
     return acted
 
 
-def _leaders_above(office: Office, unit_id: str, approver: str) -> list[PersonInfo]:
+def leaders_above(office: Office, unit_id: str, approver: str) -> list[PersonInfo]:
     """The unit's leaders other than the approver; failing those, the parent unit's."""
     current: str | None = unit_id
     while current is not None:
@@ -67,7 +67,7 @@ async def _escalate(session: AsyncSession, office: Office, approval: Approval, d
                     now: datetime) -> None:
     language = office.config.language
     approver = office.directory.person(approval.approver)
-    leaders = _leaders_above(office, document.unit_id, approval.approver)
+    leaders = leaders_above(office, document.unit_id, approval.approver)
     assert approval.asked_at is not None
     values = {"approver": approver.display if approver else approval.approver, "title": document.title,
               "version": approval.version, "unit": office.directory.units[document.unit_id].name,

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from inkless.errors import Discard, Quarantine
 from inkless.calendar import mail as calendar_mail
 from inkless.handlers import receipts, signoff
+from inkless.tasks import mail as task_mail
 from inkless.handlers.pipeline import Context
 from inkless.mail.parse import header_text
 from inkless.tokens import KINDS, Token
@@ -36,6 +37,8 @@ RETURN_HANDLERS: dict[tuple[str, str], Callable[[Context, Token], Awaitable[None
     ("receipt", "d"): receipts.handle_mdn,
     ("reply", "m"): calendar_mail.handle_rsvp,
     ("reply", "e"): calendar_mail.handle_organizer_reply,
+    ("reply", "t"): task_mail.handle_member_reply,
+    ("reply", "x"): task_mail.handle_owner_reply,
     **{("bounce", kind): receipts.handle_bounce for kind in KINDS},
 }
 

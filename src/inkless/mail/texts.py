@@ -124,6 +124,41 @@ TEXTS: dict[str, dict[str, str]] = {
         "short_empty": "短消息没有内容，未发送。",
         "short_mail_subject": "[短消息] {sender}：{head}",
         "short_refused_subject": "短消息未发送：{head}",
+        "task_subject": "[督办] {title}（期限：{deadline}）",
+        "task_body": "{owner}交办督办事项，请{unit}办理：\n\n{title}\n期限：{deadline}\n要求：{requirements}\n\n{body}"
+                     "--\n请直接回复本邮件汇报，第一行写：\n  进展：……（汇报进展）\n  办结：……（事项已办结，也可写“完成”）\n"
+                     "  申请延期 2026-12-30 原因……\n",
+        "task_created_subject": "已交办：{title}（{count} 个单位）",
+        "task_created_body": "督办事项《{title}》已交办给：{units}。期限 {deadline}。\n办理情况：inkless task list，或网页 {url}\n",
+        "task_done_subject": "[已办结] {title}（{unit}）",
+        "task_done_body": "{who} 于 {at} 报告督办事项《{title}》已办结。\n\n{text}\n",
+        "task_extension_subject": "[申请延期] {title}（{unit}）",
+        "task_extension_body": "{who} 申请将督办事项《{title}》的期限从 {old} 延至 {new}。\n原因：{reason}\n\n"
+                               "请直接回复本邮件：第一行写“同意”或“不同意”（其后可写意见）。\n",
+        "task_extension_granted_subject": "[同意延期] {title}",
+        "task_extension_granted_body": "{owner}同意延期：督办事项《{title}》的期限改为 {new}。{comment}\n",
+        "task_extension_refused_subject": "[不同意延期] {title}",
+        "task_extension_refused_body": "{owner}不同意延期：督办事项《{title}》的期限仍为 {old}。{comment}\n",
+        "task_remind_subject": "[督办提醒] {title}（{days} 个工作日后到期：{deadline}）",
+        "task_remind_body": "督办事项《{title}》将于 {deadline} 到期，尚未办结。\n请回复本邮件汇报“进展：……”或“办结”。\n",
+        "task_overdue_subject": "[督办超期] {title}（期限 {deadline}）",
+        "task_overdue_body": "督办事项《{title}》已于 {deadline} 到期，尚未办结（已超期 {days} 个工作日）。\n"
+                             "请回复本邮件汇报“进展：……”或“办结”，或“申请延期 日期 原因”。\n",
+        "task_escalate_subject": "[督办升级] {unit}：{title} 已超期",
+        "task_escalate_body": "督办事项《{title}》交{unit}办理，期限 {deadline}，已超期 {days} 个工作日仍未办结。\n"
+                              "交办人：{owner}\n最近进展：{latest}\n",
+        "task_unclear_subject": "请写明进展或办结：{title}",
+        "task_unclear_body": "未能从您的回复中读出进展（您的第一行：“{line}”）。\n\n请回复本邮件，第一行写下列之一：\n"
+                             "  进展：……\n  办结：……（或“完成”）\n  申请延期 2026-12-30 原因……\n",
+        "task_closed_subject": "已办结：{title}",
+        "task_closed_body": "督办事项《{title}》已于 {at} 办结，您的回复已记录为备注。\n",
+        "task_unreadable_subject": "未能读取期限：{title}",
+        "task_unreadable_body": "未能读出督办事项的期限，因此没有交办。\n\n无法读取的内容：{line}\n原因：{reason}\n\n"
+                                "请改正后重新发送，例如：\n  期限：2026-12-20\n  期限：2026年12月20日\n",
+        "task_missing_deadline": "（邮件中没有“期限：”行）",
+        "task_feed_summary": "督办到期：{title}",
+        "task_feed_done": "（已办结）",
+        "bot_task_reminder": "【督办】{title}\n期限：{deadline}\n{state}",
     },
     "en": {
         "copy_intro": "Issued by {unit}",
@@ -252,6 +287,42 @@ TEXTS: dict[str, dict[str, str]] = {
         "short_empty": "The short message is empty, so it was not sent.",
         "short_mail_subject": "[Short message] {sender}: {head}",
         "short_refused_subject": "Short message not sent: {head}",
+        "task_subject": "[Task] {title} (due {deadline})",
+        "task_body": "{owner} assigns this supervision task to {unit}:\n\n{title}\nDeadline: {deadline}\n"
+                     "Requirements: {requirements}\n\n{body}--\nReply to this mail; on the first line write:\n"
+                     "  progress: ... (a progress report)\n  done: ... (the task is done)\n"
+                     "  extend 2026-12-30 reason ... (ask for a later deadline)\n",
+        "task_created_subject": "Assigned: {title} ({count} units)",
+        "task_created_body": "\"{title}\" was assigned to: {units}. Deadline {deadline}.\nProgress: inkless task list, or {url}\n",
+        "task_done_subject": "[Done] {title} ({unit})",
+        "task_done_body": "{who} reported \"{title}\" done at {at}.\n\n{text}\n",
+        "task_extension_subject": "[Extension asked] {title} ({unit})",
+        "task_extension_body": "{who} asks to move the deadline of \"{title}\" from {old} to {new}.\nReason: {reason}\n\n"
+                               "Reply to this mail with \"approve\" or \"reject\" on the first line (then any comment).\n",
+        "task_extension_granted_subject": "[Extension granted] {title}",
+        "task_extension_granted_body": "{owner} granted the extension: \"{title}\" is now due {new}. {comment}\n",
+        "task_extension_refused_subject": "[Extension refused] {title}",
+        "task_extension_refused_body": "{owner} refused the extension: \"{title}\" is still due {old}. {comment}\n",
+        "task_remind_subject": "[Task reminder] {title} (due in {days} working days: {deadline})",
+        "task_remind_body": "\"{title}\" is due {deadline} and not done yet.\nReply \"progress: ...\" or \"done\".\n",
+        "task_overdue_subject": "[Task overdue] {title} (due {deadline})",
+        "task_overdue_body": "\"{title}\" was due {deadline} and is not done ({days} working days overdue).\n"
+                             "Reply \"progress: ...\", \"done\", or \"extend DATE reason\".\n",
+        "task_escalate_subject": "[Task escalated] {unit}: {title} is overdue",
+        "task_escalate_body": "\"{title}\", assigned to {unit}, was due {deadline} and is {days} working days overdue.\n"
+                              "Owner: {owner}\nLatest progress: {latest}\n",
+        "task_unclear_subject": "Progress or done? {title}",
+        "task_unclear_body": "Your reply did not say what it reports (your first line: \"{line}\").\n\nPlease reply with "
+                             "one of these on the first line:\n  progress: ...\n  done: ...\n  extend 2026-12-30 reason ...\n",
+        "task_closed_subject": "Already done: {title}",
+        "task_closed_body": "\"{title}\" was done at {at}; your reply was kept as a note.\n",
+        "task_unreadable_subject": "Could not read the deadline: {title}",
+        "task_unreadable_body": "The deadline could not be read, so the task was not assigned.\n\nWhat could not be read: "
+                                "{line}\nWhy: {reason}\n\nPlease correct it and send again, e.g.\n  Deadline: 2026-12-20\n",
+        "task_missing_deadline": "(the mail has no \"期限:\" / \"Deadline:\" line)",
+        "task_feed_summary": "Task due: {title}",
+        "task_feed_done": " (done)",
+        "bot_task_reminder": "[Task] {title}\nDue: {deadline}\n{state}",
     },
 }
 

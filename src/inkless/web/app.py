@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 CONFIG = web.AppKey("config", Config)
 OFFICE: web.AppKey[Callable[[], Office]] = web.AppKey("office")
 ON_QUEUED: web.AppKey[Callable[[], None]] = web.AppKey("on_queued")
+# Wakes the inbox worker: an admin put a stored message back to "new" (reprocess).
+ON_STORED: web.AppKey[Callable[[], None]] = web.AppKey("on_stored")
 WEB_SIGNER = web.AppKey("web_signer", Signer)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 CLOCK = web.AppKey("clock", Clock)
@@ -88,6 +90,7 @@ def _unauthorised(message: str) -> web.Response:
 
 def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], clock: Clock,
              office: Callable[[], Office], on_queued: Callable[[], None],
+             on_stored: Callable[[], None] = lambda: None,
              health: dict[str, Callable[[], str]] | None = None,
              chat: Callable[[], ChatBot | None] = lambda: None) -> web.Application:
     """Build the aiohttp application."""
@@ -99,6 +102,7 @@ def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], cloc
     app[CLOCK] = clock
     app[OFFICE] = office
     app[ON_QUEUED] = on_queued
+    app[ON_STORED] = on_stored
     app[WEB_SIGNER] = Signer(config.secret_key)
     app[HEALTH] = health or {}
     app[FEED_CACHE] = FeedCache()

@@ -90,6 +90,22 @@ OPENAPI: dict[str, Any] = {
                 "recipients": {"type": "array", "items": {"type": "object", "properties": {
                     "email": {"type": "string"}, "channel": {"enum": ["bot", "mail"]}, "sent_at": _TIME,
                     "read_at": _TIME, "failed": {"type": "boolean"}, "reason": {"type": ["string", "null"]}}}}}},
+            "Task": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "title": {"type": "string"}, "unit": {"type": "string"},
+                "owner": {"type": "string"}, "deadline": {"type": "string", "format": "date"},
+                "status": {"enum": ["open", "in_progress", "done"]}, "overdue": {"type": "boolean"},
+                "requirements": {"type": ["string", "null"]},
+                "progress": {"type": "array", "items": {"type": "object", "properties": {
+                    "at": _TIME, "by": {"type": "string"}, "text": {"type": "string"},
+                    "kind": {"enum": ["progress", "done", "extension_asked", "extension_granted",
+                                      "extension_refused"]}}}},
+                "extension": {"type": ["object", "null"]}, "created_at": _TIME, "closed_at": _TIME}},
+            "NewTask": {"type": "object", "additionalProperties": False,
+                        "required": ["title", "owner", "to", "deadline"], "properties": {
+                "title": {"type": "string"}, "owner": {"type": "string", "description": "email of an org member"},
+                "to": {"type": "array", "items": {"type": "string"}, "description": "unit ids (a task each)"},
+                "deadline": {"type": "string", "format": "date"}, "requirements": {"type": "string"},
+                "body": {"type": "string"}}},
             "QuarantineEntry": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "received_at": _TIME, "mail_from": {"type": ["string", "null"]},
                 "rcpt_to": {"type": "array", "items": {"type": "string"}}, "size": {"type": "integer"},
@@ -162,6 +178,28 @@ OPENAPI: dict[str, Any] = {
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
             "responses": {"200": {"description": "the message", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/ShortMessage"}}}}, "401": _ERROR, "404": _ERROR}}},
+        "/api/v1/tasks": {
+            "get": {
+                "summary": "Supervision tasks, newest first",
+                "parameters": _PAGING + [
+                    {"name": "unit", "in": "query", "schema": {"type": "string"}},
+                    {"name": "status", "in": "query", "schema": {"enum": ["open", "in_progress", "done"]}},
+                    {"name": "overdue", "in": "query", "schema": {"enum": ["true", "false"]}},
+                ],
+                "responses": {"200": {"description": "a page of tasks",
+                                      "content": {"application/json": {"schema": _list_of("Task")}}},
+                              "400": _ERROR, "401": _ERROR}},
+            "post": {
+                "summary": "Assign a task to each unit in `to`",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/NewTask"}}}},
+                "responses": {"201": {"description": "the tasks", "content": {"application/json": {
+                    "schema": _list_of("Task")}}}, "400": _ERROR, "401": _ERROR}}},
+        "/api/v1/tasks/{id}": {"get": {
+            "summary": "One task with its progress",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "the task", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Task"}}}}, "401": _ERROR, "404": _ERROR}}},
         "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     },

@@ -131,6 +131,7 @@ async def tracking(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     if not raw.isdigit():
         return message(request, "not_found", 404)
+    await mark_read(request, int(raw), person)
     async with request.app[SESSIONS]() as session:
         document = await session.get(Document, int(raw))
         if document is None:
@@ -158,6 +159,22 @@ async def tracking(request: web.Request) -> web.Response:
                 approvals=view.approvals, recipients=shown, counts=counts, states=STATES,
                 percent=lambda n: round(100 * n / counts["total"]) if counts["total"] else 0,
                 sender=sender.display if sender else document.sender, unit_name=unit.name if unit else document.unit_id)
+
+
+async def mark_read(request: web.Request, document_id: int, email: str) -> None:
+    """A recipient opening an issued document's page has read it (a desk view counts as read_at)."""
+    person = request.app[OFFICE]().directory.person(email)
+    if person is None:
+        return
+    async with request.app[SESSIONS]() as session, session.begin():
+        recipient = await session.scalar(
+            select(Recipient).join(Document, Document.id == Recipient.document_id)
+            .where(Recipient.document_id == document_id, Recipient.person_id == person.id,
+                   Recipient.read_at.is_(None), Document.status == "issued")
+            .with_for_update(of=Recipient))
+        if recipient is not None:
+            await record_receipt(session, recipient, now=request.app[CLOCK].now(), actor=email, channel="web",
+                                 read=True, language=request.app[CONFIG].language)
 
 
 async def _ack_target(request: web.Request) -> tuple[Recipient, Document]:

@@ -1,0 +1,313 @@
+"""My desk (我的办公桌): what waits for the signed-in person, and the buttons to act on it.
+
+Every action is a POST carrying the session's CSRF token, and every item is looked up as
+the signed-in person's own: an id that belongs to someone else is "not found" and nothing
+changes. Decisions go through the functions mail replies and bot buttons use (`decide`,
+`record_receipt`, `record_answer`), so the trail reads the same whichever way someone acted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_request import FileField
+from multidict import MultiDictProxy
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from inkless.calendar import feeds
+from inkless.calendar.events import describe_time, record_answer
+from inkless.chat import links
+from inkless.directory import PersonInfo
+from inkless.handlers.pipeline import Office
+from inkless.handlers.receipts import record_receipt
+from inkless.handlers.signoff import decide
+from inkless.handlers.verdict import Verdict
+from inkless.storage.models import (
+    Approval,
+    Attendee,
+    Document,
+    DocumentVersion,
+    Event,
+    EventUnit,
+    Recipient,
+    ShortMessage,
+    ShortMessageRecipient,
+    Task,
+)
+from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, WEB_SIGNER
+from inkless.web.auth import check_csrf
+from inkless.web.pages import message, page, signed_in, words
+
+# What a redirect back to the desk may announce (?done=…); anything else is ignored.
+NOTICES = ("approved", "rejected", "acknowledged", "accepted", "declined", "rotated")
+DOCUMENTS_SHOWN = 50
+MESSAGES_SHOWN = 10
+ANSWERS = {"accept": "ACCEPTED", "decline": "DECLINED"}
+
+Form = MultiDictProxy[str | bytes | bytearray | FileField]
+
+
+# Who is asking -------------------------------------------------------------------------
+
+
+def member(request: web.Request) -> PersonInfo:
+    """The signed-in member; anyone else is sent to sign in and comes back here."""
+    email = signed_in(request)
+    person = request.app[OFFICE]().directory.person(email) if email else None
+    if person is None:
+        raise web.HTTPSeeOther(location=f"/signin?next={request.path_qs}")
+    return person
+
+
+async def acting_member(request: web.Request) -> tuple[PersonInfo, Form]:
+    """The signed-in member and the posted form, after its CSRF check; 403 otherwise."""
+    email = signed_in(request)
+    person = request.app[OFFICE]().directory.person(email) if email else None
+    if person is None:
+        raise web.HTTPForbidden(text="not signed in")
+    return person, await check_csrf(request, request.app[WEB_SIGNER], f"session:{person.email}")
+
+
+def member_page(request: web.Request, template: str, person: PersonInfo, **context: Any) -> web.Response:
+    """A page with the navigation between desk, task board and (for admins) the admin page."""
+    return page(request, template, is_admin="admin" in person.roles, **context)
+
+
+def back_to_desk(notice: str, anchor: str = "") -> web.HTTPSeeOther:
+    """Post/redirect/get: a reload never repeats the action."""
+    return web.HTTPSeeOther(location=f"/desk?done={notice}{anchor}")
+
+
+def item_id(request: web.Request) -> int:
+    """The numeric {id} of the URL; anything else names nothing (404)."""
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+# What the desk shows -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """An approval the person can decide now, its document and the start of its text."""
+
+    approval: Approval
+    document: Document
+    excerpt: str
+
+
+@dataclass(frozen=True)
+class Unacknowledged:
+    """The person's copy of an issued document, not yet acknowledged."""
+
+    recipient: Recipient
+    document: Document
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """An event on the person's schedule; `attendee` is set when they are invited (RSVP)."""
+
+    event: Event
+    attendee: Attendee | None
+    time: str
+    organised: bool
+
+
+@dataclass(frozen=True)
+class ShortNote:
+    """A short message to the person, with its sender's name."""
+
+    message: ShortMessage
+    sender: str
+
+
+async def pending_approvals(session: AsyncSession, person: PersonInfo) -> list[PendingApproval]:
+    """Asked, undecided approvals of the latest version of documents still awaiting sign-off."""
+    newer = aliased(DocumentVersion)
+    latest = select(func.max(newer.version)).where(newer.document_id == Approval.document_id).scalar_subquery()
+    rows = await session.execute(
+        select(Approval, Document, DocumentVersion.body)
+        .join(Document, Document.id == Approval.document_id)
+        .join(DocumentVersion, (DocumentVersion.document_id == Approval.document_id)
+              & (DocumentVersion.version == Approval.version))
+        .where(Approval.person_id == person.id, Approval.decision.is_(None), Approval.asked_at.is_not(None),
+               Document.status == "pending_approval", Approval.version == latest)
+        .order_by(Approval.asked_at, Approval.id))
+    return [PendingApproval(approval, document, " ".join(body.split())[:160]) for approval, document, body in rows]
+
+
+async def unacknowledged(session: AsyncSession, person: PersonInfo) -> tuple[list[Unacknowledged], int]:
+    """The person's copies of issued documents not yet acknowledged, newest first, and how many."""
+    where = (Recipient.person_id == person.id, Recipient.acknowledged_at.is_(None), Document.status == "issued")
+    total = await session.scalar(select(func.count()).select_from(Recipient)
+                                 .join(Document, Document.id == Recipient.document_id).where(*where))
+    rows = await session.execute(select(Recipient, Document).join(Document, Document.id == Recipient.document_id)
+                                 .where(*where).order_by(Document.issued_at.desc(), Document.id.desc())
+                                 .limit(DOCUMENTS_SHOWN))
+    return [Unacknowledged(recipient, document) for recipient, document in rows], int(total or 0)
+
+
+def week_of(today: date) -> tuple[date, date]:
+    """Tomorrow and the Monday after: "this week" is the rest of the calendar week (本周)."""
+    return today + timedelta(days=1), today + timedelta(days=7 - today.weekday())
+
+
+async def appointments(session: AsyncSession, office: Office, person: PersonInfo, now: datetime
+                       ) -> tuple[list[Appointment], list[Appointment]]:
+    """Today's and the rest of this week's events: meetings the person attends or organises,
+    and schedule entries of their units or of them alone (as their calendar feed has them)."""
+    zone = office.config.zone
+    today = now.astimezone(zone).date()
+    tomorrow, monday = week_of(today)
+    start, middle, end = (datetime.combine(day, time(0), tzinfo=zone) for day in (today, tomorrow, monday))
+    units = {"all"} | {above for own in person.units for above in office.directory.ancestors(own)}
+    events = (await session.scalars(select(Event).where(
+        Event.status == "CONFIRMED", Event.start < end, Event.end > start,
+        or_(Event.id.in_(select(Attendee.event_id).where(Attendee.person_id == person.id)),
+            Event.organizer == person.email, Event.person_id == person.id,
+            (Event.kind == "schedule") & Event.id.in_(select(EventUnit.event_id).where(EventUnit.unit_id.in_(units)))),
+    ).order_by(Event.start, Event.id))).all()
+    invited = {attendee.event_id: attendee for attendee in (await session.scalars(select(Attendee).where(
+        Attendee.person_id == person.id, Attendee.event_id.in_([event.id for event in events])))).all()}
+    shown = [Appointment(event, invited.get(event.id), describe_time(event, office), event.organizer == person.email)
+             for event in events]
+    return [a for a in shown if a.event.start < middle], [a for a in shown if a.event.start >= middle]
+
+
+async def open_tasks(session: AsyncSession, person: PersonInfo, today: date) -> list[tuple[Task, bool]]:
+    """Tasks of the person's units not yet done, with their overdue flag, overdue first."""
+    tasks = (await session.scalars(select(Task).where(Task.unit_id.in_(person.units), Task.status != "done")
+                                   .order_by(Task.deadline, Task.id))).all()
+    return [(task, today > task.deadline) for task in tasks]
+
+
+async def short_messages(session: AsyncSession, office: Office, person: PersonInfo) -> list[ShortNote]:
+    """The newest short messages to the person, by bot or by mail alike."""
+    rows = (await session.scalars(
+        select(ShortMessage).join(ShortMessageRecipient, ShortMessageRecipient.message_id == ShortMessage.id)
+        .where(ShortMessageRecipient.person_id == person.id)
+        .order_by(ShortMessage.created_at.desc(), ShortMessage.id.desc()).limit(MESSAGES_SHOWN))).all()
+    return [ShortNote(row, display_name(office, row.sender)) for row in rows]
+
+
+async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: str | None = None) -> web.Response:
+    """The whole desk; the calendar feed URL is made on first view, like `inkless feed-url`."""
+    office, config, now = request.app[OFFICE](), request.app[CONFIG], request.app[CLOCK].now()
+    today = now.astimezone(config.zone).date()
+    async with request.app[SESSIONS]() as session, session.begin():
+        approvals = await pending_approvals(session, person)
+        documents, documents_total = await unacknowledged(session, person)
+        today_events, week_events = await appointments(session, office, person, now)
+        tasks = await open_tasks(session, person, today)
+        notes = await short_messages(session, office, person)
+        feed = await feeds.feed_url(session, config, person_id=person.id, now=now)
+    units = {unit_id: unit.name for unit_id, unit in office.directory.units.items()}
+    done = request.query.get("done", "")
+    return member_page(
+        request, "desk.html", person, approvals=approvals, documents=documents, documents_total=documents_total,
+        today_events=today_events, week_events=week_events, tasks=tasks, notes=notes, feed=feed, units=units,
+        display=lambda email: display_name(office, email), chat_enabled=bool(config.telegram.token), chat_code=chat_code,
+        chat_minutes=int(config.telegram.link_code_minutes), links=config.desk.links,
+        notice=words(request)[f"done_{done}"] if done in NOTICES else None)
+
+
+def display_name(office: Office, email: str) -> str:
+    """A member's name (or the address of someone no longer in the org file)."""
+    person = office.directory.person(email)
+    return person.display if person else email
+
+
+async def desk(request: web.Request) -> web.Response:
+    """GET /desk."""
+    return await render_desk(request, member(request))
+
+
+# Actions -------------------------------------------------------------------------------
+
+
+async def decide_approval(request: web.Request) -> web.StreamResponse:
+    """POST /desk/approvals/{id}: approve or reject, exactly as a mail reply would."""
+    person, form = await acting_member(request)
+    decision = form.get("decision")
+    if decision not in ("approve", "reject"):
+        return message(request, "bad_form", 400)
+    comment = str(form.get("comment") or "").strip() or None
+    office, now = request.app[OFFICE](), request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        approval = await session.get(Approval, item_id(request), with_for_update=True)
+        if approval is None or approval.person_id != person.id:
+            return message(request, "not_found", 404)
+        document = await session.get(Document, approval.document_id, with_for_update=True)
+        assert document is not None
+        latest = await session.scalar(select(func.max(DocumentVersion.version))
+                                      .where(DocumentVersion.document_id == document.id))
+        if approval.decision is not None or approval.asked_at is None or document.status != "pending_approval" \
+                or approval.version != latest:
+            return message(request, "stale_approval", 409)
+        await decide(session, office, document, approval, Verdict(str(decision), comment, ""), channel="web",
+                     actor=person.email, now=now)
+    request.app[ON_QUEUED]()
+    raise back_to_desk("approved" if decision == "approve" else "rejected")
+
+
+async def acknowledge(request: web.Request) -> web.StreamResponse:
+    """POST /desk/receipts/{id}: the "收到" button, like the ack page behind the mailed link."""
+    person, _ = await acting_member(request)
+    async with request.app[SESSIONS]() as session, session.begin():
+        recipient = await session.get(Recipient, item_id(request), with_for_update=True)
+        if recipient is None or recipient.person_id != person.id:
+            return message(request, "not_found", 404)
+        await record_receipt(session, recipient, now=request.app[CLOCK].now(), actor=person.email, channel="web",
+                             acknowledged=True, language=request.app[CONFIG].language)
+    request.app[ON_QUEUED]()
+    raise back_to_desk("acknowledged", "#documents")
+
+
+async def answer_meeting(request: web.Request) -> web.StreamResponse:
+    """POST /desk/meetings/{id}: 参加 / 请假 for the version of the meeting the page showed."""
+    person, form = await acting_member(request)
+    partstat = ANSWERS.get(str(form.get("answer") or ""))
+    sequence = str(form.get("sequence") or "")
+    if partstat is None or not sequence.isdigit():
+        return message(request, "bad_form", 400)
+    async with request.app[SESSIONS]() as session, session.begin():
+        attendee = await session.get(Attendee, item_id(request), with_for_update=True)
+        if attendee is None or attendee.person_id != person.id:
+            return message(request, "not_found", 404)
+        event = await session.get(Event, attendee.event_id, with_for_update=True)
+        assert event is not None
+        if event.status != "CONFIRMED" or event.sequence != int(sequence):
+            return message(request, "stale_event", 409)
+        await record_answer(session, request.app[OFFICE](), event, attendee, partstat, None, channel="web",
+                            actor=person.email, now=request.app[CLOCK].now())
+    request.app[ON_QUEUED]()
+    raise back_to_desk("accepted" if partstat == "ACCEPTED" else "declined", "#schedule")
+
+
+async def rotate_feed(request: web.Request) -> web.StreamResponse:
+    """POST /desk/feed: a new calendar feed URL; the old one stops working at once."""
+    person, _ = await acting_member(request)
+    config = request.app[CONFIG]
+    async with request.app[SESSIONS]() as session, session.begin():
+        await feeds.feed_url(session, config, person_id=person.id, rotate=True, now=request.app[CLOCK].now())
+    raise back_to_desk("rotated", "#feed")
+
+
+async def chat_code(request: web.Request) -> web.Response:
+    """POST /desk/chat-code: a one-time code for `/start CODE`, shown on this answer only."""
+    person, _ = await acting_member(request)
+    config = request.app[CONFIG]
+    if not config.telegram.token:
+        return message(request, "chat_disabled", 404)
+    async with request.app[SESSIONS]() as session, session.begin():
+        code = await links.new_code(session, person.id, now=request.app[CLOCK].now(),
+                                    minutes=config.telegram.link_code_minutes)
+    return await render_desk(request, person, chat_code=code)
