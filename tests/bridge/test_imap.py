@@ -236,3 +236,30 @@ async def test_check_logs_in_to_each_mailbox_and_names_a_bad_one(tmp_path: Any, 
     assert f"imap {name}: ok (UIDVALIDITY" in out.decode()
     assert f"problem: imap {name}: LoginError" in err.decode()
     assert "wrong" not in out.decode() + err.decode()
+
+
+async def test_one_process_reads_a_mailbox_the_other_stands_by_and_takes_over(
+        make_service: Any, relay: CaptureRelay, dovecot: Dovecot, tmp_path: Any) -> None:
+    first: Service = await make_service(relay, imap=imap_settings(dovecot), directory=tmp_path / "a")
+    await wait_for(lambda: first.imap[0].state == "ok", what="the first process to read the mailbox")
+    second: Service = await make_service(relay, imap=imap_settings(dovecot), directory=tmp_path / "b")
+    await wait_for(lambda: second.imap[0].state.startswith("standby"), what="the second to stand by")
+    assert (await health(second))["status"] == "ok"  # standing by is healthy
+    for n in range(10):
+        await deliver(dovecot, simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", f"[通知] 单读{n}", "正文"))
+
+    async def ten_documents() -> bool:
+        return await count(first, Document) >= 10
+    await wait_for(ten_documents, timeout=30, what="ten documents")
+    inbound = await settled(first)
+    # Read once: no copy stored twice (which the delivery keys would discard).
+    assert len(inbound) == 10 and {m.status for m in inbound} == {"done"}
+
+    await first.stop()
+    await wait_for(lambda: second.imap[0].state == "ok", timeout=20, what="the second process to take over")
+    await deliver(dovecot, simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 接手后", "正文"))
+
+    async def eleven() -> bool:
+        return await count(second, Document) >= 11
+    await wait_for(eleven, timeout=30, what="the document read by the second process")
+    assert len(await settled(second)) == 11

@@ -117,7 +117,7 @@ class Service:
             inbox.wakeup.set()
 
         self.imap = [ImapIngress(mailbox=mailbox, domain=config.domain, store=self.store, sessions=self.sessions,
-                                 clock=self.clock, on_stored=stored) for mailbox in config.imap]
+                                 clock=self.clock, on_stored=stored, holder=self.worker_id) for mailbox in config.imap]
         handler = IngressHandler(config=config, directory=lambda: self.directory, signer=self.signer,
                                  store=self.store, on_stored=stored)
         loop = asyncio.get_running_loop()
@@ -146,7 +146,8 @@ class Service:
             raise InklessError(f"web.listen: cannot listen on {config.web.listen}: {_os_reason(exc)}") from None
         self.web_port = self._web_runner.addresses[0][1]
         self.scheduler = Scheduler(sessions=self.sessions, office=self.office, clock=self.clock,
-                                   interval=config.worker.scheduler_interval, on_queued=self.wake_senders)
+                                   interval=config.worker.scheduler_interval, on_queued=self.wake_senders,
+                                   holder=self.worker_id)
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("inbox", self.inbox.run()), ("outbox", self.outbox.run()), ("scheduler", self.scheduler.run()),
             ("directory", self._refresh_loop()), *((f"imap:{i.name}", i.run()) for i in self.imap),

@@ -35,6 +35,7 @@ from inkless import metrics
 from inkless.bridge.inbox import Arrival, InboundStore
 from inkless.clock import Clock
 from inkless.config import ImapMailbox
+from inkless.storage import queries
 from inkless.storage.models import ImapCheckpoint
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ PROCESSED_KEYWORD = "$InklessProcessed"
 IDLE_CYCLE = 60.0
 IDLE_RENEW = 29 * 60
 FETCH_BATCH = 50
+# One process reads a mailbox at a time: it holds a lease of LEASE seconds, renewed every
+# LEASE/3; the others stand by and look again every STANDBY_RETRY seconds.
+LEASE = 60.0
+STANDBY_RETRY = 2.0
 RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To", "Cc")
 CONNECTION_ERRORS = (OSError, IMAPClientError, ssl.SSLError, EOFError)
 
@@ -200,7 +205,7 @@ class ImapIngress:
 
     def __init__(self, *, mailbox: ImapMailbox, domain: str, store: InboundStore,
                  sessions: async_sessionmaker[AsyncSession], clock: Clock, on_stored: Callable[[], None],
-                 timeout: float = 60.0, max_backoff: float = 60.0) -> None:
+                 holder: str, timeout: float = 60.0, max_backoff: float = 60.0) -> None:
         self.mailbox = mailbox
         self.name = mailbox.name
         self.state = "starting"
@@ -211,6 +216,8 @@ class ImapIngress:
         self._on_stored = on_stored
         self._timeout = timeout
         self._max_backoff = max_backoff
+        self._holder = holder
+        self._lease_name = f"imap:{self.name}"
         self._stopping = threading.Event()
         labels = {"mailbox": self.name}
         self._fetched = metrics.IMAP_FETCHED.labels(**labels)
@@ -225,6 +232,10 @@ class ImapIngress:
         backoff = 1.0
         while not self._stopping.is_set():
             connection = None
+            if not await self._hold():
+                self.state = "standby: another process reads this mailbox"
+                await asyncio.to_thread(self._stopping.wait, STANDBY_RETRY)
+                continue
             try:
                 self.state = "connecting"
                 connection = await asyncio.to_thread(_Connection, self.mailbox, self._timeout)
@@ -246,7 +257,26 @@ class ImapIngress:
             await asyncio.to_thread(self._stopping.wait, backoff * random.uniform(0.8, 1.2))
             backoff = min(backoff * 2, self._max_backoff)
             self._reconnects.inc()
+        await self._let_go()
         self.state = "stopped"
+
+    async def _hold(self) -> bool:
+        """Take or renew this mailbox's lease; False while another process holds it."""
+        try:
+            async with self._sessions() as session, session.begin():
+                return await queries.take_lease(session, self._lease_name, self._holder, now=self._clock.now(),
+                                                seconds=LEASE)
+        except Exception as exc:  # the database is away: do not read without the lease
+            log.warning("imap %s: cannot take the lease: %s", self.name, exc)
+            return False
+
+    async def _let_go(self) -> None:
+        """Hand the mailbox over at once to a process standing by."""
+        try:
+            async with self._sessions() as session, session.begin():
+                await queries.release_lease(session, self._lease_name, self._holder)
+        except Exception as exc:
+            log.warning("imap %s: cannot release the lease (it expires by itself): %s", self.name, exc)
 
     async def _serve(self, connection: _Connection) -> None:
         last_uid = await self._checkpoint(connection.uidvalidity)
@@ -256,7 +286,14 @@ class ImapIngress:
             if self._stopping.is_set():
                 return
             seconds = IDLE_RENEW if connection.can_idle else self.mailbox.poll_interval
-            await asyncio.to_thread(connection.wait, seconds, self._stopping)
+            deadline = time.monotonic() + seconds
+            while not self._stopping.is_set() and time.monotonic() < deadline:
+                if not await self._hold():
+                    return  # another process took the mailbox over (we were cut off too long)
+                before = time.monotonic()
+                await asyncio.to_thread(connection.wait, min(deadline - before, LEASE / 3), self._stopping)
+                if time.monotonic() - before < LEASE / 3 - 0.5:
+                    break  # woken by new mail, not by the lease period
 
     async def _read_new(self, connection: _Connection, last_uid: int) -> int:
         uids = await asyncio.to_thread(connection.waiting, last_uid)
@@ -274,6 +311,8 @@ class ImapIngress:
                 self._on_stored()
             # Marked only now that every message of the batch is durably stored.
             await asyncio.to_thread(connection.mark_processed, batch)
+            if not await self._hold():
+                raise ConnectionAbortedError("the mailbox lease passed to another process")
             last_uid = batch[-1]
             await self._save(connection.uidvalidity, last_uid)
         return last_uid

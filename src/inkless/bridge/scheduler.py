@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -13,29 +14,45 @@ from inkless.clock import Clock
 from inkless.tasks.core import remind_tasks
 from inkless.handlers.pipeline import Office
 from inkless.handlers.reminders import remind_approvals, remind_silent
+from inkless.storage import queries
 
 log = logging.getLogger(__name__)
+LEASE_NAME = "scheduler"
 
 
 class Scheduler:
     """Runs the reminder rounds every `interval` seconds."""
 
     def __init__(self, *, sessions: async_sessionmaker[AsyncSession], office: Callable[[], Office], clock: Clock,
-                 interval: float, on_queued: Callable[[], None]) -> None:
+                 interval: float, on_queued: Callable[[], None], holder: str) -> None:
         self._sessions = sessions
         self._office = office
         self._clock = clock
         self._interval = interval
         self._on_queued = on_queued
+        self._holder = holder
 
     async def run(self) -> None:
-        """Run rounds until cancelled; a failing round is logged and the next one tries again."""
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("scheduler round failed")
-            await asyncio.sleep(self._interval)
+        """Run rounds until cancelled, in the one process holding the scheduler lease (each
+        reminder is claimed anyway; the lease saves the others the work). A failing round
+        is logged and the next one tries again."""
+        try:
+            while True:
+                try:
+                    if await self._hold():
+                        await self.run_once()
+                except Exception:
+                    log.exception("scheduler round failed")
+                await asyncio.sleep(self._interval)
+        finally:
+            with contextlib.suppress(Exception):
+                async with self._sessions() as session, session.begin():
+                    await queries.release_lease(session, LEASE_NAME, self._holder)
+
+    async def _hold(self) -> bool:
+        async with self._sessions() as session, session.begin():
+            return await queries.take_lease(session, LEASE_NAME, self._holder, now=self._clock.now(),
+                                            seconds=self._interval * 3)
 
     async def run_once(self) -> int:
         """One round of every time-driven job; returns how many items it acted on."""

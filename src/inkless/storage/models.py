@@ -598,3 +598,16 @@ class TaskEntry(Base):
     kind: Mapped[str] = mapped_column(String(24))
     text: Mapped[str] = mapped_column(Text, default="")
     channel: Mapped[str] = mapped_column(String(8), default="mail")
+
+
+class Lease(Base):
+    """A named job one process runs at a time (an IMAP mailbox, the scheduler), until `expires_at`.
+
+    The holder renews it while working; a holder that vanished loses it when it expires.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

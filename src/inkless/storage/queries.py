@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,7 @@ from inkless.storage.models import (
     DocumentCounter,
     DocumentVersion,
     InboundMessage,
+    Lease,
     OutboxBody,
     OutboxMessage,
     Recipient,
@@ -121,6 +122,22 @@ async def claim_delivery(session: AsyncSession, inbound_id: int, keys: dict[str,
         if result.rowcount == 1:  # type: ignore[attr-defined]
             fresh.append(recipient)
     return fresh
+
+
+async def take_lease(session: AsyncSession, name: str, holder: str, *, now: datetime, seconds: float) -> bool:
+    """Take or renew the lease `name` for `seconds`: yes when free, expired or already ours."""
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert_fn(Lease).values(name=name, holder=holder, expires_at=now + timedelta(seconds=seconds))
+    statement = statement.on_conflict_do_update(
+        index_elements=["name"], set_={"holder": holder, "expires_at": now + timedelta(seconds=seconds)},
+        where=or_(Lease.expires_at < now, Lease.holder == holder))
+    result = await session.execute(statement.returning(Lease.holder))
+    return result.scalar_one_or_none() == holder
+
+
+async def release_lease(session: AsyncSession, name: str, holder: str) -> None:
+    await session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
 
 
 async def claim_inbound(session: AsyncSession, *, worker: str, now: datetime, lease: float, limit: int) -> list[int]:
