@@ -214,6 +214,28 @@ class InboxWorker(Worker):
 
     async def _process(self, inbound_id: int) -> None:
         started = time.perf_counter()
+        keeper = asyncio.create_task(self._keep_claim(inbound_id))
+        try:
+            await self._process_claimed(inbound_id)
+        finally:
+            keeper.cancel()
+        metrics.PROCESSING_SECONDS.observe(time.perf_counter() - started)
+
+    async def _keep_claim(self, inbound_id: int) -> None:
+        """Renew the claim while a long message (a fan-out to thousands) is processed, so no
+        other worker takes it over as abandoned halfway and the work is not done twice."""
+        interval = self._config.worker.lease / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self._sessions() as session, session.begin():
+                    await session.execute(update(InboundMessage).where(
+                        InboundMessage.id == inbound_id, InboundMessage.claimed_by == self._worker_id,
+                        InboundMessage.status == "processing").values(claimed_at=self._clock.now()))
+            except Exception as exc:  # the next renewal tries again; the lease is the fallback
+                log.warning("inbound %s: cannot renew the claim: %s", inbound_id, exc)
+
+    async def _process_claimed(self, inbound_id: int) -> None:
         try:
             async with self._sessions() as session, session.begin():
                 inbound = await session.get(InboundMessage, inbound_id)
@@ -235,7 +257,6 @@ class InboxWorker(Worker):
             log.exception("inbound %s: processing failed", inbound_id)
             await self._finish_alone(
                 inbound_id, pipeline.Outcome("quarantined", f"internal error: {type(exc).__name__}: {exc}"))
-        metrics.PROCESSING_SECONDS.observe(time.perf_counter() - started)
 
     async def _finish_alone(self, inbound_id: int, outcome: pipeline.Outcome) -> None:
         try:

@@ -8,6 +8,7 @@ CANCEL for cancelled ones (RFC 5546 §3.2).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -217,7 +218,9 @@ async def send_invitations(session: AsyncSession, office: Office, event: Event, 
     body = event_text(event, office)
     head = ical.calendar_head(zone, method=method)
     messages = []
-    for attendee in attendees:
+    for index, attendee in enumerate(attendees):
+        if index % 200 == 199:
+            await asyncio.sleep(0)  # let SMTP sessions and claim renewal run
         token = Token("reply", "m", attendee.id, attendee.person_id or 0)
         reply_address = signer.address(token)
         vevent = ical.vevent_open(

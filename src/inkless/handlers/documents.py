@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,7 +100,10 @@ async def issue_document(
     subject = f"{tag}{document.title}（{document.number}）"
     from_ = compose.mailbox(unit.name, config.local_address(unit.id))
     copies = []
-    for person, recipient_id in zip(people, recipient_ids, strict=True):
+    for index, (person, recipient_id) in enumerate(zip(people, recipient_ids, strict=True)):
+        if index % 200 == 199:
+            # Composing thousands of copies is CPU work: let SMTP sessions and claim renewal run.
+            await asyncio.sleep(0)
         ack = signer.local_part(Token("ack", "d", recipient_id, person.id))
         headers = compose.personal_headers(
             from_=from_,
