@@ -24,7 +24,7 @@ PURPOSES = ADDRESS_PURPOSES + LINK_PURPOSES
 # to a member of its unit (progress, done, extension), x = a task's extension request, to
 # its owner (their reply grants or refuses it).
 KINDS = frozenset("dnavmetx")
-_TOKEN = re.compile(r"^(?P<kind>[a-z])(?P<item>[0-9a-f]{1,16})-(?P<person>[0-9a-f]{1,16})-(?P<sig>[a-z2-7]{16})$")
+_TOKEN = re.compile(r"(?P<kind>[a-z])(?P<item>[0-9a-f]{1,16})-(?P<person>[0-9a-f]{1,16})-(?P<sig>[a-z2-7]{16})")
 _EMBEDDED = re.compile(r"(?:reply|bounce|receipt)\+[a-z][0-9a-f]{1,16}-[0-9a-f]{1,16}-[a-z2-7]{16}", re.IGNORECASE)
 
 
@@ -60,14 +60,18 @@ class TokenSigner:
 
     def verify(self, local_part: str) -> Token | None:
         """The token a local part carries, or None when it is not one of ours or is forged."""
+        if not local_part.isascii():
+            # str.lower() folds look-alikes such as the Kelvin sign into ASCII: refuse them.
+            return None
         purpose, plus, rest = local_part.lower().partition("+")
         if not plus or purpose not in PURPOSES:
             return None
-        match = _TOKEN.match(rest)
+        match = _TOKEN.fullmatch(rest)
         if match is None or match["kind"] not in KINDS:
             return None
         token = Token(purpose, match["kind"], int(match["item"], 16), int(match["person"], 16))
-        if not hmac.compare_digest(self._signature(token), match["sig"]):
+        # One spelling per token: the one local_part() makes (no leading zeros).
+        if not hmac.compare_digest(self.local_part(token), f"{purpose}+{rest}"):
             return None
         return token
 
