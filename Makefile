@@ -38,6 +38,8 @@ bench: $(STAMP) test-peers
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/approval.py
 	$(BIN)/python bench/feed.py
+	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
