@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_TEST_PEERS := postfix swaks chromium fonts-wqy-zenhei dovecot-imapd dovecot-lmtpd
 
-.PHONY: run test install test-peers bench clean
+.PHONY: run test faults install test-peers bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ test-peers:
 	fi
 
 test: $(STAMP) test-peers
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# The slow fault and hostile-input suites (tests marked slow).
+faults: $(STAMP) test-peers
+	$(BIN)/python -m pytest -q -m slow
 
 bench: $(STAMP) test-peers
 	$(BIN)/python bench/ingest.py

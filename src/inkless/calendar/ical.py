@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from inkless.errors import Quarantine
-from inkless.mail.parse import ParsedMessage, decode_bytes
+from inkless.mail.parse import ParsedMessage, decode_bytes, part_filename
 
 PRODID = "-//Inkless//Inkless paperless office//ZH"
 CALENDAR_TYPES = ("text/calendar", "application/ics", "text/x-vcalendar", "application/x-ics")
@@ -198,7 +198,7 @@ def calendar_parts(message: ParsedMessage) -> list[tuple[bytes, str | None]]:
     for part in message.message.walk():
         if part.is_multipart():
             continue
-        filename = (part.get_filename() or "").lower()
+        filename = (part_filename(part) or "").lower()
         if part.get_content_type() in CALENDAR_TYPES or filename.endswith(".ics"):
             data = part.get_payload(decode=True)
             if isinstance(data, bytes) and data.strip():
@@ -264,7 +264,8 @@ def read_calendar(message: ParsedMessage, zone: ZoneInfo) -> CalendarItem | None
             partstat = str(getattr(attendee, "params", {}).get("PARTSTAT", "NEEDS-ACTION")).upper()
             attendees.append((_mailto(attendee), partstat))
         method = _text(calendar, "METHOD").upper() or None
-        sequence = int(str(event.get("SEQUENCE", 0)).strip() or 0)
+        # SEQUENCE is an integer of any size in the wild; only its order matters here.
+        sequence = max(0, min(int(str(event.get("SEQUENCE", 0)).strip() or 0), 2**31 - 1))
     except Quarantine:
         raise
     except Exception as exc:  # icalendar raises many types for broken input

@@ -82,9 +82,11 @@ def delivery_keys(inbound: InboundMessage, message: ParsedMessage) -> dict[str, 
         end = raw.find(b"\r\n\r\n")
         body = raw[end:] if end >= 0 else raw[raw.find(b"\n\n"):]
         identity = "content:" + hashlib.sha256(
-            "\0".join([message.sender or "", message.subject, message.header("Date")]).encode() + b"\0" + body
+            "\0".join([message.sender or "", message.subject, message.header("Date")]).encode(
+                "utf-8", errors="surrogateescape") + b"\0" + body
         ).hexdigest()
-    return {recipient: hashlib.sha256(f"{identity}\0{recipient.lower()}".encode()).hexdigest()
+    return {recipient: hashlib.sha256(f"{identity}\0{recipient.lower()}".encode("utf-8", errors="surrogateescape"))
+            .hexdigest()
             for recipient in inbound.recipients}
 
 

@@ -21,8 +21,17 @@ POLICY = SMTP.clone(max_line_length=78)
 
 
 def header_block(headers: Iterable[tuple[str, str]]) -> bytes:
-    """Fold and encode header fields (RFC 5322 / RFC 2047) into CRLF-terminated bytes."""
-    return b"".join(POLICY.header_factory(name, value).fold(policy=POLICY).encode("ascii") for name, value in headers)
+    """Fold and encode header fields (RFC 5322 / RFC 2047) into CRLF-terminated bytes.
+
+    Values are made encodable first: text that came in undecodable (lone surrogates) would
+    otherwise be left unencoded by the policy and fail here.
+    """
+    return b"".join(POLICY.header_factory(name, _encodable(value)).fold(policy=POLICY).encode("ascii")
+                    for name, value in headers)
+
+
+def _encodable(value: str) -> str:
+    return value.encode("utf-8", errors="replace").decode("utf-8")
 
 
 def body_entity(text: str, attachments: Iterable[ParsedAttachment] = ()) -> bytes:

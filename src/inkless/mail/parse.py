@@ -21,6 +21,8 @@ from datetime import datetime
 
 from inkless.errors import Quarantine
 
+_MIME_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 MAX_HEADER_LINE = 16 * 1024
 MAX_HEADER_SECTION = 256 * 1024
 MAX_MIME_DEPTH = 20
@@ -57,7 +59,7 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
     for candidate in candidates:
         try:
             return data.decode(candidate)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError):  # UnicodeError: codecs such as "undefined" refuse everything
             continue
     return data.decode("utf-8", errors="replace")
 
@@ -78,7 +80,9 @@ def decode_header_value(value: str | Header | None) -> str:
             # hand back text already decoded. Both turn back into the bytes that were sent.
             chunk = chunk.encode("utf-8", errors="surrogateescape")
         parts.append(decode_bytes(chunk, charset))
-    return re.sub(r"\s*\r?\n\s*", " ", "".join(parts)).strip()
+    # Unfold, and turn any other line break or control character (a bare CR, NUL from an
+    # encoded word) into a space: decoded values end up in headers Inkless writes.
+    return _CONTROLS.sub(" ", re.sub(r"\s*\r?\n\s*", " ", "".join(parts))).strip()
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,13 @@ def _has_8bit(part: Message, header: str) -> bool:
     return any(ord(ch) > 127 for ch in header_text(part.get(header) or ""))
 
 
-def _filename(part: Message) -> str | None:
+def part_filename(part: Message) -> str | None:
+    """A part's file name, decoded whatever its encoding, without control characters."""
+    name = _raw_filename(part)
+    return _CONTROLS.sub(" ", name).strip() or None if name is not None else None
+
+
+def _raw_filename(part: Message) -> str | None:
     # compat32 mangles raw 8-bit parameters (common: UTF-8 or GBK file names sent unencoded).
     for header, name in (("Content-Disposition", "filename"), ("Content-Type", "name")):
         if _has_8bit(part, header):
@@ -182,7 +192,13 @@ def _filename(part: Message) -> str | None:
     if isinstance(raw, tuple):
         # RFC 2231: (charset, language, percent-decoded bytes as latin-1 text).
         charset, _language, value = raw
-        data = value.encode("latin-1", errors="surrogateescape") if isinstance(value, str) else value
+        if isinstance(value, str):
+            try:
+                data = value.encode("latin-1", errors="surrogateescape")
+            except UnicodeEncodeError:  # not percent-decoded bytes after all: already text
+                return decode_header_value(value)
+        else:
+            data = value
         return decode_bytes(data, charset or "utf-8")
     return decode_header_value(email.utils.unquote(raw))
 
@@ -222,7 +238,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
                 walk(child, depth + 1)
             return
         content_type = part.get_content_type()
-        filename = _filename(part)
+        filename = part_filename(part)
         disposition = header_text(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         data = part.get_payload(decode=True)
         if not isinstance(data, bytes):
@@ -236,6 +252,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
             return
         if content_type == "message/rfc822" and filename is None:
             filename = "message.eml"
+        if not _MIME_TYPE.match(content_type):
+            content_type = "application/octet-stream"  # kept byte for byte, re-sent with a type that parses
         attachments.append(ParsedAttachment(filename or f"attachment-{len(attachments) + 1}", content_type, data))
 
     walk(message, 0)

@@ -12,7 +12,7 @@ from yarl import URL
 
 from inkless.storage import queries
 from inkless.storage.models import Document, InboundMessage
-from inkless.web.app import CONFIG, SESSIONS
+from inkless.web.app import CONFIG, SESSIONS, is_id
 from inkless.web.openapi import OPENAPI
 
 DEFAULT_LIMIT = 100
@@ -37,7 +37,7 @@ def page_limit(request: web.Request) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or int(raw) < 1:
+    if not is_id(raw) or int(raw) < 1:
         raise bad_request("limit must be a whole number from 1 (values above 1000 are capped)")
     return min(int(raw), MAX_LIMIT)
 
@@ -46,7 +46,7 @@ def before_cursor(request: web.Request) -> int | None:
     raw = request.query.get("before")
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not is_id(raw):
         raise bad_request("before must be an id")
     return int(raw)
 
@@ -56,10 +56,13 @@ def parse_since(raw: str, request: web.Request) -> datetime:
     zone = request.app[CONFIG].zone
     try:
         if len(raw) == 10:
-            return datetime.combine(date.fromisoformat(raw), time(0), tzinfo=zone)
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            value = datetime.combine(date.fromisoformat(raw), time(0), tzinfo=zone)
+        else:
+            value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise bad_request(f"since must be an ISO 8601 date or date-time, got {raw!r}") from None
+    if not 1900 <= value.year <= 2200:
+        raise bad_request(f"since must be between the years 1900 and 2200, got {raw!r}")
     return value if value.tzinfo else value.replace(tzinfo=zone)
 
 
@@ -106,7 +109,7 @@ async def list_documents(request: web.Request) -> web.Response:
 async def get_document(request: web.Request) -> web.Response:
     """One document with versions, approvals and the per-recipient receipt table."""
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not is_id(raw):
         raise web.HTTPNotFound(text=f"no document {raw}")
     async with request.app[SESSIONS]() as session:
         document = await session.get(Document, int(raw))

@@ -39,6 +39,15 @@ CHAT: web.AppKey[Callable[[], ChatBot | None]] = web.AppKey("chat")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+MAX_ID = 2**63 - 1
+
+
+def is_id(raw: str) -> bool:
+    """Whether a path or query value can be a row id: ASCII digits within 64 bits (anything
+    else is "not found", never a database error)."""
+    return raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID
+
+
 def json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status,
                              dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
@@ -60,6 +69,16 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+@web.middleware
+async def plain_urls(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A URL carrying NUL or other control characters is refused before any handler sees it
+    (the databases cannot compare such text, and no form or link produces it)."""
+    if any(ord(ch) < 32 for ch in request.path) or any(
+            ord(ch) < 32 for key, value in request.query.items() for ch in key + value):
+        raise web.HTTPBadRequest(text="control characters are not allowed in the URL")
+    return await handler(request)
 
 
 @web.middleware
@@ -96,7 +115,7 @@ def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], cloc
     """Build the aiohttp application."""
     from inkless.web.routes import ROUTES
 
-    app = web.Application(middlewares=[errors, bearer_auth], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[errors, plain_urls, bearer_auth], client_max_size=1024 * 1024)
     app[CONFIG] = config
     app[SESSIONS] = sessions
     app[CLOCK] = clock

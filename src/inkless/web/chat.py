@@ -14,7 +14,8 @@ from sqlalchemy import select
 from inkless.chat.short import ShortMessageError, send_short_message
 from inkless.storage.models import ShortMessage, ShortMessageRecipient
 from inkless.web.api import bad_request, json_response
-from inkless.web.app import CHAT, CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS
+from inkless.web.fields import Text
+from inkless.web.app import CHAT, CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, is_id
 
 
 async def telegram_webhook(request: web.Request) -> web.Response:
@@ -41,7 +42,7 @@ class NewMessage(BaseModel):
 
     sender: str = Field(alias="from")
     to: list[str] = Field(min_length=1)
-    text: str
+    text: Text
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -72,7 +73,7 @@ async def post_message(request: web.Request) -> web.Response:
 async def get_message(request: web.Request) -> web.Response:
     """A short message and, per recipient, the channel and when it was sent and read."""
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not is_id(raw):
         raise web.HTTPNotFound(text=f"no short message {raw}")
     zone = request.app[CONFIG].zone
     async with request.app[SESSIONS]() as session:

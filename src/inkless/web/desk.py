@@ -39,7 +39,7 @@ from inkless.storage.models import (
     ShortMessageRecipient,
     Task,
 )
-from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, WEB_SIGNER
+from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, WEB_SIGNER, is_id
 from inkless.web.auth import check_csrf
 from inkless.web.pages import message, page, signed_in, words
 
@@ -86,7 +86,7 @@ def back_to_desk(notice: str, anchor: str = "") -> web.HTTPSeeOther:
 def item_id(request: web.Request) -> int:
     """The numeric {id} of the URL; anything else names nothing (404)."""
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not is_id(raw):
         raise web.HTTPNotFound()
     return int(raw)
 

@@ -17,7 +17,8 @@ from inkless.calendar.views import event_views
 from inkless.handlers.pipeline import Office
 from inkless.storage.models import Event, EventUnit
 from inkless.web.api import bad_request, before_cursor, json_response, page_limit, page, parse_since
-from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS
+from inkless.web.fields import Moment, Text
+from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, is_id
 
 EVENT_STATUSES = ("CONFIRMED", "CANCELLED")
 
@@ -27,13 +28,13 @@ class EventFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(None, min_length=1, max_length=500)
-    start: datetime | None = None
-    end: datetime | None = None
+    title: Text | None = Field(None, min_length=1, max_length=500)
+    start: Moment | None = None
+    end: Moment | None = None
     all_day: bool | None = None
-    location: str | None = Field(None, max_length=500)
-    description: str | None = None
-    requirements: str | None = None
+    location: Text | None = Field(None, max_length=500)
+    description: Text | None = None
+    requirements: Text | None = None
     private: bool | None = None
 
 
@@ -41,8 +42,8 @@ class NewEvent(EventFields):
     """A new meeting (invitations go out) or schedule entry (for units, or one person)."""
 
     kind: Literal["meeting", "schedule"] = "meeting"
-    title: str = Field(min_length=1, max_length=500)
-    start: datetime
+    title: Text = Field(min_length=1, max_length=500)
+    start: Moment
     organizer: str
     to: list[str] = Field(default_factory=list)
     person: str | None = None
@@ -124,7 +125,7 @@ async def list_events(request: web.Request) -> web.Response:
 
 def _event_id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not is_id(raw):
         raise web.HTTPNotFound(text=f"no event {raw}")
     return int(raw)
 

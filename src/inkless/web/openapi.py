@@ -204,3 +204,9 @@ OPENAPI: dict[str, Any] = {
                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     },
 }
+
+# Every operation may answer 400: a URL with control characters is refused before routing.
+for _item in OPENAPI["paths"].values():
+    for _method, _operation in _item.items():
+        if _method != "parameters" and _operation is not OPENAPI["paths"]["/api/v1/openapi.json"]["get"]:
+            _operation["responses"].setdefault("400", _ERROR)

@@ -15,7 +15,7 @@ from inkless.handlers import notices
 from inkless.handlers.receipts import record_receipt
 from inkless.storage import queries
 from inkless.storage.models import Document, DocumentVersion, Recipient
-from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, WEB_SIGNER
+from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, WEB_SIGNER, is_id
 from inkless.web.auth import (
     COOKIE,
     check_csrf,
@@ -129,7 +129,7 @@ async def tracking(request: web.Request) -> web.Response:
     if person is None:
         raise web.HTTPSeeOther(location=f"/signin?next={request.path_qs}")
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not is_id(raw):
         return message(request, "not_found", 404)
     await mark_read(request, int(raw), person)
     async with request.app[SESSIONS]() as session:
@@ -236,7 +236,7 @@ async def public_list(request: web.Request) -> web.Response:
 async def public_document(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     async with request.app[SESSIONS]() as session:
-        document = await session.get(Document, int(raw)) if raw.isdigit() else None
+        document = await session.get(Document, int(raw)) if is_id(raw) else None
         version = None
         if document is not None:
             version = await session.scalar(select(DocumentVersion).where(DocumentVersion.document_id == document.id)

@@ -13,7 +13,8 @@ from inkless.storage.models import Task
 from inkless.tasks import core
 from inkless.tasks.views import task_views
 from inkless.web.api import bad_request, before_cursor, json_response, page, page_limit
-from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS
+from inkless.web.fields import Day, Text
+from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, is_id
 
 TASK_STATUSES = ("open", "in_progress", "done")
 
@@ -48,7 +49,7 @@ async def list_tasks(request: web.Request) -> web.Response:
 
 async def get_task(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not is_id(raw):
         raise web.HTTPNotFound(text=f"no task {raw}")
     async with request.app[SESSIONS]() as session:
         task = await session.get(Task, int(raw))
@@ -63,12 +64,12 @@ class NewTask(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=500)
+    title: Text = Field(min_length=1, max_length=500)
     owner: str
     to: list[str] = Field(min_length=1)
-    deadline: date
-    requirements: str | None = None
-    body: str = ""
+    deadline: Day
+    requirements: Text | None = None
+    body: Text = ""
 
 
 async def create_task(request: web.Request) -> web.Response:
