@@ -37,8 +37,8 @@ from tests.hostile.strategies import MAX_MESSAGE_SIZE, SENDER, SIGNER, UNIT, Hos
 # Slow, and still finding bugs (see the session note): run by `make faults`, not `make test`.
 pytestmark = pytest.mark.slow
 
-# Hypothesis's explain phase prints the generated HostileMail as an empty argument; without it
-# the failing message is shown in full.
+# No explain phase: it replays many variants of a failing message against the service. (For
+# this test Hypothesis prints the `mail=` argument empty; the note() in feed() shows it.)
 PHASES = [Phase.explicit, Phase.generate, Phase.shrink]
 MAX_EXAMPLES = 250  # per backend: about 50 ms each on SQLite (send, process, deliver, /healthz)
 PARSE_EXAMPLES = 400
