@@ -258,7 +258,6 @@ class ChatBot:
             return self._t("bot_sent_short", count=len(copies), bot=copies.count("bot"), mail=copies.count("mail"))
         await self._linked(update, work)
         self._on_queued()
-        self.sender.wakeup.set()
 
     async def _pending_approvals(self, session: AsyncSession, person: PersonInfo) -> list[tuple[Approval, Document]]:
         rows = (await session.execute(select(Approval, Document).join(Document, Document.id == Approval.document_id)
@@ -298,7 +297,6 @@ class ChatBot:
         if answer.follow_up is not None and update.effective_message is not None:
             await update.effective_message.reply_text(answer.follow_up, reply_markup=markup(answer.buttons))
         self._on_queued()
-        self.sender.wakeup.set()
 
     async def _press(self, session: AsyncSession, person: PersonInfo, chat_id: int, data: str) -> Answer:
         kind, _, rest = data.partition(":")
@@ -431,4 +429,3 @@ class ChatBot:
                 reply = self._t("bot_help")
         await message.reply_text(reply)
         self._on_queued()
-        self.sender.wakeup.set()
