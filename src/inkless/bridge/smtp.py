@@ -139,7 +139,7 @@ class IngressHandler:
         senders = [address for m in _FROM.finditer(head) for address in _addresses(_unfold(m.group(1)))]
         directory = self._directory()
         if len(senders) != 1 or not directory.is_member(senders[0]):
-            shown = senders[0] if senders else "(none)"
+            shown = _reply_safe(senders[0]) if senders else "(none)"
             return f"550 5.7.1 Header From {shown} is not a member of the organisation"
         if any(r.lower().startswith("all@") for r in units) and not directory.may_send_to_all(senders[0]):
             return "550 5.7.1 Only clerks, leaders and admins may write to all@"
@@ -149,13 +149,21 @@ class IngressHandler:
             failure = authres.failed([header_text(v) for v in headers.get_all("Authentication-Results") or []],
                                      trusted)
             if failure:
-                return f"550 5.7.1 Sender authentication failed ({failure})"
+                return f"550 5.7.1 Sender authentication failed ({_reply_safe(failure)})"
         return None
 
     async def handle_exception(self, error: Exception) -> str:
         # Without this hook aiosmtpd would show the exception text to the client.
         log.exception("SMTP session error", exc_info=error)
         return "421 4.3.0 Internal error, closing connection"
+
+
+def _reply_safe(text: str, limit: int = 120) -> str:
+    """Text from the message, made fit for an SMTP reply line: printable ASCII only (the raw
+    header may hold undecodable bytes or controls) and short (a reply line is at most 512
+    octets, RFC 5321 §4.5.3.1.5)."""
+    safe = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+    return safe if len(safe) <= limit else safe[: limit - 3] + "..."
 
 
 def is_unit_address(address: str, signer: TokenSigner) -> bool:

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
@@ -18,16 +19,48 @@ from email.utils import format_datetime, formataddr
 from inkless.mail.parse import ParsedAttachment
 
 POLICY = SMTP.clone(max_line_length=78)
+_MAX_LINE = 990  # RFC 5322 §2.1.1: 998 octets, less the field name
+
+
+# Fields whose value is free text (RFC 5322 §3.6.5): encoded here as RFC 2047 words directly.
+# The policy's folder would re-read the text as a header and decode anything in it that looks
+# like an encoded word, which goes wrong on titles such as "[通知] =?utf-8?B?wg==?=".
+_UNSTRUCTURED = frozenset({"subject", "comments", "x-inkless-title"})
 
 
 def header_block(headers: Iterable[tuple[str, str]]) -> bytes:
     """Fold and encode header fields (RFC 5322 / RFC 2047) into CRLF-terminated bytes.
 
     Values are made encodable first: text that came in undecodable (lone surrogates) would
-    otherwise be left unencoded by the policy and fail here.
+    otherwise be left unencoded by the policy and fail here. Short plain-ASCII values (dates,
+    message ids, addresses already encoded by `mailbox`) are written as they are: they need no
+    folding, and a fan-out writes thousands of them.
     """
-    return b"".join(POLICY.header_factory(name, _encodable(value)).fold(policy=POLICY).encode("ascii")
-                    for name, value in headers)
+    return b"".join(_field(name, _encodable(value)) for name, value in headers)
+
+
+def _field(name: str, value: str) -> bytes:
+    if name.lower() in _UNSTRUCTURED:
+        return _free_text(name, value)
+    if _fits_plain(name, value):
+        return f"{name}: {value}\r\n".encode("ascii")
+    return POLICY.header_factory(name, value).fold(policy=POLICY).encode("ascii")
+
+
+def _free_text(name: str, value: str) -> bytes:
+    text = " ".join(value.split())  # unfolded; controls such as CR and TAB become spaces
+    plain = text.isascii() and text.isprintable() and "=?" not in text
+    if plain and len(name) + 2 + len(text) <= POLICY.max_line_length:
+        return f"{name}: {text}\r\n".encode("ascii")
+    folded = Header(text, "us-ascii" if plain else "utf-8", maxlinelen=POLICY.max_line_length,
+                    header_name=name).encode(linesep="\r\n")
+    if plain and max(map(len, folded.split("\r\n"))) > _MAX_LINE:  # one word longer than a line may be
+        folded = Header(text, "utf-8", maxlinelen=POLICY.max_line_length, header_name=name).encode(linesep="\r\n")
+    return f"{name}: {folded}\r\n".encode("ascii")
+
+
+def _fits_plain(name: str, value: str) -> bool:
+    return len(name) + 2 + len(value) <= POLICY.max_line_length and value.isascii() and value.isprintable()
 
 
 def _encodable(value: str) -> str:
