@@ -7,7 +7,7 @@ from email.policy import default
 
 import pytest
 
-from inkless.mail.compose import header_block
+from inkless.mail.compose import header_block, text_part
 
 
 def shown(block: bytes, name: str) -> str:
@@ -50,3 +50,12 @@ def test_plain_fields_are_written_as_they_are() -> None:
     block = header_block([("Message-ID", "<1.abc@oa.test.gov>"), ("To", "=?utf-8?b?546L?= <a@test.gov>")])
     assert block == b"Message-ID: <1.abc@oa.test.gov>\r\nTo: =?utf-8?b?546L?= <a@test.gov>\r\n"
     assert shown(block, "To") == "王 <a@test.gov>"
+
+
+@pytest.mark.parametrize("body", ["县政府办公室发来公文。\n\n" + "请各单位认真贯彻落实。" * 40 + "\n", "Hello,\nplain text.\n",
+                                  "混合 text \udcd6 with a bad byte\n"])
+def test_text_part_reads_back_as_written(body: str) -> None:
+    part = text_part(body)
+    content = message_from_bytes(part, policy=default).get_content()
+    assert content.replace("\r\n", "\n") == body.replace("\udcd6", "?")
+    assert longest_line(part) <= 78
