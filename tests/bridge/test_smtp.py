@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiosmtplib
 import pytest
 from sqlalchemy import select
 
@@ -103,3 +104,18 @@ async def test_failed_upstream_dkim_is_refused_when_trusted(make_service, relay)
     untrusted = simple_mail("clerk@test.gov", f"edu@{DOMAIN}", "他处", extra=(
         "Authentication-Results: other.example; dkim=fail"))
     assert (await smtp_send(service.smtp_port, "clerk@test.gov", [f"edu@{DOMAIN}"], untrusted)).startswith("250")
+
+
+async def test_no_auth_is_offered_and_auth_is_refused(service: Service) -> None:
+    """Inkless takes mail from its MTA without SMTP AUTH: offering AUTH that always fails would
+    make a client configured for SASL try it and give up."""
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=service.smtp_port, start_tls=False, timeout=10)
+    await client.connect()
+    try:
+        ehlo = await client.ehlo()
+        assert "AUTH" not in ehlo.message.upper().split()
+        assert "8BITMIME" in ehlo.message and "SMTPUTF8" in ehlo.message
+        answer = await client.execute_command(b"AUTH", b"PLAIN", b"AGFsaWNlAHNlY3JldA==")
+        assert answer.code // 100 == 5
+    finally:
+        await client.quit()

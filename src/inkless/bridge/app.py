@@ -122,9 +122,11 @@ class Service:
                                  store=self.store, on_stored=stored)
         loop = asyncio.get_running_loop()
         host, port = split_listen(config.smtp.listen)
+        # No authenticator: mail comes from the MTA in front, so AUTH is not offered (aiosmtpd
+        # offers it only over TLS, which Inkless does not speak) rather than offered and failed.
         factory = partial(InklessSMTP, handler, hostname=config.smtp.hostname or config.domain,
                           ident="Inkless ESMTP", data_size_limit=config.smtp.max_message_size,
-                          enable_SMTPUTF8=True, auth_require_tls=False, timeout=300)
+                          enable_SMTPUTF8=True, timeout=300)
         try:
             self._smtp_server = await loop.create_server(factory, host, port)
         except OSError as exc:
