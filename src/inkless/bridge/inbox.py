@@ -29,7 +29,7 @@ from inkless.directory import Directory
 from inkless.handlers import pipeline
 from inkless.storage import queries
 from inkless.storage.audit import record
-from inkless.storage.engine import SQLITE_PRAGMAS
+from inkless.storage.engine import SQLITE_PRAGMAS, database_unavailable
 from inkless.storage.models import InboundMessage
 from inkless.tokens import TokenSigner
 
@@ -195,19 +195,29 @@ class InboxWorker(Worker):
         self._clock = clock
         self._worker_id = worker_id
         self._on_processed = on_processed
+        # Claimed by this worker and not finished yet (the database went away mid-batch).
+        self._held: list[int] = []
 
     async def idle_timeout(self) -> float:
         # Other processes store mail too; look for it now and then.
         return self._config.worker.poll_interval
 
     async def run_once(self, limit: int = 20) -> int:
-        """Claim and process one batch; return how many were processed."""
-        async with self._sessions() as session, session.begin():
-            ids = await queries.claim_inbound(session, worker=self._worker_id, now=self._clock.now(),
-                                              lease=self._config.worker.lease, limit=limit)
-        for inbound_id in ids:
+        """Claim and process one batch; return how many were processed.
+
+        When the database goes away halfway (a restart, a failover), the round fails and the
+        rest of the batch stays held: the next round goes on with it once the database is
+        back, rather than leaving it to wait for its lease to run out.
+        """
+        if not self._held:
+            async with self._sessions() as session, session.begin():
+                self._held = await queries.claim_inbound(session, worker=self._worker_id, now=self._clock.now(),
+                                                         lease=self._config.worker.lease, limit=limit)
+        ids = list(self._held)
+        while self._held:
             await self._pressure.quiet()
-            await self._process(inbound_id)
+            await self._process(self._held[0])
+            self._held.pop(0)
         if ids:
             self._on_processed()
         return len(ids)
@@ -254,6 +264,8 @@ class InboxWorker(Worker):
         except _Superseded:
             log.warning("inbound %s: taken over by another worker; our result is dropped", inbound_id)
         except Exception as exc:
+            if database_unavailable(exc):
+                raise  # no fault of the message: run_once fails and the next round tries it again
             log.exception("inbound %s: processing failed", inbound_id)
             await self._finish_alone(
                 inbound_id, pipeline.Outcome("quarantined", f"internal error: {type(exc).__name__}: {exc}"))

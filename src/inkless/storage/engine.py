@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from inkless.config import Config
@@ -45,6 +46,21 @@ def create_engine(config: Config) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(config.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+# SQLSTATEs of a database that is unreachable or restarting, not of a wrong statement: class 08
+# (connection exception), 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now.
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether exc means the database could not be reached or the connection broke (a restart,
+    a failover, a network cut): worth trying again later, and no fault of the work at hand."""
+    if isinstance(exc, DBAPIError):
+        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        return exc.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    # A refused or reset connection comes through the driver as it is; a full pool as PoolTimeout.
+    return isinstance(exc, (ConnectionError, PoolTimeout))
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
