@@ -70,6 +70,15 @@ def test_serve_refuses_a_port_in_use_and_an_unreachable_database(tmp_path: Path)
     assert "secretpw" not in result.stderr
 
 
+def test_serve_names_an_unset_imap_password_variable(tmp_path: Path) -> None:
+    path = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/x.db", None,
+                        imap=[{"url": "imap://oa@127.0.0.1:1/INBOX", "password_env": "INKLESS_TEST_UNSET_PASSWORD"}])
+    result = inkless("serve", "-c", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == \
+        "inkless: imap[0].password_env: environment variable INKLESS_TEST_UNSET_PASSWORD is not set"
+
+
 async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     smtp_port = free_port()
     path = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path}/x.db", None, smtp_port=smtp_port,

@@ -82,7 +82,7 @@ class RelaySection(Section):
 class ImapMailbox(Section):
     url: str = Field(description="imap://user:pass@host:143/INBOX or imaps://user@host/INBOX (993); the path is the folder.")
     password_env: str | None = Field(
-        None, description="Environment variable holding the password, instead of putting it in the URL.")
+        None, description="Environment variable holding the password, instead of putting it in the URL; `serve` refuses to start when it is not set.")
     idle: bool = Field(True, description="Use IMAP IDLE when the server offers it.")
     poll_interval: float = Field(60.0, gt=0, description="Seconds between polls without IDLE.")
     processed: str = Field("flag", description="What to do with processed mail: flag | move:<folder> | delete.")

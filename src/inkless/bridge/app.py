@@ -86,6 +86,11 @@ class Service:
     async def start(self) -> None:
         """Bring every part up; raise InklessError (one clear line) when one cannot start."""
         config = self.config
+        for index, mailbox in enumerate(config.imap):
+            if mailbox.password_env and mailbox.password_env not in os.environ:
+                # Checked here, not when the config is read: other commands need no password.
+                raise InklessError(f"imap[{index}].password_env: environment variable {mailbox.password_env} "
+                                   "is not set")
         self.engine = create_engine(config)
         try:
             await prepare_database(config, self.engine, self.clock)
