@@ -6,6 +6,7 @@ and a backlog that arrived while Inkless was down is all processed after start."
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -141,6 +142,9 @@ async def test_a_crashed_server_is_reconnected_to_with_nothing_lost_or_doubled(
     name = service.imap[0].name
     assert f'inkless_imap_reconnects_total{{mailbox="{name}"}}' in metrics
     assert f'inkless_imap_fetched_total{{mailbox="{name}"}} 6.0' in metrics
+    # The registry is per process (shared by the tests in it): at least these six.
+    stored = re.search(r'^inkless_inbound_stored_total\{source="imap"\} (\S+)$', metrics, re.MULTILINE)
+    assert stored is not None and float(stored.group(1)) >= 6
 
 
 async def test_a_new_uidvalidity_processes_nothing_twice(make_service: Any, relay: CaptureRelay,

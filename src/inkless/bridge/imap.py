@@ -221,6 +221,7 @@ class ImapIngress:
         self._stopping = threading.Event()
         labels = {"mailbox": self.name}
         self._fetched = metrics.IMAP_FETCHED.labels(**labels)
+        self._stored = metrics.INBOUND_STORED.labels("imap")
         self._errors = metrics.IMAP_ERRORS.labels(**labels)
         self._reconnects = metrics.IMAP_RECONNECTS.labels(**labels)
 
@@ -308,6 +309,7 @@ class ImapIngress:
                 await self._store.store(Arrival(peer=f"imap:{self.name}", mail_from=mail_from,
                                                 rcpt_tos=recipients, raw=raw, source="imap"))
                 self._fetched.inc()
+                self._stored.inc()
                 self._on_stored()
             # Marked only now that every message of the batch is durably stored.
             await asyncio.to_thread(connection.mark_processed, batch)
