@@ -11,6 +11,8 @@ import os
 import secrets
 import socket
 import time
+import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -131,31 +133,58 @@ class CaptureRelay:
     messages: list[Captured] = field(default_factory=list)
     # rcpt → reply to give at RCPT (e.g. "550 5.1.1 no such user", "451 4.3.0 later").
     refuse: dict[str, str] = field(default_factory=dict)
+    # Optional, for fault tests (None: accept): the reply to every RCPT not in `refuse`, and
+    # a reply to DATA instead of accepting the message (e.g. "451 4.3.0 try again later").
+    refuse_all: str | None = None
+    refuse_data: str | None = None
+    # How often each address was given at RCPT, whatever the answer.
+    rcpt_attempts: Counter[str] = field(default_factory=Counter)
     server: asyncio.AbstractServer | None = None
+    _sessions: weakref.WeakSet[SMTP] = field(default_factory=weakref.WeakSet, init=False, repr=False,
+                                              compare=False)
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
-        reply = self.refuse.get(address)
+        self.rcpt_attempts[address] += 1
+        reply = self.refuse.get(address) or self.refuse_all
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.refuse_data:
+            return self.refuse_data
         for rcpt in envelope.rcpt_tos:
             self.messages.append(Captured(envelope.mail_from or "", rcpt, envelope.original_content or b""))
         return "250 OK"
 
+    def _session(self) -> SMTP:
+        session = SMTP(self, hostname="relay.test")
+        self._sessions.add(session)
+        return session
+
     async def start(self) -> None:
+        """Listen (again): a stopped relay comes back on the port it had."""
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: SMTP(self, hostname="relay.test"), "127.0.0.1", self.port)
+        self.server = await loop.create_server(self._session, "127.0.0.1", self.port)
         self.port = self.server.sockets[0].getsockname()[1]
 
-    async def stop(self) -> None:
+    async def stop(self, *, drop_sessions: bool = False) -> int:
+        """Stop listening; with drop_sessions also close the open SMTP sessions, as a crashing
+        relay would (otherwise a client already connected may go on sending). Returns how many
+        sessions were closed."""
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
             self.server = None
+        dropped = 0
+        if drop_sessions:
+            for session in list(self._sessions):
+                if session.transport is not None and not session.transport.is_closing():
+                    session.transport.close()
+                    dropped += 1
+        return dropped
 
     def to(self, rcpt: str) -> list[Captured]:
         return [m for m in self.messages if m.rcpt == rcpt]

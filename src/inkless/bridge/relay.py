@@ -59,8 +59,12 @@ class MaildirRelay:
         self._counter = 0
 
     async def connect(self) -> MaildirRelay:
-        for sub in ("tmp", "new", "cur"):
-            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            # Like an unreachable SMTP relay (a full disk, say): the whole batch waits and is retried.
+            raise RelayUnavailable(f"maildir {self.path}: {exc.strerror or exc}") from None
         return self
 
     async def send(self, mail_from: str, rcpt: str, data: bytes) -> Result:
