@@ -23,6 +23,7 @@ from inkless.clock import Clock
 from inkless.config import RelaySection, WorkerSection
 from inkless.storage import queries
 from inkless.storage.audit import record
+from inkless.storage.engine import database_unavailable
 from inkless.storage.models import OutboxBody, OutboxMessage, Recipient, ShortMessageRecipient
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ class OutboxWorker(Worker):
         self._clock = clock
         self._worker_id = worker_id
         self._bodies: OrderedDict[int, bytes] = OrderedDict()
+        # Left by a database outage in the middle of a batch (see _deliver).
+        self._held_results: list[tuple[OutboxMessage, Result]] = []
+        self._held_unsent: list[OutboxMessage] = []
 
     async def idle_timeout(self) -> float:
         """Until the next retry falls due, at most the poll interval (other processes queue mail)."""
@@ -71,6 +75,8 @@ class OutboxWorker(Worker):
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it over one relay connection; return how many were tried."""
+        if self._held_results or self._held_unsent:
+            await self._settle_held()
         await self._pressure.quiet()
         async with self._sessions() as session, session.begin():
             batch = await queries.claim_outbox(session, worker=self._worker_id, now=self._clock.now(),
@@ -81,27 +87,50 @@ class OutboxWorker(Worker):
         return len(batch)
 
     async def _deliver(self, batch: Sequence[OutboxMessage]) -> None:
-        bodies = await self._load_bodies({row.body_id for row in batch})
         results: list[tuple[OutboxMessage, Result]] = []
-        connection: RelayConnection | None = None
         try:
-            connection = await self._relay.connect()
-            for row in batch:
-                await self._pressure.quiet()
-                result = await connection.send(row.mail_from, row.rcpt, row.headers + bodies[row.body_id])
-                results.append((row, result))
-                if len(results) >= RECORD_EVERY:
-                    await self._record(results)
-                    results = []
-        except RelayUnavailable as exc:
-            log.warning("relay: %s", exc)
-            done = {row.id for row, _ in results}
-            results += [(row, Result(ok=False, reason=str(exc))) for row in batch
-                        if row.id not in done and not self._recorded(row)]
-        finally:
-            if connection is not None:
-                await connection.close()
+            bodies = await self._load_bodies({row.body_id for row in batch})
+            connection: RelayConnection | None = None
+            try:
+                connection = await self._relay.connect()
+                for row in batch:
+                    await self._pressure.quiet()
+                    result = await connection.send(row.mail_from, row.rcpt, row.headers + bodies[row.body_id])
+                    results.append((row, result))
+                    if len(results) >= RECORD_EVERY:
+                        await self._record(results)
+                        results = []
+            except RelayUnavailable as exc:
+                log.warning("relay: %s", exc)
+                done = {row.id for row, _ in results}
+                results += [(row, Result(ok=False, reason=str(exc))) for row in batch
+                            if row.id not in done and not self._recorded(row)]
+            finally:
+                if connection is not None:
+                    await connection.close()
             await self._record(results)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            # The relay's answers cannot be recorded now. Keep them, and stop sending: the next
+            # round records them once the database is back and puts the unsent rest back in
+            # the queue, rather than leaving all of it to be sent again after the lease.
+            answered = {row.id for row, _ in results}
+            self._held_results += results
+            self._held_unsent += [row for row in batch if not self._recorded(row) and row.id not in answered]
+            raise
+
+    async def _settle_held(self) -> None:
+        """Record what a database outage left unrecorded; requeue what it left unsent."""
+        await self._record(self._held_results)  # raises again while the database is still away
+        self._held_results = []
+        if self._held_unsent:
+            async with self._sessions() as session, session.begin():
+                await session.execute(update(OutboxMessage).where(
+                    OutboxMessage.id.in_([row.id for row in self._held_unsent]),
+                    OutboxMessage.claimed_by == self._worker_id, OutboxMessage.status == "sending",
+                ).values(status="queued", claimed_by=None))
+            self._held_unsent = []
 
     @staticmethod
     def _recorded(row: OutboxMessage) -> bool:
@@ -126,6 +155,11 @@ class OutboxWorker(Worker):
             return
         now = self._clock.now()
         async with self._sessions() as session, session.begin():
+            # The rest of the batch is still ours: renew the claim, so a slow relay does not
+            # let the lease run out and another process send the same copies again.
+            await session.execute(update(OutboxMessage).where(
+                OutboxMessage.claimed_by == self._worker_id, OutboxMessage.status == "sending",
+            ).values(claimed_at=now))
             sent = [row for row, result in results if result.ok]
             if sent:
                 await self._mark_sent(session, sent, now)
