@@ -137,11 +137,20 @@ class CaptureRelay:
     # a reply to DATA instead of accepting the message (e.g. "451 4.3.0 try again later").
     refuse_all: str | None = None
     refuse_data: str | None = None
+    refuse_mail: str | None = None  # a reply to every MAIL FROM (e.g. "530 5.7.0 authentication required")
     # How often each address was given at RCPT, whatever the answer.
     rcpt_attempts: Counter[str] = field(default_factory=Counter)
     server: asyncio.AbstractServer | None = None
     _sessions: weakref.WeakSet[SMTP] = field(default_factory=weakref.WeakSet, init=False, repr=False,
                                               compare=False)
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          options: list[str]) -> str:
+        if self.refuse_mail:
+            return self.refuse_mail
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:

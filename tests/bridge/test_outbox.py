@@ -99,3 +99,37 @@ async def test_maildir_relay_writes_one_file_per_copy(make_service) -> None:  # 
     assert set(delivered) == EDU | {"fin-clerk@test.gov"}
     assert str(delivered["shared@test.gov"]["Return-Path"]).startswith("<bounce+")
     assert list((maildir / "tmp").iterdir()) == []
+
+
+async def test_a_relay_refusing_the_sender_fails_no_recipient_until_give_up(
+        make_service, relay: CaptureRelay) -> None:  # type: ignore[no-untyped-def]
+    """530/553 at MAIL FROM is the relay's set-up, the same for every copy: the copies wait and
+    are retried (and go out once the relay is fixed), none is failed as if its recipient were
+    unknown."""
+    service = await make_service(relay)
+    relay.refuse_mail = "530 5.7.0 Authentication required"
+    await send_to_edu(service)
+
+    async def retried_twice() -> bool:
+        rows = await outbox(service)
+        return len(rows) == 4 and all(r.status == "queued" and r.attempts >= 2 for r in rows)
+
+    await wait_for(retried_twice, what="two refused rounds with every copy still queued")
+    assert all("530 5.7.0" in (r.last_error or "") for r in await outbox(service))
+    assert not any(r.failed for r in (await recipient_rows(service)).values())
+
+    relay.refuse_mail = None  # the operator fixes the relay's credentials
+    await wait_for(lambda: len(relay.messages) == 4, what="delivery once the relay takes the sender")
+
+
+async def test_a_message_too_big_for_the_relay_fails_that_copy(make_service, relay: CaptureRelay) -> None:  # type: ignore[no-untyped-def]
+    service = await make_service(relay)
+    relay.refuse_mail = "552 5.3.4 Message size exceeds fixed limit"
+    await send_to_edu(service)
+
+    async def all_failed() -> bool:
+        rows = await recipient_rows(service)
+        return len(rows) == 3 and all(r.failed for r in rows.values())
+
+    await wait_for(all_failed, what="every copy failed for its size")
+    assert all((r.reason or "").startswith("552 5.3.4") for r in (await recipient_rows(service)).values())

@@ -144,6 +144,14 @@ class _SmtpConnection:
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError,
                 OSError, TimeoutError) as exc:
             raise RelayUnavailable(f"relay connection lost: {type(exc).__name__}: {exc}") from None
+        except aiosmtplib.SMTPSenderRefused as exc:
+            await self._reset()
+            if exc.code == 552 or exc.code // 100 == 4:  # too big for this relay, or not now: this copy
+                return _classify(exc.code, exc.message)
+            # Refusing our envelope sender (530 authentication required, 553 sender not allowed)
+            # refuses every copy alike: the relay's set-up, not the recipient. The batch waits
+            # and is retried until relay.give_up_after, rather than failing a whole fan-out.
+            raise RelayUnavailable(f"relay refused the sender: {exc.code} {exc.message}") from None
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset()
             return _classify(exc.code, exc.message)
