@@ -38,12 +38,22 @@ test: $(STAMP) test-peers
 faults: $(STAMP) test-peers
 	$(BIN)/python -m pytest -q -m slow
 
+# Every benchmark on SQLite and on PostgreSQL (each makes and drops its own scratch database on
+# BENCH_PG's server; ingest and fanout measure both in one invocation), then bench/results.md: one
+# table from this run. summary.py refuses result files written before the run started.
+BENCH_PG ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+
 bench: $(STAMP) test-peers
-	$(BIN)/python bench/ingest.py
+	mkdir -p bench/results && date +%s > bench/results/.run-started
+	$(BIN)/python bench/ingest.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/approval.py
+	$(BIN)/python bench/approval.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/feed.py
-	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/feed.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/fanout.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/memory.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/summary.py --since $$(cat bench/results/.run-started)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

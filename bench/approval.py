@@ -11,7 +11,8 @@ One run:
      accepts the second approver's request for that document;
   4. as baseline, measures the raw SMTP round trip of this machine: the same client sending
      one message straight to the same relay, --count times.
-Prints p50 and p95 of both and their ratio; writes bench/results/approval.md.
+Prints p50 and p95 of both and their ratio; writes bench/results/approval.md (approval-pg.md with
+--postgres) and the same figures as rows for bench/summary.py in approval.json (approval-pg.json).
 
 usage: .venv/bin/python bench/approval.py [--count 200] [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/x]
 """
@@ -40,6 +41,8 @@ import aiosmtplib
 import asyncpg
 import yaml
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from rows import ResultRow, row, write_rows
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -145,7 +148,7 @@ async def wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> N
     raise TimeoutError("inkless serve did not listen")
 
 
-async def run(args: argparse.Namespace) -> str:
+async def run(args: argparse.Namespace) -> tuple[str, list[ResultRow]]:
     relay = Relay()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: SMTP(relay, hostname="relay.bench"), "127.0.0.1", 0)
@@ -204,6 +207,11 @@ async def run(args: argparse.Namespace) -> str:
     p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
     b50, b95 = percentile(baseline, 0.5), percentile(baseline, 0.95)
     backend = "PostgreSQL" if args.postgres else "SQLite"
+    scenario, figure = f"{backend}, {args.count} approvals", "reply in → next approver's copy at the relay"
+    baseline_name = "raw SMTP round trip to the same relay"
+    rows = [row("approval", scenario, f"p50 ms, {figure}", p50, "ms", baseline_name, b50, p50 / b50, "p50 ≤ 100 ms",
+                p50 <= 100),
+            row("approval", scenario, f"p95 ms, {figure}", p95, "ms", baseline_name, b95, p95 / b95)]
     return "\n".join([
         f"# Approval latency ({backend}, {args.count} approvals, {os.cpu_count()} cores)",
         "",
@@ -214,7 +222,7 @@ async def run(args: argparse.Namespace) -> str:
         f"| baseline: raw SMTP round trip to the same relay | {b50:.1f} | {b95:.1f} | {statistics.mean(baseline):.1f} |",
         "",
         f"p50 ratio to the baseline: {p50 / b50:.1f}×; target p50 ≤ 100 ms: {'met' if p50 <= 100 else 'NOT met'}.",
-    ])
+    ]), rows
 
 
 def main() -> int:
@@ -222,10 +230,12 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--postgres", help="postgresql+asyncpg://user@host:port/anydb (a scratch database is made)")
     args = parser.parse_args()
-    report = asyncio.run(run(args))
+    report, rows = asyncio.run(run(args))
     print(report)
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / ("approval-pg.md" if args.postgres else "approval.md")).write_text(report + "\n")
+    results = HERE / "results" / ("approval-pg.md" if args.postgres else "approval.md")
+    results.write_text(report + "\n")
+    write_rows(results, rows)
     return 0
 
 

@@ -30,8 +30,9 @@ Per scenario:
      up to the 250 (a store waiting for the database shows here); --no-probe turns both off.
 Also, once per run, the per-copy cost of issue_document's per-copy work (header block, personal
 text part, tokens) measured in the bench process, independent of the machine's load swings.
-Prints a table and writes bench/results/fanout.md. The machine is shared and noisy: compare the
-ratio Inkless / raw smtp-source from the same run, not absolute numbers from different runs.
+Prints a table and writes bench/results/fanout.md, and its copies/s as rows for bench/summary.py in
+fanout.json. The machine is shared and noisy: compare the ratio Inkless / raw smtp-source from the
+same run, not absolute numbers from different runs.
 
 usage: .venv/bin/python bench/fanout.py [--recipients 10000] [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/x]
 Needs: Postfix tools (smtp-source, smtp-sink) on PATH; the repo's venv. --py-spy DIR also needs
@@ -71,6 +72,8 @@ from urllib.parse import urlsplit, urlunsplit
 import aiosmtplib
 import asyncpg
 import yaml
+
+from rows import ResultRow, row, write_rows
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -779,7 +782,16 @@ def report(args: argparse.Namespace, results: list[Result], env: dict[str, str])
     return "\n".join(lines)
 
 
-async def run(args: argparse.Namespace) -> str:
+def result_rows(results: list[Result], env: dict[str, str]) -> list[ResultRow]:
+    """The report's end-to-end rates against raw smtp-source, as rows for bench/summary.py."""
+    return [row("fanout", f"{r.backend}, {r.processes} process{'es' if r.processes > 1 else ''}",
+                f"copies/s end to end, {r.recipients:,} recipients", r.rate, "copies/s",
+                f"raw smtp-source -d -s {r.processes}", r.raw_rate, r.rate / r.raw_rate, "≥ 1,000/s", r.rate >= TARGET,
+                env["source"])
+            for r in results]
+
+
+async def run(args: argparse.Namespace) -> tuple[str, list[ResultRow]]:
     env = {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "host": platform.node(),
@@ -804,7 +816,7 @@ async def run(args: argparse.Namespace) -> str:
         print(f"{backend}, {processes} process(es):", flush=True)
         results.append(await scenario(args, backend, processes))
     env["load_end"] = loadavg()
-    return report(args, results, env)
+    return report(args, results, env), result_rows(results, env)
 
 
 def main() -> int:
@@ -834,7 +846,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
 
     try:
-        text = asyncio.run(run(args))
+        text, rows = asyncio.run(run(args))
     except KeyboardInterrupt:
         print("interrupted; cleaned up", file=sys.stderr)
         return 130
@@ -843,7 +855,7 @@ def main() -> int:
     results = Path(args.results) if args.results else HERE / "results" / "fanout.md"
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(text + "\n", encoding="utf-8")
-    print(f"written to {results}")
+    print(f"written to {results} and {write_rows(results, rows)}")
     return 0
 
 

@@ -23,8 +23,9 @@ One run:
   9. gzip: one GET with Accept-Encoding: gzip, its size against the plain body;
  10. validity: the served feed parsed with icalendar.Calendar.from_ical holds exactly the
      inserted UIDs, each with P's PARTSTAT.
-Prints a table and writes bench/results/feed.md (feed-pg.md with --postgres). The machine
-is shared and noisy: compare the ratio cold/baseline, measured in the same run.
+Prints a table and writes bench/results/feed.md (feed-pg.md with --postgres), and the targeted
+figures as rows for bench/summary.py in feed.json (feed-pg.json). The machine is shared and
+noisy: compare the ratio cold/baseline, measured in the same run.
 
 usage: .venv/bin/python bench/feed.py [--events 5000] [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/x]
 """
@@ -67,6 +68,8 @@ from inkless.storage.engine import create_engine, session_factory
 from inkless.storage.models import Attendee, Event
 from inkless.storage.org import import_org, load_directory
 from inkless.tokens import TokenSigner
+
+from rows import ResultRow, row, write_rows
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -254,7 +257,7 @@ async def bump(sessions: async_sessionmaker[AsyncSession]) -> None:
         await session.execute(text("UPDATE calendar_state SET generation = generation + 1 WHERE id = 1"))
 
 
-async def run(args: argparse.Namespace) -> str:
+async def run(args: argparse.Namespace) -> tuple[str, list[ResultRow]]:
     folder = Path(tempfile.mkdtemp(prefix="inkless-bench-feed-"))
     database = f"sqlite+aiosqlite:///{folder}/inkless.db"
     pg_name = None
@@ -371,6 +374,12 @@ async def run(args: argparse.Namespace) -> str:
     ratio = cold_ms / base_ms
     p304, p304_95 = percentile(not_modified, 0.5), percentile(not_modified, 0.95)
     backend = "PostgreSQL" if args.postgres else "SQLite"
+    scenario = f"{backend}, {args.events:,} events"
+    figures = [row("feed", scenario, f"cold render over HTTP ms, median of {args.cold}", cold_ms, "ms",
+                   f"bare icalendar build + to_ical, median of {args.repeat}", base_ms, ratio, "≤ 0.25×",
+                   ratio <= 0.25),
+               row("feed", scenario, f"304 If-None-Match p50 ms, of {args.conditional}", p304, "ms",
+                   target="p50 ≤ 2 ms", met=p304 <= 2)]
     return "\n".join([
         f"# Calendar feed ({backend}, {args.events:,} events, {os.cpu_count()} cores, "
         f"load {' '.join(Path('/proc/loadavg').read_text().split()[:3])})",
@@ -393,7 +402,7 @@ async def run(args: argparse.Namespace) -> str:
         "",
         f"valid: {valid} ({len(vevents):,} VEVENTs, UIDs and PARTSTATs as stored); "
         f"fill took {fill_seconds:.1f} s; inkless serve exit code after SIGTERM: {exit_code}.",
-    ])
+    ]), figures
 
 
 def main() -> int:
@@ -406,10 +415,12 @@ def main() -> int:
     parser.add_argument("--postgres", help="postgresql+asyncpg://user@host:port/anydb (a scratch database is made)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (serve.log)")
     args = parser.parse_args()
-    report = asyncio.run(run(args))
+    report, figures = asyncio.run(run(args))
     print(report)
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / ("feed-pg.md" if args.postgres else "feed.md")).write_text(report + "\n")
+    results = HERE / "results" / ("feed-pg.md" if args.postgres else "feed.md")
+    results.write_text(report + "\n")
+    write_rows(results, figures)
     return 0
 
 

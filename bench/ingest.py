@@ -17,7 +17,7 @@ next server is not measured against Inkless's background work).
 
 usage: .venv/bin/python bench/ingest.py [--runs 3] [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/x]
 Needs: Postfix tools (smtp-source, smtp-sink) on PATH; the repo's venv (aiosmtpd, inkless).
-Results: printed, and written to bench/results/ingest.md.
+Results: printed, and written to bench/results/ingest.md (and ingest.json for bench/summary.py).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from rows import ResultRow, row, write_rows
 
 HERE = Path(__file__).resolve().parent
 SENDER = "sender@bench.gov"
@@ -391,6 +393,26 @@ def report(args: argparse.Namespace, servers: list[Server], env: dict[str, str])
     return "\n".join(lines)
 
 
+def result_rows(args: argparse.Namespace, servers: list[Server]) -> list[ResultRow]:
+    """The ratios of the report, as rows for bench/summary.py: each Inkless against each reference server."""
+    by_key = {s.key: s for s in servers}
+    bases = [(base, target) for base, target in ((by_key.get("aiosmtpd"), "≥ 1.0×"), (by_key.get("smtp-sink"), ""))
+             if base is not None]
+    rows = []
+    for s in servers:
+        if not s.key.startswith("inkless"):
+            continue
+        scenario = s.label.removeprefix("Inkless (").removesuffix(")")
+        figure = f"msgs/s, median of {args.runs} run{'s' if args.runs > 1 else ''}"
+        for base, target in bases:
+            ratio = median(s.rates) / median(base.rates)
+            rows.append(row("ingest", scenario, figure, median(s.rates), "msgs/s", base.label, median(base.rates),
+                            ratio, target, ratio >= 1.0 if base.key == "aiosmtpd" else None))
+        if not bases:
+            rows.append(row("ingest", scenario, figure, median(s.rates), "msgs/s"))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -406,6 +428,8 @@ def main() -> int:
     parser.add_argument("--py-spy", metavar="FILE",
                         help="record Inkless (SQLite) with py-spy during its last timed run"
                              " (.svg flamegraph, .txt collapsed stacks, .json speedscope)")
+    parser.add_argument("--py-spy-server", choices=["inkless", "inkless-pg"], default="inkless",
+                        help="which Inkless --py-spy records: 'inkless-pg' is the PostgreSQL one (needs --postgres)")
     parser.add_argument("--timeout", type=float, default=900, help="smtp-source timeout, seconds")
     parser.add_argument("--drain-timeout", type=float, default=900,
                         help="max wait for Inkless to process its backlog after a run, seconds")
@@ -507,7 +531,7 @@ def main() -> int:
         for run in range(1, args.runs + 1):
             for s in servers:
                 pyspy = None
-                if args.py_spy and s.key == "inkless" and run == args.runs:
+                if args.py_spy and s.key == args.py_spy_server and run == args.runs:
                     pyspy = start_pyspy(procs, args.py_spy, s.proc.pid, venv_bin)
                 measure(args, s, run, pyspy)
 
@@ -534,7 +558,7 @@ def main() -> int:
         results = Path(args.results)
         results.parent.mkdir(parents=True, exist_ok=True)
         results.write_text(text + "\n", encoding="utf-8")
-        print(f"written to {results}")
+        print(f"written to {results} and {write_rows(results, result_rows(args, servers))}")
         return 0
     except KeyboardInterrupt:
         print("interrupted; cleaning up", file=sys.stderr)

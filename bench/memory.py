@@ -24,7 +24,8 @@ One run:
      /public/feed.atom; /metrics (5 GETs); --mail new documents over SMTP (4 sessions, each to
      one unit, 1 in 20 with a 20 KB attachment), waiting until all are issued and delivered; idle.
 Prints the peak (VmHWM) against 250 MB, the baseline, and RSS per phase; writes
-bench/results/memory.md (memory-pg.md with --postgres). The temporary folder is removed
+bench/results/memory.md (memory-pg.md with --postgres), and the peak against the baseline as a
+row for bench/summary.py in memory.json (memory-pg.json). The temporary folder is removed
 unless --keep is given.
 
 usage: .venv/bin/python bench/memory.py [--documents 100000] [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/x]
@@ -85,6 +86,8 @@ from inkless.storage.models import (
 )
 from inkless.storage.org import import_org, load_directory
 from inkless.tokens import TokenSigner
+
+from rows import ResultRow, row, write_rows
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -649,7 +652,7 @@ async def drive(args: argparse.Namespace, client: aiohttp.ClientSession, base: s
         served.phases.append(Phase(name, ended - began, details.get(name, ""), max_rss, end_rss, end_hwm))
 
 
-async def run(args: argparse.Namespace) -> str:
+async def run(args: argparse.Namespace) -> tuple[str, list[ResultRow]]:
     backend = "PostgreSQL" if args.postgres else "SQLite"
     served = Served(backend)
     procs = Processes()
@@ -752,7 +755,7 @@ async def run(args: argparse.Namespace) -> str:
             print(f"kept {folder}", file=sys.stderr)
         else:
             shutil.rmtree(folder, ignore_errors=True)
-    return report(args, served, stats, load_start, source)
+    return report(args, served, stats, load_start, source), result_rows(args, served, source)
 
 
 def report(args: argparse.Namespace, served: Served, stats: FillStats, load_start: str, source: str) -> str:
@@ -795,6 +798,14 @@ def report(args: argparse.Namespace, served: Served, stats: FillStats, load_star
     return "\n".join(lines)
 
 
+def result_rows(args: argparse.Namespace, served: Served, source: str) -> list[ResultRow]:
+    """The report's peak against the idle baseline's VmHWM, as a row for bench/summary.py."""
+    peak, baseline = mb(served.peak), mb(served.baseline_hwm)
+    return [row("memory", f"{served.backend}, {args.documents:,} documents", "peak RSS (VmHWM) while serving", peak,
+                "MB", "idle serve on an empty database (VmHWM)", baseline, peak / baseline, f"≤ {TARGET_MB:.0f} MB",
+                peak <= TARGET_MB, source)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -817,7 +828,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
 
     try:
-        text_ = asyncio.run(run(args))
+        text_, rows = asyncio.run(run(args))
     except KeyboardInterrupt:
         print("interrupted; cleaned up", file=sys.stderr)
         return 130
@@ -827,7 +838,7 @@ def main() -> int:
     results = Path(args.results) if args.results else HERE / "results" / default
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(text_ + "\n", encoding="utf-8")
-    print(f"written to {results}")
+    print(f"written to {results} and {write_rows(results, rows)}")
     return 0
 
 
