@@ -14,8 +14,8 @@ Per scenario:
   4. warm-up, not timed: one document to warm@ (20 copies), delivered completely; its copies
      give the average size of a personal copy;
   5. baseline: `smtp-source -d -s P -m N -l SIZE` into the same smtp-sink, with P = the number of
-     Inkless processes (each process has one outbox worker that sends over one connection at a
-     time), N = --recipients and SIZE = the average copy size; once before and once after the
+     Inkless processes × --connections (each process has one outbox worker that sends a round
+     over relay.connections connections at once), N = --recipients and SIZE = the average copy size; once before and once after the
      Inkless measurement, the mean is reported;
   6. measured: ONE document (a ~1.5 KB Chinese 通知) to fanout@ over SMTP, to the first process.
      t0 is the client's 250 after DATA. "issue" ends when the outbox rows of the document are
@@ -285,10 +285,11 @@ def write_org(folder: Path, recipients: int) -> None:
     (folder / "org.yaml").write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
 
 
-def write_config(folder: Path, name: str, database: str, relay_port: int, batch_size: int | None) -> tuple[Path, int]:
+def write_config(folder: Path, name: str, database: str, relay_port: int, batch_size: int | None,
+                 connections: int) -> tuple[Path, int]:
     smtp_port = free_port()
     web_port = free_port()
-    relay: dict[str, Any] = {"url": f"smtp://127.0.0.1:{relay_port}?starttls=off"}
+    relay: dict[str, Any] = {"url": f"smtp://127.0.0.1:{relay_port}?starttls=off", "connections": connections}
     if batch_size is not None:
         relay["batch_size"] = batch_size
     config = {
@@ -439,6 +440,7 @@ class Result:
     processes: int
     recipients: int
     batch_size: int | None
+    sessions: int = 1  # relay connections at once: processes × relay.connections
     copy_size: int = 0
     issue: float = float("nan")
     delivery: float = float("nan")
@@ -556,7 +558,7 @@ async def wait_recorded(probe: Probe, timeout: float, alive: list[subprocess.Pop
 
 
 async def scenario(args: argparse.Namespace, backend: str, processes: int) -> Result:
-    result = Result(backend, processes, args.recipients, args.batch_size)
+    result = Result(backend, processes, args.recipients, args.batch_size, sessions=processes * args.connections)
     label = f"{backend}, {processes} process{'es' if processes > 1 else ''}"
     folder = Path(tempfile.mkdtemp(prefix="inkless-bench-fanout-"))
     procs = Processes()
@@ -576,7 +578,7 @@ async def scenario(args: argparse.Namespace, backend: str, processes: int) -> Re
         sink = Sink(procs)
         ports = []
         for index in range(processes):
-            config, smtp_port = write_config(folder, f"serve{index}", database, sink.port, args.batch_size)
+            config, smtp_port = write_config(folder, f"serve{index}", database, sink.port, args.batch_size, args.connections)
             log = folder / f"serve{index}.log"
             began = time.perf_counter()
             with log.open("wb") as out:
@@ -602,8 +604,8 @@ async def scenario(args: argparse.Namespace, backend: str, processes: int) -> Re
         before_id = int(await probe.scalar("SELECT coalesce(max(id), 0) FROM outbox"))
         print(f"  [{label}] warm-up delivered; a personal copy is {result.copy_size:,} bytes", flush=True)
 
-        result.raw.append(await raw_rate(sink, processes, args.recipients, result.copy_size))
-        print(f"  [{label}] raw smtp-source -d -s {processes}: {result.raw[-1]:,.0f} msgs/s", flush=True)
+        result.raw.append(await raw_rate(sink, result.sessions, args.recipients, result.copy_size))
+        print(f"  [{label}] raw smtp-source -d -s {result.sessions}: {result.raw[-1]:,.0f} msgs/s", flush=True)
 
         spies: list[tuple[subprocess.Popen[bytes], Path]] = []
         if args.py_spy:
@@ -661,8 +663,9 @@ async def scenario(args: argparse.Namespace, backend: str, processes: int) -> Re
             if stacks.exists():
                 result.profile += summarise_collapsed(stacks, recorded_at - t250, args.py_spy_rate, args.py_spy_top)
 
-        result.raw.append(await raw_rate(sink, processes, args.recipients, result.copy_size))
-        print(f"  [{label}] raw smtp-source -d -s {processes} (after): {result.raw[-1]:,.0f} msgs/s", flush=True)
+        result.raw.append(await raw_rate(sink, result.sessions, args.recipients, result.copy_size))
+        print(f"  [{label}] raw smtp-source -d -s {result.sessions} (after): {result.raw[-1]:,.0f} msgs/s",
+              flush=True)
 
         # Checks: every row sent, every recipient marked.
         states = await outbox_states(probe)
@@ -726,7 +729,7 @@ def report(args: argparse.Namespace, results: list[Result], env: dict[str, str])
         f"# Fan-out ({args.recipients:,} recipients, relay = Postfix smtp-sink)",
         "",
         f"{env['date']} · {env['host']} · {env['cpus']} CPUs · Python {env['python']} · {env['postfix']}"
-        f" · relay.batch_size {batch}",
+        f" · relay.batch_size {batch} · relay.connections {args.connections}",
         f"Measured code: {env['source']}",
         f"Load average (1/5/15 min) at start {env['load_start']}, at end {env['load_end']} — the machine is"
         " shared: compare the ratio Inkless / raw from one run.",
@@ -746,7 +749,8 @@ def report(args: argparse.Namespace, results: list[Result], env: dict[str, str])
         "issue = the client's 250 → the document's outbox rows visible (numbered, recipients and copies"
         " queued); delivery = from then → smtp-sink accepted the last copy (and the sender's notice).",
         "copies/s = recipients ÷ (issue + delivery). Raw = `smtp-source -d -s P -m N -l SIZE` into the same sink"
-        " (P = Inkless processes, SIZE = the average personal copy), mean of one run before and one after.",
+        " (P = Inkless processes × relay.connections, the relay sessions Inkless may have open at once; SIZE = the"
+        " average personal copy), mean of one run before and one after.",
         f"Per-copy composition measured in the bench process (2,000 copies, inputs like the measured document's,"
         f" at the start of the run): {env['compose']}.",
         "SMTP 220: while the document is issued and delivered, the bench connects to the receiving process's SMTP"
@@ -786,7 +790,7 @@ def result_rows(results: list[Result], env: dict[str, str]) -> list[ResultRow]:
     """The report's end-to-end rates against raw smtp-source, as rows for bench/summary.py."""
     return [row("fanout", f"{r.backend}, {r.processes} process{'es' if r.processes > 1 else ''}",
                 f"copies/s end to end, {r.recipients:,} recipients", r.rate, "copies/s",
-                f"raw smtp-source -d -s {r.processes}", r.raw_rate, r.rate / r.raw_rate, "≥ 1,000/s", r.rate >= TARGET,
+                f"raw smtp-source -d -s {r.sessions}", r.raw_rate, r.rate / r.raw_rate, "≥ 1,000/s", r.rate >= TARGET,
                 env["source"])
             for r in results]
 
@@ -828,6 +832,8 @@ def main() -> int:
     parser.add_argument("--pg-processes", default="1,2", help="PostgreSQL scenarios: processes, comma-separated")
     parser.add_argument("--skip-sqlite", action="store_true", help="only the PostgreSQL scenarios")
     parser.add_argument("--batch-size", type=int, help="relay.batch_size (default: Inkless's default, 200)")
+    parser.add_argument("--connections", type=int, default=4,
+                        help="relay.connections per process (default 4, Inkless's default)")
     parser.add_argument("--no-probe", dest="probe", action="store_false",
                         help="no SMTP greeting and small-message probes of the receiving process during the fan-out")
     parser.add_argument("--timeout", type=float, default=600, help="max seconds for issue + delivery")

@@ -65,7 +65,10 @@ class RelaySection(Section):
     give_up_after: float = Field(
         172_800.0, gt=0, description="Seconds after which a message still failing transiently is marked failed."
     )
-    batch_size: int = Field(200, gt=0, description="Outbound messages claimed per round (one relay connection).")
+    batch_size: int = Field(200, gt=0, description="Outbound messages claimed per round.")
+    connections: int = Field(
+        4, gt=0, le=50,
+        description="Relay connections a process sends a round over at once (an MTA takes several from one client).")
     timeout: float = Field(60.0, gt=0, description="Relay connect and command timeout, in seconds.")
 
     @field_validator("url")

@@ -90,7 +90,7 @@ async def test_relay_down_then_back_on_the_same_port(tmp_path: Path, database_ur
         await wait_until(all_final, timeout=60, fleet=fleet, describe=describe)
         serve.check_alive()
         outcome = await final_check(
-            engine, label=f"relay down after {at_stop} copies ({cut} session cut) for {RETRY_ROUNDS}+ retry "
+            engine, label=f"relay down after {at_stop} copies ({cut} relay sessions cut) for {RETRY_ROUNDS}+ retry "
                           f"rounds, back on port {relay_port}", backend=backend(database_url), sent=1, started=started,
             recipients=recipients, arrived=[m.rcpt for m in relay.messages],
             duplicates_note="expected 0: the relay cuts a session only between replies, so every copy it "

@@ -7,9 +7,10 @@ Message-ID, which lets clients fold the duplicate).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -87,38 +88,57 @@ class OutboxWorker(Worker):
         return len(batch)
 
     async def _deliver(self, batch: Sequence[OutboxMessage]) -> None:
-        results: list[tuple[OutboxMessage, Result]] = []
+        """Send a batch over relay.connections connections at once, recording answers in chunks."""
+        answered: list[tuple[OutboxMessage, Result]] = []  # not recorded yet
+        unavailable: list[str] = []
         try:
             bodies = await self._load_bodies({row.body_id for row in batch})
-            connection: RelayConnection | None = None
-            try:
-                connection = await self._relay.connect()
-                for row in batch:
-                    await self._pressure.quiet()
-                    result = await connection.send(row.mail_from, row.rcpt, row.headers + bodies[row.body_id])
-                    results.append((row, result))
-                    if len(results) >= RECORD_EVERY:
-                        await self._record(results)
-                        results = []
-            except RelayUnavailable as exc:
-                log.warning("relay: %s", exc)
-                done = {row.id for row, _ in results}
-                results += [(row, Result(ok=False, reason=str(exc))) for row in batch
-                            if row.id not in done and not self._recorded(row)]
-            finally:
-                if connection is not None:
-                    await connection.close()
-            await self._record(results)
-        except Exception as exc:
-            if not database_unavailable(exc):
+            rows = iter(batch)  # shared: each connection takes the next row
+            async with asyncio.TaskGroup() as lanes:
+                for _ in range(min(self._settings.connections, len(batch))):
+                    lanes.create_task(self._lane(rows, bodies, answered, unavailable))
+            if unavailable:
+                # Whatever no connection answered for waits for the next attempt, with the reason.
+                done = {row.id for row, _ in answered}
+                answered += [(row, Result(ok=False, reason=unavailable[0])) for row in batch
+                             if row.id not in done and not self._recorded(row)]
+            await self._record(answered)
+        except BaseException as exc:
+            unexpected = [e for e in getattr(exc, "exceptions", [exc]) if not database_unavailable(e)]
+            if unexpected:
                 raise
             # The relay's answers cannot be recorded now. Keep them, and stop sending: the next
             # round records them once the database is back and puts the unsent rest back in
             # the queue, rather than leaving all of it to be sent again after the lease.
-            answered = {row.id for row, _ in results}
-            self._held_results += results
-            self._held_unsent += [row for row in batch if not self._recorded(row) and row.id not in answered]
+            done = {row.id for row, _ in answered}
+            self._held_results += answered
+            self._held_unsent += [row for row in batch if not self._recorded(row) and row.id not in done]
             raise
+
+    async def _lane(self, rows: Iterator[OutboxMessage], bodies: dict[int, bytes],
+                    answered: list[tuple[OutboxMessage, Result]], unavailable: list[str]) -> None:
+        """One relay connection: send rows until none are left or the relay goes away."""
+        connection: RelayConnection | None = None
+        try:
+            connection = await self._relay.connect()
+            for row in rows:
+                await self._pressure.quiet()
+                answered.append((row, await connection.send(row.mail_from, row.rcpt,
+                                                            row.headers + bodies[row.body_id])))
+                if len(answered) >= RECORD_EVERY:
+                    chunk = answered[:]
+                    del answered[:]
+                    try:
+                        await self._record(chunk)
+                    except BaseException:
+                        answered[:0] = chunk  # still unrecorded: _deliver holds them
+                        raise
+        except RelayUnavailable as exc:
+            log.warning("relay: %s", exc)
+            unavailable.append(str(exc))
+        finally:
+            if connection is not None:
+                await connection.close()
 
     async def _settle_held(self) -> None:
         """Record what a database outage left unrecorded; requeue what it left unsent."""
