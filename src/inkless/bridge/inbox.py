@@ -29,7 +29,7 @@ from inkless.directory import Directory
 from inkless.handlers import pipeline
 from inkless.storage import queries
 from inkless.storage.audit import record
-from inkless.storage.engine import SQLITE_PRAGMAS, database_unavailable
+from inkless.storage.engine import SQLITE_PRAGMAS, transient_database_error
 from inkless.storage.models import InboundMessage
 from inkless.tokens import TokenSigner
 
@@ -289,7 +289,7 @@ class InboxWorker(Worker):
         except _Superseded:
             log.warning("inbound %s: taken over by another worker; our result is dropped", inbound_id)
         except Exception as exc:
-            if database_unavailable(exc):
+            if transient_database_error(exc):
                 raise  # no fault of the message: run_once fails and the next round tries it again
             log.exception("inbound %s: processing failed", inbound_id)
             await self._finish_alone(

@@ -24,7 +24,7 @@ from inkless.clock import Clock
 from inkless.config import RelaySection, WorkerSection
 from inkless.storage import queries
 from inkless.storage.audit import record
-from inkless.storage.engine import database_unavailable
+from inkless.storage.engine import transient_database_error
 from inkless.storage.models import OutboxBody, OutboxMessage, Recipient, ShortMessageRecipient
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class OutboxWorker(Worker):
         self._clock = clock
         self._worker_id = worker_id
         self._bodies: OrderedDict[int, bytes] = OrderedDict()
+        self._recording = asyncio.Lock()
         # Left by a database outage in the middle of a batch (see _deliver).
         self._held_results: list[tuple[OutboxMessage, Result]] = []
         self._held_unsent: list[OutboxMessage] = []
@@ -104,7 +105,7 @@ class OutboxWorker(Worker):
                              if row.id not in done and not self._recorded(row)]
             await self._record(answered)
         except BaseException as exc:
-            unexpected = [e for e in getattr(exc, "exceptions", [exc]) if not database_unavailable(e)]
+            unexpected = [e for e in getattr(exc, "exceptions", [exc]) if not transient_database_error(e)]
             if unexpected:
                 raise
             # The relay's answers cannot be recorded now. Keep them, and stop sending: the next
@@ -173,6 +174,12 @@ class OutboxWorker(Worker):
     async def _record(self, results: list[tuple[OutboxMessage, Result]]) -> None:
         if not results:
             return
+        # One record at a time: the connections of a round share the claim being renewed,
+        # and two transactions updating the same rows in a different order would deadlock.
+        async with self._recording:
+            await self._record_now(results)
+
+    async def _record_now(self, results: list[tuple[OutboxMessage, Result]]) -> None:
         now = self._clock.now()
         async with self._sessions() as session, session.begin():
             # The rest of the batch is still ours: renew the claim, so a slow relay does not

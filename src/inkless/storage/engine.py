@@ -48,17 +48,20 @@ def create_engine(config: Config) -> AsyncEngine:
     return create_async_engine(config.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
-# SQLSTATEs of a database that is unreachable or restarting, not of a wrong statement: class 08
-# (connection exception), 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now.
-_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+# SQLSTATEs that say "try again later", not "this statement is wrong": class 08 (connection
+# exception), 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, and class 40
+# (transaction rollback: serialization failure, deadlock detected), which PostgreSQL raises in
+# one of two transactions that wanted the same rows in a different order.
+_TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03", "40")
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether exc means the database could not be reached or the connection broke (a restart,
-    a failover, a network cut): worth trying again later, and no fault of the work at hand."""
+def transient_database_error(exc: BaseException) -> bool:
+    """Whether exc means the database could not do it now (a restart, a failover, a network cut,
+    a deadlock with another transaction): worth trying again later, and no fault of the work at
+    hand."""
     if isinstance(exc, DBAPIError):
         sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-        return exc.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+        return exc.connection_invalidated or sqlstate.startswith(_TRANSIENT_SQLSTATES)
     # A refused or reset connection comes through the driver as it is; a full pool as PoolTimeout.
     return isinstance(exc, (ConnectionError, PoolTimeout))
 
