@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiosmtplib
 import pytest
 from sqlalchemy import select
@@ -119,3 +121,24 @@ async def test_no_auth_is_offered_and_auth_is_refused(service: Service) -> None:
         assert answer.code // 100 == 5
     finally:
         await client.quit()
+
+
+async def test_smtp_activity_holds_background_work_back(service: Service) -> None:
+    """Workers give way while SMTP sessions are busy, not only when a message was stored: a
+    connection and each RCPT count as activity (IngestPressure)."""
+    pressure = service.pressure
+    defaults = pressure.quiet_for, pressure.max_defer
+    pressure.quiet_for = pressure.max_defer = 3600  # "quiet" only after an hour without SMTP activity
+    pressure._last_arrival = float("-inf")  # nothing ever arrived
+    try:
+        await asyncio.wait_for(pressure.quiet(), timeout=5)  # nothing has happened yet
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=service.smtp_port, start_tls=False, timeout=10)
+        await client.connect()  # a connection, no message
+        try:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(pressure.quiet(), timeout=0.2)
+        finally:
+            await client.quit()
+    finally:
+        pressure.quiet_for, pressure.max_defer = defaults
+        pressure._last_arrival = float("-inf")  # let the workers waiting in quiet() go, so the service can stop

@@ -74,6 +74,7 @@ class Service:
         self.store: InboundStore | None = None
         self.inbox: InboxWorker | None = None
         self.outbox: OutboxWorker | None = None
+        self.pressure = IngestPressure()
         self.scheduler: Scheduler | None = None
         self.imap: list[ImapIngress] = []
         self.bot: ChatBot | None = None
@@ -104,7 +105,7 @@ class Service:
         path = config.sqlite_path
         self.store = SqliteInboundStore(path, self.clock) if path is not None \
             else SessionInboundStore(self.sessions, self.clock)
-        pressure = IngestPressure()
+        pressure = self.pressure
         self.outbox = OutboxWorker(
             pressure=pressure,
             sessions=self.sessions,
@@ -124,7 +125,7 @@ class Service:
         self.imap = [ImapIngress(mailbox=mailbox, domain=config.domain, store=self.store, sessions=self.sessions,
                                  clock=self.clock, on_stored=stored, holder=self.worker_id) for mailbox in config.imap]
         handler = IngressHandler(config=config, directory=lambda: self.directory, signer=self.signer,
-                                 store=self.store, on_stored=stored)
+                                 store=self.store, on_stored=stored, on_activity=pressure.arrived)
         loop = asyncio.get_running_loop()
         host, port = split_listen(config.smtp.listen)
         # No authenticator: mail comes from the MTA in front, so AUTH is not offered (aiosmtpd

@@ -10,6 +10,7 @@ Replies are values: each hook returns the SMTP reply line. Codes:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -40,6 +41,12 @@ class InklessSMTP(SMTP):
     line_length_limit = LINE_LIMIT
     _dir_names: list[str] | None = None
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        activity = getattr(self.event_handler, "activity", None)
+        if activity is not None:
+            activity()
+
     def __dir__(self) -> list[str]:
         # aiosmtpd's __init__ runs inspect.getmembers(self) and dir(self) on every connection
         # (about 100 µs, a tenth of a message's cost) only to find the smtp_* and auth_*
@@ -63,8 +70,12 @@ class IngressHandler:
         signer: TokenSigner,
         store: InboundStore,
         on_stored: Callable[[], None],
+        on_activity: Callable[[], None] = lambda: None,
     ) -> None:
         self._config = config
+        # Called on every connection, RCPT and DATA: background work waits while sessions are
+        # busy (IngestPressure), not only while messages are being stored.
+        self.activity = on_activity
         self._directory = directory
         self._signer = signer
         self._store = store
@@ -74,6 +85,7 @@ class IngressHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        self.activity()
         reply = self._check_rcpt(envelope, address)
         if reply is None:
             envelope.rcpt_tos.append(address)
@@ -113,6 +125,7 @@ class IngressHandler:
         return reply
 
     async def _data(self, session: Session, envelope: Envelope) -> str:
+        self.activity()
         raw = envelope.original_content or b""
         if isinstance(envelope.content, bytes) and envelope.content is not raw:
             raw = envelope.content
