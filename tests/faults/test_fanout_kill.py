@@ -20,16 +20,12 @@ from sqlalchemy import func, select
 from inkless.storage.models import Document, OutboxMessage, Recipient
 from tests.bridge.test_durability import Fleet, open_engine, status_counts, wait_until
 from tests.conftest import DOMAIN, CaptureRelay, free_port, simple_mail, smtp_send, write_config
+from tests.faults.fanout import SENDER, crowd_org
 
 RECIPIENTS = 2_000
 BATCH = 100
 KILL_AFTER = 400
-SENDER = "clerk@test.gov"
-CROWD_ORG = {"units": [
-    {"id": "office", "name": "办公室", "members": [{"email": SENDER, "name": "王文书", "roles": ["clerk"]}]},
-    {"id": "crowd", "name": "全县", "members": [{"email": f"p{n:04d}@test.gov", "name": f"人{n}"}
-                                              for n in range(RECIPIENTS)]},
-]}
+CROWD_ORG = crowd_org(RECIPIENTS)
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -52,9 +52,9 @@ def _field(name: str, value: str) -> bytes:
 
 def _free_text(name: str, value: str) -> bytes:
     text = " ".join(value.split())  # unfolded; controls such as CR and TAB become spaces
-    plain = text.isascii() and text.isprintable() and "=?" not in text
-    if plain and len(name) + 2 + len(text) <= LINE_LENGTH:
+    if _fits_plain(name, text) and "=?" not in text:
         return f"{name}: {text}\r\n".encode("ascii")
+    plain = text.isascii() and text.isprintable() and "=?" not in text
     folded = Header(text, "us-ascii" if plain else "utf-8", maxlinelen=LINE_LENGTH,
                     header_name=name).encode(linesep="\r\n")
     if plain and max(map(len, folded.split("\r\n"))) > _MAX_LINE:  # one word longer than a line may be
