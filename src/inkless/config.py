@@ -218,7 +218,15 @@ class DeskSection(Section):
 
 class WorkerSection(Section):
     poll_interval: float = Field(1.0, gt=0, description="Seconds between looks for work stored by other processes.")
-    lease: float = Field(300.0, gt=0, description="Seconds after which a claim by a vanished process is taken over.")
+    heartbeat: float = Field(
+        15.0, gt=0, description="Seconds a process's heartbeat lasts (renewed every third of it); work claimed by a "
+        "process whose heartbeat ran out (kill -9, a crash) is taken over by the others.")
+    lease: float = Field(
+        300.0, gt=0, description="Seconds after which a claim by a process that left no heartbeat (an older version) "
+        "is taken over.")
+    stall_after: float = Field(
+        60.0, gt=0, description="Seconds a worker may go without progress while it has work before /healthz "
+        "reports it stalled (503).")
     scheduler_interval: float = Field(60.0, gt=0, description="Seconds between rounds of reminders and escalations.")
 
 

@@ -22,6 +22,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from inkless.bridge.heartbeat import Heartbeat
 from inkless.bridge.imap import ImapIngress
 from inkless.chat.bot import ChatBot
 from inkless.bridge.inbox import InboundStore, InboxWorker, SessionInboundStore, SqliteInboundStore
@@ -30,6 +31,7 @@ from inkless.bridge.pressure import IngestPressure
 from inkless.bridge.relay import build_relay
 from inkless.bridge.scheduler import Scheduler
 from inkless.bridge.smtp import IngressHandler, InklessSMTP
+from inkless.bridge.worker import Worker
 from inkless.clock import Clock
 from inkless.config import Config, split_listen
 from inkless.directory import Directory
@@ -76,6 +78,7 @@ class Service:
         self.outbox: OutboxWorker | None = None
         self.pressure = IngestPressure()
         self.scheduler: Scheduler | None = None
+        self.heartbeat: Heartbeat | None = None
         self.imap: list[ImapIngress] = []
         self.bot: ChatBot | None = None
         self._smtp_server: asyncio.AbstractServer | None = None
@@ -102,6 +105,11 @@ class Service:
                 from None
         self.sessions = session_factory(self.engine)
         await self.refresh_directory()
+        # The heartbeat is written before the first claim, so no claim of ours looks abandoned.
+        self.heartbeat = Heartbeat(sessions=self.sessions, clock=self.clock, holder=self.worker_id,
+                                   settings=config.worker, sqlite_path=config.sqlite_path)
+        await self.heartbeat.start()
+        claimer = self.heartbeat.claimer
         path = config.sqlite_path
         self.store = SqliteInboundStore(path, self.clock) if path is not None \
             else SessionInboundStore(self.sessions, self.clock)
@@ -111,11 +119,11 @@ class Service:
             sessions=self.sessions,
             relay=build_relay(config.relay.url, maildir=config.maildir_path, hostname=config.domain,
                               timeout=config.relay.timeout),
-            settings=config.relay, worker_settings=config.worker, clock=self.clock, worker_id=self.worker_id)
+            settings=config.relay, worker_settings=config.worker, clock=self.clock, claimer=claimer)
         self.inbox = InboxWorker(
             pressure=pressure,
             sessions=self.sessions, config=config, directory=lambda: self.directory, signer=self.signer,
-            clock=self.clock, worker_id=self.worker_id, on_processed=self.wake_senders)
+            clock=self.clock, claimer=claimer, on_processed=self.wake_senders)
         inbox = self.inbox
 
         def stored() -> None:
@@ -140,7 +148,7 @@ class Service:
         self.smtp_port = self._smtp_server.sockets[0].getsockname()[1]
         if config.telegram.token:
             self.bot = ChatBot(config=config, sessions=self.sessions, office=self.office, clock=self.clock,
-                               on_queued=self.wake_senders, worker_id=self.worker_id)
+                               on_queued=self.wake_senders, claimer=claimer)
         app = init_app(config=config, sessions=self.sessions, clock=self.clock, office=self.office,
                        on_queued=self.wake_senders, health=self._health_probes(),
                        chat=lambda: self.bot, on_stored=stored)
@@ -157,7 +165,8 @@ class Service:
                                    interval=config.worker.scheduler_interval, on_queued=self.wake_senders,
                                    holder=self.worker_id)
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
-            ("inbox", self.inbox.run()), ("outbox", self.outbox.run()), ("scheduler", self.scheduler.run()),
+            ("heartbeat", self.heartbeat.run()), ("inbox", self.inbox.run()), ("outbox", self.outbox.run()),
+            ("scheduler", self.scheduler.run()),
             ("directory", self._refresh_loop()), *((f"imap:{i.name}", i.run()) for i in self.imap),
             *((("chat", self.bot.run()),) if self.bot is not None else ()))]
         log.info("inkless serving: smtp %s:%s, web %s:%s, relay %s", split_listen(config.smtp.listen)[0],
@@ -175,20 +184,32 @@ class Service:
         return Office(self.config, self.directory, self.signer)
 
     def _health_probes(self) -> dict[str, Callable[[], str]]:
+        stall_after = self.config.worker.stall_after
+
         def task_state(name: str) -> str:
             task = next((t for t in self._tasks if t.get_name() == name), None)
             if task is None or task.done():
                 return "stopped"
             return "ok"
+
+        def worker_state(name: str, worker: Worker | None) -> str:
+            state = task_state(name)
+            return worker.health(stall_after) if state == "ok" and worker is not None else state
+
+        def chat_state() -> str:
+            if self.bot is None:
+                return "stopped"
+            return self.bot.state if self.bot.state != "ok" else self.bot.sender.health(stall_after)
+
         probes: dict[str, Callable[[], str]] = {
             "smtp": lambda: "ok" if self._smtp_server is not None and self._smtp_server.is_serving() else "stopped",
-            "inbox": partial(task_state, "inbox"),
-            "outbox": partial(task_state, "outbox"),
+            "inbox": lambda: worker_state("inbox", self.inbox),
+            "outbox": lambda: worker_state("outbox", self.outbox),
         }
         for ingress in self.imap:
             probes[f"imap:{ingress.name}"] = partial(getattr, ingress, "state")
         if self.config.telegram.token:
-            probes["chat"] = lambda: self.bot.state if self.bot is not None else "stopped"
+            probes["chat"] = chat_state
         return probes
 
     async def refresh_directory(self) -> None:
@@ -215,7 +236,7 @@ class Service:
             ingress.stop()
         await asyncio.gather(*(tasks[f"imap:{i.name}"] for i in self.imap if f"imap:{i.name}" in tasks),
                              return_exceptions=True)
-        for name in ("directory", "scheduler"):
+        for name in ("directory", "scheduler", "heartbeat"):
             if name in tasks:
                 tasks[name].cancel()
         # Inbound first: what it processes queues outbound mail and bot messages, then sent.
@@ -232,6 +253,8 @@ class Service:
             await self._web_runner.cleanup()
         if self.store is not None:
             self.store.close()
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()
         if self.engine is not None:
             await self.engine.dispose()
 

@@ -27,6 +27,7 @@ from inkless.clock import Clock
 from inkless.config import Config
 from inkless.directory import Directory
 from inkless.handlers import pipeline
+from inkless.printable import printable
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.engine import SQLITE_PRAGMAS, transient_database_error
@@ -197,7 +198,14 @@ class _Superseded(Exception):
 
 
 class InboxWorker(Worker):
-    """Claims stored messages and runs each through its pipelines in one transaction."""
+    """Claims stored messages and runs each through its pipelines in one transaction.
+
+    No message can stop the queue: whatever goes wrong with one (a handler's error, an
+    outcome that cannot be recorded) ends it in quarantine with a printable reason, and the
+    worker goes on with the next. Only a database that cannot be reached holds a message
+    back; each such failed attempt is counted, and a message that has been tried
+    MAX_ATTEMPTS times (counting takeovers after a crash) is quarantined, not tried again.
+    """
 
     def __init__(
         self,
@@ -207,7 +215,7 @@ class InboxWorker(Worker):
         directory: Callable[[], Directory],
         signer: TokenSigner,
         clock: Clock,
-        worker_id: str,
+        claimer: Callable[[], queries.Claimer],
         on_processed: Callable[[], None],
         pressure: IngestPressure | None = None,
     ) -> None:
@@ -218,7 +226,8 @@ class InboxWorker(Worker):
         self._directory = directory
         self._signer = signer
         self._clock = clock
-        self._worker_id = worker_id
+        self._claimer = claimer
+        self._worker_id = claimer().worker
         self._on_processed = on_processed
         # Claimed by this worker and not finished yet (the database went away mid-batch).
         self._held: list[int] = []
@@ -232,17 +241,17 @@ class InboxWorker(Worker):
 
         When the database goes away halfway (a restart, a failover), the round fails and the
         rest of the batch stays held: the next round goes on with it once the database is
-        back, rather than leaving it to wait for its lease to run out.
+        back, rather than leaving it for another process to take over.
         """
         if not self._held:
             async with self._sessions() as session, session.begin():
-                self._held = await queries.claim_inbound(session, worker=self._worker_id, now=self._clock.now(),
-                                                         lease=self._config.worker.lease, limit=limit)
+                self._held = await queries.claim_inbound(session, self._claimer(), limit=limit)
         ids = list(self._held)
         while self._held:
             await self._pressure.quiet()
             await self._process(self._held[0])
             self._held.pop(0)
+            self.progressed()
         if ids:
             self._on_processed()
         return len(ids)
@@ -257,8 +266,8 @@ class InboxWorker(Worker):
         metrics.PROCESSING_SECONDS.observe(time.perf_counter() - started)
 
     async def _keep_claim(self, inbound_id: int) -> None:
-        """Renew the claim while a long message (a fan-out to thousands) is processed, so no
-        other worker takes it over as abandoned halfway and the work is not done twice."""
+        """Renew the claim while a long message (a fan-out to thousands) is processed. Processes
+        take over by heartbeat; this is for those that still go by the claim's age alone."""
         interval = self._config.worker.lease / 3
         while True:
             await asyncio.sleep(interval)
@@ -271,13 +280,30 @@ class InboxWorker(Worker):
                 log.warning("inbound %s: cannot renew the claim: %s", inbound_id, exc)
 
     async def _process_claimed(self, inbound_id: int) -> None:
+        """Process one claimed message to an outcome that is recorded, whatever happens; only a
+        transient database error escapes (the message stays held for the next round)."""
+        try:
+            outcome = await self._run(inbound_id)
+        except Exception as exc:
+            if transient_database_error(exc):
+                await self._count_failed_attempt(inbound_id, exc)
+                raise  # no fault of the message: run_once fails and the next round tries it again
+            log.exception("inbound %s: processing failed", inbound_id)
+            outcome = pipeline.Outcome("quarantined", f"internal error: {type(exc).__name__}: {exc}")
+        if outcome is not None:
+            await self._record_alone(inbound_id, outcome)
+
+    async def _run(self, inbound_id: int) -> pipeline.Outcome | None:
+        """Run the pipelines; a done outcome commits with what the handlers wrote (None is
+        returned), any other is returned to be recorded on its own."""
         try:
             async with self._sessions() as session, session.begin():
                 inbound = await session.get(InboundMessage, inbound_id)
                 if inbound is None or inbound.claimed_by != self._worker_id or inbound.status != "processing":
-                    return
+                    return None
                 if inbound.attempts > MAX_ATTEMPTS:
-                    raise _Undo(pipeline.Outcome("quarantined", f"processing failed {MAX_ATTEMPTS} times"))
+                    last = f"; the last: {inbound.reason}" if inbound.reason else ""
+                    raise _Undo(pipeline.Outcome("quarantined", f"processing failed {MAX_ATTEMPTS} times{last}"))
                 outcome = await pipeline.run(session=session, config=self._config, directory=self._directory(),
                                              signer=self._signer, clock=self._clock, inbound=inbound)
                 if outcome.status != "done":
@@ -285,15 +311,57 @@ class InboxWorker(Worker):
                 await self._finish(session, inbound_id, outcome)
         except _Undo as undo:
             # Nothing a handler wrote survives an outcome other than done.
-            await self._finish_alone(inbound_id, undo.outcome)
+            return undo.outcome
         except _Superseded:
             log.warning("inbound %s: taken over by another worker; our result is dropped", inbound_id)
+        return None
+
+    async def _record_alone(self, inbound_id: int, outcome: pipeline.Outcome) -> None:
+        """Record an outcome in a transaction of its own. If that fails, the message goes to
+        quarantine (in a fresh transaction) with what went wrong, so that it is never tried
+        again in a loop; if even that fails, with a fixed reason and no audit entry."""
+        try:
+            await self._finish_alone(inbound_id, outcome)
+            return
         except Exception as exc:
             if transient_database_error(exc):
-                raise  # no fault of the message: run_once fails and the next round tries it again
-            log.exception("inbound %s: processing failed", inbound_id)
-            await self._finish_alone(
-                inbound_id, pipeline.Outcome("quarantined", f"internal error: {type(exc).__name__}: {exc}"))
+                raise
+            log.exception("inbound %s: cannot record the outcome %s", inbound_id, outcome.status)
+            fallback = pipeline.Outcome("quarantined", f"cannot record the outcome {outcome.status} "
+                                        f"({outcome.reason}): {type(exc).__name__}: {exc}")
+        try:
+            await self._finish_alone(inbound_id, fallback)
+            return
+        except Exception as exc:
+            if transient_database_error(exc):
+                raise
+            log.exception("inbound %s: cannot record the quarantine either", inbound_id)
+        try:
+            async with self._sessions() as session, session.begin():
+                await session.execute(update(InboundMessage).where(
+                    InboundMessage.id == inbound_id, InboundMessage.claimed_by == self._worker_id,
+                    InboundMessage.status == "processing").values(
+                    status="quarantined", processed_at=self._clock.now(),
+                    reason="no outcome could be recorded; see the service log"))
+        except Exception as exc:
+            if transient_database_error(exc):
+                raise
+            # Left claimed: the worker moves on; after a restart it counts as one more attempt.
+            log.exception("inbound %s: cannot mark it quarantined; moving on", inbound_id)
+            return
+        metrics.INBOUND_PROCESSED.labels("quarantined").inc()
+
+    async def _count_failed_attempt(self, inbound_id: int, exc: Exception) -> None:
+        """Count an attempt that a database error cut short, with the error as the reason (best
+        effort: while the database is away nothing is counted, and an outage is no attempt)."""
+        try:
+            async with self._sessions() as session, session.begin():
+                await session.execute(update(InboundMessage).where(
+                    InboundMessage.id == inbound_id, InboundMessage.claimed_by == self._worker_id,
+                    InboundMessage.status == "processing").values(
+                    attempts=InboundMessage.attempts + 1, reason=printable(f"{type(exc).__name__}: {exc}")))
+        except Exception as error:  # the database is still away: the round fails with exc anyway
+            log.debug("inbound %s: attempt not counted: %s", inbound_id, error)
 
     async def _finish_alone(self, inbound_id: int, outcome: pipeline.Outcome) -> None:
         try:
@@ -304,9 +372,10 @@ class InboxWorker(Worker):
 
     async def _finish(self, session: AsyncSession, inbound_id: int, outcome: pipeline.Outcome) -> None:
         now = self._clock.now()
-        values: dict[str, object] = {"status": outcome.status, "reason": outcome.reason, "processed_at": now}
+        reason = None if outcome.reason is None else printable(outcome.reason)
+        values: dict[str, object] = {"status": outcome.status, "reason": reason, "processed_at": now}
         if outcome.status == "retry":
-            values = {"status": "new", "reason": outcome.reason, "claimed_by": None}
+            values = {"status": "new", "reason": reason, "claimed_by": None}
         result = await session.execute(
             update(InboundMessage)
             .where(InboundMessage.id == inbound_id, InboundMessage.claimed_by == self._worker_id,
@@ -314,11 +383,11 @@ class InboxWorker(Worker):
             .values(**values)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            # Another process took the message over after our lease ran out: its result counts.
+            # Another process took the message over after our heartbeat ran out: its result counts.
             raise _Superseded(inbound_id)
         if outcome.status in ("quarantined", "discarded"):
             record(session, now=now, actor="inkless", action=f"inbound.{outcome.status}", subject_type="inbound",
-                   subject_id=inbound_id, detail={"reason": outcome.reason})
+                   subject_id=inbound_id, detail={"reason": reason})
         metrics.INBOUND_PROCESSED.labels(outcome.status).inc()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -47,7 +47,7 @@ class OutboxWorker(Worker):
         settings: RelaySection,
         worker_settings: WorkerSection,
         clock: Clock,
-        worker_id: str,
+        claimer: Callable[[], queries.Claimer],
         pressure: IngestPressure | None = None,
     ) -> None:
         super().__init__()
@@ -57,7 +57,8 @@ class OutboxWorker(Worker):
         self._settings = settings
         self._worker_settings = worker_settings
         self._clock = clock
-        self._worker_id = worker_id
+        self._claimer = claimer
+        self._worker_id = claimer().worker
         self._bodies: OrderedDict[int, bytes] = OrderedDict()
         self._recording = asyncio.Lock()
         # Left by a database outage in the middle of a batch (see _deliver).
@@ -81,8 +82,7 @@ class OutboxWorker(Worker):
             await self._settle_held()
         await self._pressure.quiet()
         async with self._sessions() as session, session.begin():
-            batch = await queries.claim_outbox(session, worker=self._worker_id, now=self._clock.now(),
-                                               lease=self._worker_settings.lease, limit=self._settings.batch_size)
+            batch = await queries.claim_outbox(session, self._claimer(), limit=self._settings.batch_size)
         if not batch:
             return 0
         await self._deliver(batch)
@@ -178,6 +178,7 @@ class OutboxWorker(Worker):
         # and two transactions updating the same rows in a different order would deadlock.
         async with self._recording:
             await self._record_now(results)
+        self.progressed()
 
     async def _record_now(self, results: list[tuple[OutboxMessage, Result]]) -> None:
         now = self._clock.now()

@@ -18,13 +18,33 @@ class Worker(ABC):
     `stop()` lets the worker finish what is already there (for at most `drain` seconds):
     a stop request is always followed by one full round. A round that raises is logged and
     tried again after a growing pause: nothing a round does is lost by failing, since all
-    work is claimed in the database and unclaimed again by its lease.
+    work is claimed in the database and taken over by another process if this one dies.
+
+    `health()` tells /healthz whether the worker gets on: it is stalled when it has work (a
+    round under way, or rounds failing) and has made no progress (`progressed()`: an item
+    done, or a round ended) for `stall_after` seconds.
     """
 
     def __init__(self) -> None:
         self.wakeup = asyncio.Event()
         self._stopping = False
         self._drain_until = 0.0
+        self._progress_at = time.monotonic()
+        self._in_round = False
+        self._failures = 0
+        self._last_error = ""
+
+    def progressed(self) -> None:
+        """Note that an item of work was finished (a long round is not a stalled one)."""
+        self._progress_at = time.monotonic()
+
+    def health(self, stall_after: float) -> str:
+        """`ok`, or `stalled: …` with how long and the last error, when work does not move."""
+        idle = time.monotonic() - self._progress_at
+        if not (self._in_round or self._failures) or idle < stall_after:
+            return "ok"
+        why = f"; {self._failures} rounds failed in a row, the last: {self._last_error}" if self._failures else ""
+        return f"stalled: no progress for {idle:.0f} s{why}"
 
     def stop(self, *, drain: float = 10.0) -> None:
         """Finish what is already stored (for at most `drain` seconds), then return from run()."""
@@ -41,21 +61,26 @@ class Worker(ABC):
         """How long to wait for a wake-up after an empty round."""
 
     async def run(self) -> None:
-        failures = 0
         while True:
             stopping = self._stopping
+            if not self._failures:
+                self.progressed()  # the clock starts with the work, not with the idle time before it
+            self._in_round = True
             try:
                 handled = await self.run_once()
                 timeout = 0.0 if handled else await self.idle_timeout()
-                failures = 0
-            except Exception:
-                failures += 1
-                timeout = min(RETRY_MAX, RETRY_FIRST * 2 ** (failures - 1))
+                self._failures = 0
+            except Exception as exc:
+                self._failures += 1
+                self._last_error = f"{type(exc).__name__}: {exc}"[:300]
+                timeout = min(RETRY_MAX, RETRY_FIRST * 2 ** (self._failures - 1))
                 log.exception("%s: round failed (%d in a row); trying again in %.1f s", type(self).__name__,
-                              failures, timeout)
+                              self._failures, timeout)
                 handled = 0
                 if stopping:
                     return
+            finally:
+                self._in_round = False
             if stopping and (not handled or time.monotonic() > self._drain_until):
                 return
             if handled:

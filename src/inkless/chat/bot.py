@@ -35,6 +35,7 @@ from inkless.handlers.signoff import decide, decided_text
 from inkless.handlers.verdict import Verdict
 from inkless.mail.texts import text
 from inkless.storage.audit import record
+from inkless.storage.queries import Claimer
 from inkless.storage.models import (
     Approval,
     Attendee,
@@ -64,7 +65,7 @@ class ChatBot:
     """The bot: its PTB Application, the update handlers, and the chat outbox worker."""
 
     def __init__(self, *, config: Config, sessions: async_sessionmaker[AsyncSession], office: Callable[[], Office],
-                 clock: Clock, on_queued: Callable[[], None], worker_id: str) -> None:
+                 clock: Clock, on_queued: Callable[[], None], claimer: Callable[[], Claimer]) -> None:
         settings = config.telegram
         assert settings.token, "the bot runs only with telegram.token"
         self.config, self._sessions, self._office, self._clock = config, sessions, office, clock
@@ -73,7 +74,7 @@ class ChatBot:
         self.application = self._build(root)
         self.state = "starting"
         self.sender = ChatSender(bot=self.application.bot, sessions=sessions, settings=settings,
-                                 worker_settings=config.worker, clock=clock, worker_id=worker_id)
+                                 worker_settings=config.worker, clock=clock, claimer=claimer)
         # The webhook path carries a secret derived from the token, so only Telegram knows it.
         self.webhook_secret = hashlib.sha256(b"inkless-webhook\0" + settings.token.encode()).hexdigest()[:32]
 

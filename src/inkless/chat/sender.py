@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 import warnings
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -24,6 +25,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from inkless.bridge.worker import Worker
 from inkless.clock import Clock
 from inkless.config import TelegramSection, WorkerSection
+from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import ChatMessage, ShortMessageRecipient
 
@@ -75,14 +77,15 @@ class ChatSender(Worker):
     """Delivers the chat outbox through a python-telegram-bot Bot."""
 
     def __init__(self, *, bot: Bot, sessions: async_sessionmaker[AsyncSession], settings: TelegramSection,
-                 worker_settings: WorkerSection, clock: Clock, worker_id: str) -> None:
+                 worker_settings: WorkerSection, clock: Clock, claimer: Callable[[], queries.Claimer]) -> None:
         super().__init__()
         self._bot = bot
         self._sessions = sessions
         self._settings = settings
         self._worker_settings = worker_settings
         self._clock = clock
-        self._worker_id = worker_id
+        self._claimer = claimer
+        self._worker_id = claimer().worker
         self.pace = Pace(settings.max_per_second, settings.per_chat_interval)
 
     async def idle_timeout(self) -> float:
@@ -101,19 +104,21 @@ class ChatSender(Worker):
                 await self._release(rows[index:])
                 break
             await self._deliver(row)
+            self.progressed()
         return len(rows)
 
     async def _claim(self, *, limit: int) -> list[ChatMessage]:
-        now = self._clock.now()
-        stale = now - timedelta(seconds=self._worker_settings.lease)
+        """Claim due messages: queued ones, and those a process that is gone had claimed."""
+        claimer = self._claimer()
         async with self._sessions() as session, session.begin():
             candidates = (select(ChatMessage.id).where(or_(
-                and_(ChatMessage.status == "queued", ChatMessage.next_attempt_at <= now),
-                and_(ChatMessage.status == "sending", ChatMessage.claimed_at < stale)))
+                and_(ChatMessage.status == "queued", ChatMessage.next_attempt_at <= claimer.now),
+                and_(ChatMessage.status == "sending",
+                     queries.abandoned(claimer, ChatMessage.claimed_by, ChatMessage.claimed_at))))
                 .order_by(ChatMessage.next_attempt_at, ChatMessage.id).limit(limit).with_for_update(skip_locked=True))
             result = await session.execute(
                 update(ChatMessage).where(ChatMessage.id.in_(candidates.scalar_subquery()))
-                .values(status="sending", claimed_by=self._worker_id, claimed_at=now)
+                .values(status="sending", claimed_by=claimer.worker, claimed_at=claimer.now)
                 .returning(ChatMessage).execution_options(synchronize_session=False))
             return sorted(result.scalars().all(), key=lambda row: row.id)
 

@@ -90,6 +90,16 @@ def delivery_keys(inbound: InboundMessage, message: ParsedMessage) -> dict[str, 
             for recipient in inbound.recipients}
 
 
+def _is_text(address: str) -> bool:
+    """Whether an address from a raw header is text: raw bytes (kept as surrogates) must at
+    least be UTF-8 (an internationalised address); `\\xff\\xfe` before an address is not."""
+    try:
+        address.encode("utf-8", "surrogateescape").decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
 def pipelines_for(ctx: Context) -> list[str]:
     """Which pipelines a message goes through, from its recipients and subject tags."""
     names = []
@@ -121,6 +131,9 @@ async def run(
     pipeline = handler_name = "parse"
     try:
         message = parse_message(inbound.raw)
+        garbled = next((address for _, address in message.from_addresses if not _is_text(address)), None)
+        if garbled is not None:
+            raise Quarantine(f"header From holds bytes that are not text: {garbled}")
         recipients = await queries.claim_delivery(session, inbound.id, delivery_keys(inbound, message))
         if inbound.recipients and not recipients:
             raise Discard("already processed: the same message reached Inkless before (by SMTP or IMAP)")

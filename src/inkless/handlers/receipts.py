@@ -27,6 +27,7 @@ from inkless.mail.autoreply import automatic_reason
 from inkless.mail.parse import header_text
 from inkless.mail.reply_text import reply_text
 from inkless.mail.texts import text
+from inkless.printable import printable
 from inkless.storage.audit import record
 from inkless.storage.models import Document, Recipient
 from inkless.tokens import Token
@@ -68,7 +69,7 @@ async def record_receipt(
         changed.append("delivered")
     if failed_reason is not None and not recipient.failed:
         recipient.failed = True
-        recipient.reason = failed_reason
+        recipient.reason = printable(failed_reason)  # quoted from a bounce: any bytes
         changed.append("failed")
     if comment:
         recipient.comment = comment

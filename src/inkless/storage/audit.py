@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inkless.printable import printable_detail
 from inkless.storage.models import AuditEntry
 
 
@@ -20,6 +21,11 @@ def record(
     subject_id: object,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Add an audit entry to the session's transaction (committed with the change it records)."""
+    """Add an audit entry to the session's transaction (committed with the change it records).
+
+    The detail often quotes a message (a sender, a reason); it is made printable, so text no
+    database can store (bytes kept as surrogates, NUL) cannot make the record fail.
+    """
     session.add(AuditEntry(at=now, actor=actor, action=action, subject_type=subject_type,
-                           subject_id=None if subject_id is None else str(subject_id), detail=detail or {}))
+                           subject_id=None if subject_id is None else str(subject_id),
+                           detail=printable_detail(detail or {})))

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, false, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from inkless.storage.models import (
     Approval,
@@ -140,35 +141,93 @@ async def release_lease(session: AsyncSession, name: str, holder: str) -> None:
     await session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
 
 
-async def claim_inbound(session: AsyncSession, *, worker: str, now: datetime, lease: float, limit: int) -> list[int]:
-    """Claim stored messages to process (new ones, or those whose claimer vanished)."""
-    stale = now - timedelta(seconds=lease)
-    candidates = (
-        select(InboundMessage.id)
-        .where(or_(InboundMessage.status == "new",
-                   and_(InboundMessage.status == "processing", InboundMessage.claimed_at < stale)))
-        .order_by(InboundMessage.id)
-        .limit(limit)
+# Each running process renews a lease named HEARTBEAT + its worker id (bridge/heartbeat.py).
+HEARTBEAT = "process:"
+
+
+async def beat(session: AsyncSession, holder: str, *, now: datetime, seconds: float, forget_after: float) -> None:
+    """Renew this process's heartbeat for `seconds`, and forget heartbeats that ran out more than
+    `forget_after` seconds ago (their claims fall under the plain claim lease by then)."""
+    await take_lease(session, HEARTBEAT + holder, holder, now=now, seconds=seconds)
+    await session.execute(delete(Lease).where(Lease.name.startswith(HEARTBEAT),
+                                              Lease.expires_at < now - timedelta(seconds=forget_after)))
+
+
+async def end_heartbeat(session: AsyncSession, holder: str, *, now: datetime) -> None:
+    """Mark this process stopped: whatever it still holds can be taken over at once."""
+    await session.execute(update(Lease).where(Lease.name == HEARTBEAT + holder, Lease.holder == holder)
+                          .values(expires_at=now))
+
+
+@dataclass(frozen=True)
+class Claimer:
+    """Who is claiming work, and what it may take over from others."""
+
+    worker: str
+    now: datetime
+    # Claims older than this many seconds, by a process that left no heartbeat (a version
+    # before heartbeats, say), are abandoned: worker.lease.
+    lease: float
+    # Claims made before this moment by anyone else are abandoned: with SQLite, a process that
+    # found no other process running at its start knows their claimers are gone.
+    alone_since: datetime | None = None
+    # Whether others' heartbeats can be judged: not right after the database was away, when
+    # every process's heartbeat ran out alike.
+    heartbeats: bool = True
+
+
+def abandoned(claimer: Claimer, claimed_by: InstrumentedAttribute[str | None],
+              claimed_at: InstrumentedAttribute[datetime | None]) -> ColumnElement[bool]:
+    """Claimed by another process that is gone: its heartbeat ran out; or it left none and the
+    claim is older than the lease; or the claim predates a start that found nobody else."""
+    gone: list[ColumnElement[bool]] = []
+    if claimer.heartbeats:
+        heartbeats = select(Lease.holder).where(Lease.name.startswith(HEARTBEAT))
+        dead = heartbeats.where(Lease.expires_at < claimer.now)
+        alive = heartbeats.where(Lease.expires_at >= claimer.now)
+        gone += [claimed_by.in_(dead),
+                 and_(claimed_at < claimer.now - timedelta(seconds=claimer.lease), claimed_by.not_in(alive))]
+    if claimer.alone_since is not None:
+        gone.append(claimed_at < claimer.alone_since)
+    return and_(claimed_by != claimer.worker, or_(false(), *gone))
+
+
+async def claim_inbound(session: AsyncSession, claimer: Claimer, *, limit: int) -> list[int]:
+    """Claim stored messages to process: one abandoned by a process that is gone, or else up to
+    `limit` new ones.
+
+    Each claim counts an attempt. A message is taken over alone, so when it is the one that
+    kills its process, only its own attempts grow (to the limit that quarantines it), not
+    those of the messages claimed with it.
+    """
+    taken = await _claim_inbound(session, claimer, and_(
+        InboundMessage.status == "processing",
+        abandoned(claimer, InboundMessage.claimed_by, InboundMessage.claimed_at)), limit=1)
+    return taken or await _claim_inbound(session, claimer, InboundMessage.status == "new", limit=limit)
+
+
+async def _claim_inbound(session: AsyncSession, claimer: Claimer, which: ColumnElement[bool], *,
+                         limit: int) -> list[int]:
+    candidates = select(InboundMessage.id).where(which).order_by(InboundMessage.id).limit(limit) \
         .with_for_update(skip_locked=True)
-    )
     result = await session.execute(
         update(InboundMessage)
         .where(InboundMessage.id.in_(candidates.scalar_subquery()))
-        .values(status="processing", claimed_by=worker, claimed_at=now, attempts=InboundMessage.attempts + 1)
+        .values(status="processing", claimed_by=claimer.worker, claimed_at=claimer.now,
+                attempts=InboundMessage.attempts + 1)
         .returning(InboundMessage.id)
         .execution_options(synchronize_session=False)
     )
     return sorted(row[0] for row in result.all())
 
 
-async def claim_outbox(session: AsyncSession, *, worker: str, now: datetime, lease: float,
-                       limit: int) -> list[OutboxMessage]:
-    """Claim due outbound messages (queued and due, or sending under a vanished claimer)."""
-    stale = now - timedelta(seconds=lease)
+async def claim_outbox(session: AsyncSession, claimer: Claimer, *, limit: int) -> list[OutboxMessage]:
+    """Claim due outbound messages (queued and due, or sending under a claimer that is gone)."""
     candidates = (
         select(OutboxMessage.id)
-        .where(or_(and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
-                   and_(OutboxMessage.status == "sending", OutboxMessage.claimed_at < stale)))
+        .where(or_(and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= claimer.now),
+                   and_(OutboxMessage.status == "sending",
+                        abandoned(claimer, OutboxMessage.claimed_by, OutboxMessage.claimed_at))))
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -176,7 +235,7 @@ async def claim_outbox(session: AsyncSession, *, worker: str, now: datetime, lea
     result = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(candidates.scalar_subquery()))
-        .values(status="sending", claimed_by=worker, claimed_at=now)
+        .values(status="sending", claimed_by=claimer.worker, claimed_at=claimer.now)
         .returning(OutboxMessage)
         .execution_options(synchronize_session=False)
     )

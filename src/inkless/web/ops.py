@@ -12,7 +12,8 @@ from inkless.web.app import HEALTH, SESSIONS
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 with the state of each part when the database answers, 503 otherwise."""
+    """200 when every part is ok; otherwise 503 with `reason` naming the parts that are not
+    (a stopped part, the database away, a worker stalled on work it cannot finish)."""
     parts = {name: probe() for name, probe in request.app[HEALTH].items()}
     try:
         async with request.app[SESSIONS]() as session:
@@ -23,9 +24,11 @@ async def healthz(request: web.Request) -> web.Response:
         parts["database"] = f"error: {type(exc).__name__}"
         depths = {}
     # A process standing by for a job another process holds (an IMAP mailbox) is healthy.
-    healthy = all(state == "ok" or state.startswith("standby") for state in parts.values())
-    return web.json_response({"status": "ok" if healthy else "degraded", "parts": parts, "queues": depths},
-                             status=200 if healthy else 503)
+    failing = {name: state for name, state in parts.items() if state != "ok" and not state.startswith("standby")}
+    body: dict[str, object] = {"status": "degraded" if failing else "ok", "parts": parts, "queues": depths}
+    if failing:
+        body["reason"] = "; ".join(f"{name}: {state}" for name, state in failing.items())
+    return web.json_response(body, status=503 if failing else 200)
 
 
 async def metrics(request: web.Request) -> web.Response:

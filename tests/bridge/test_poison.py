@@ -1,0 +1,167 @@
+"""No single message stops processing (SPEC §7), over real SMTP on both backends.
+
+A message that cannot be processed or recorded ends in quarantine with a printable reason,
+and the messages after it are processed; a message that keeps failing is quarantined after
+a fixed number of attempts; a worker that makes no progress on its work turns /healthz 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from email.utils import parseaddr
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from inkless.bridge import inbox, worker
+from inkless.bridge.app import Service
+from inkless.storage.models import AuditEntry, Document, InboundMessage
+from tests.conftest import DOMAIN, CaptureRelay, next_mail, simple_mail, smtp_send, wait_for
+
+SENDER = "fin-clerk@test.gov"
+UNIT = f"edu@{DOMAIN}"
+LATER = 100
+
+
+async def send_documents(service: Service, prefix: str, count: int) -> None:
+    for n in range(count):
+        reply = await smtp_send(service.smtp_port, SENDER, [UNIT], simple_mail(SENDER, UNIT, f"[通知] {prefix} {n:03d}"))
+        assert reply.startswith("250"), reply
+
+
+async def inbound_rows(service: Service) -> dict[int, tuple[str, str | None]]:
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        rows = await session.execute(select(InboundMessage.id, InboundMessage.status, InboundMessage.reason))
+        return {row.id: (row.status, row.reason) for row in rows}
+
+
+async def documents_titled(service: Service, prefix: str) -> int:
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(Document)
+                                        .where(Document.title.startswith(prefix))) or 0)
+
+
+async def healthz(service: Service) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{service.web_port}/healthz") as response:
+            return response.status, await response.json()
+
+
+async def test_a_reply_with_undecodable_bytes_in_its_from_is_quarantined_and_the_queue_moves_on(
+        service: Service, relay: CaptureRelay) -> None:
+    await send_documents(service, "原件", 1)
+    copy = await next_mail(relay, "edu-staff@test.gov")
+    reply_to = parseaddr(str(copy["Reply-To"]))[1]
+    # An outsider who got the copy answers it; the header From has \xff\xfe before the address.
+    poison = (b"From: \xff\xfeoutsider@evil.example\r\nTo: " + reply_to.encode() + b"\r\n"
+              b"Subject: Re: hello\r\nMessage-ID: <poison-1@evil.example>\r\n\r\nhello\r\n")
+    assert (await smtp_send(service.smtp_port, "outsider@evil.example", [reply_to], poison)).startswith("250")
+    await send_documents(service, "后来", LATER)
+
+    async def all_processed() -> bool:
+        return await documents_titled(service, "后来") == LATER
+    await wait_for(all_processed, timeout=120, what=f"the {LATER} later messages to be processed")
+
+    rows = await inbound_rows(service)
+    quarantined = {status_reason for status_reason in rows.values() if status_reason[0] == "quarantined"}
+    assert quarantined == {("quarantined", "header From holds bytes that are not text: \\xff\\xfeoutsider@evil.example")}
+    assert sum(status == "done" for status, _ in rows.values()) == LATER + 1
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        audited = (await session.scalars(select(AuditEntry.detail).where(
+            AuditEntry.action == "inbound.quarantined"))).all()
+    assert audited == [{"reason": "header From holds bytes that are not text: \\xff\\xfeoutsider@evil.example"}]
+    assert (await healthz(service))[0] == 200
+
+
+NUL_MAIL = (f"From: {SENDER}\r\nTo: {UNIT}\r\nSubject: [通知] 有NUL\r\nMessage-ID: <nul-1@client.test>\r\n"
+            "\r\nbody\x00with a NUL\r\n").encode()
+
+
+@pytest.mark.parametrize("failing", ["once", "always"])
+async def test_an_outcome_that_cannot_be_recorded_ends_in_quarantine(
+        service: Service, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    real_record = inbox.record
+    failures = []
+
+    def record(session: Any, **entry: Any) -> None:
+        if entry["action"].startswith("inbound.") and (failing == "always" or not failures):
+            failures.append(entry)
+            raise ValueError("the audit log refuses this entry")
+        real_record(session, **entry)
+
+    monkeypatch.setattr(inbox, "record", record)
+    assert (await smtp_send(service.smtp_port, SENDER, [UNIT], NUL_MAIL)).startswith("250")
+    await send_documents(service, "其后", 5)
+
+    async def processed() -> bool:
+        return await documents_titled(service, "其后") == 5
+    await wait_for(processed, timeout=30, what="the later messages to be processed")
+    [(status, reason)] = [row for row in (await inbound_rows(service)).values() if row[0] != "done"]
+    expected = {
+        "once": "cannot record the outcome quarantined (message contains NUL bytes): ValueError: the audit log "
+                "refuses this entry",
+        "always": "no outcome could be recorded; see the service log",
+    }[failing]
+    assert (status, reason) == ("quarantined", expected)
+
+
+async def test_a_message_that_keeps_failing_is_quarantined_after_the_attempts(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "RETRY_FIRST", 0.02)
+    real_run = inbox.pipeline.run
+
+    async def run(**kwargs: Any) -> Any:
+        if b"X-Test: always-fails" in kwargs["inbound"].raw:
+            raise ConnectionResetError("connection reset while processing")
+        return await real_run(**kwargs)
+
+    monkeypatch.setattr(inbox.pipeline, "run", run)
+    failing = simple_mail(SENDER, UNIT, "[通知] 坏", extra="X-Test: always-fails")
+    assert (await smtp_send(service.smtp_port, SENDER, [UNIT], failing)).startswith("250")
+    await send_documents(service, "好", 3)
+
+    async def processed() -> bool:
+        return await documents_titled(service, "好") == 3
+    await wait_for(processed, timeout=30, what="the messages after the failing one to be processed")
+    [(status, reason)] = [row for row in (await inbound_rows(service)).values() if row[0] != "done"]
+    assert (status, reason) == (
+        "quarantined", f"processing failed {inbox.MAX_ATTEMPTS} times; the last: ConnectionResetError: connection "
+                       "reset while processing")
+
+
+async def test_healthz_reports_a_worker_that_makes_no_progress(
+        make_service: Any, relay: CaptureRelay, monkeypatch: pytest.MonkeyPatch) -> None:
+    service: Service = await make_service(relay, worker={"stall_after": 0.5})
+    assert service.inbox is not None
+    release = asyncio.Event()
+
+    class Stuck:
+        """The worker waits before each message for something that does not come."""
+
+        async def quiet(self) -> None:
+            await release.wait()
+
+    # Not inside a transaction: on SQLite that would hold the write lock, and /healthz could
+    # not read the database either.
+    monkeypatch.setattr(service.inbox, "_pressure", Stuck())
+    await send_documents(service, "卡住", 1)
+
+    async def stalled() -> bool:
+        return (await healthz(service))[0] == 503
+    await wait_for(stalled, timeout=10, what="/healthz to report the stall")
+    status, health = await healthz(service)
+    assert health["status"] == "degraded"
+    assert health["parts"]["inbox"].startswith("stalled: no progress for ")
+    assert health["reason"].startswith("inbox: stalled: no progress for ")
+
+    release.set()
+
+    async def recovered() -> bool:
+        return (await healthz(service))[0] == 200
+    await wait_for(recovered, timeout=10, what="/healthz to be ok again")
+    assert await documents_titled(service, "卡住") == 1
