@@ -7,7 +7,6 @@ import csv
 import hashlib
 import io
 import json
-import logging
 import secrets
 import sys
 import unicodedata
@@ -30,6 +29,7 @@ from inkless.tasks.views import task_views
 from inkless.bridge.relay import MaildirRelay, RelayUnavailable, build_relay
 from inkless.clock import Clock
 from inkless.config import Config, config_path, load_config
+from inkless import logs
 from inkless.errors import InklessError
 from inkless.org import load_org
 from inkless.storage import migrate, queries
@@ -97,9 +97,7 @@ def run_db(config: Config, work: Callable[[Any], Awaitable[T]]) -> T:
 @click.version_option(package_name="inkless")
 def main() -> None:
     """Inkless: documents, sign-off, receipts and schedules over mail, calendars and chat."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    logs.configure()
 
 
 @main.command()

@@ -37,6 +37,7 @@ from inkless.config import Config, split_listen
 from inkless.directory import Directory
 from inkless.errors import InklessError
 from inkless.handlers.pipeline import Office
+from inkless.logs import config_secrets, hide_secrets, quiet_libraries, show_secrets
 from inkless.org import load_org
 from inkless.storage import migrate
 from inkless.storage.engine import create_engine, session_factory
@@ -90,6 +91,9 @@ class Service:
     async def start(self) -> None:
         """Bring every part up; raise InklessError (one clear line) when one cannot start."""
         config = self.config
+        # Before anything can log a request URL with the bot token in it, or quote a password.
+        quiet_libraries()
+        hide_secrets(self, config_secrets(config))
         for index, mailbox in enumerate(config.imap):
             if mailbox.password_env and mailbox.password_env not in os.environ:
                 # Checked here, not when the config is read: other commands need no password.
@@ -149,6 +153,7 @@ class Service:
         if config.telegram.token:
             self.bot = ChatBot(config=config, sessions=self.sessions, office=self.office, clock=self.clock,
                                on_queued=self.wake_senders, claimer=claimer)
+            hide_secrets(self, config_secrets(config) | {self.bot.webhook_secret})
         app = init_app(config=config, sessions=self.sessions, clock=self.clock, office=self.office,
                        on_queued=self.wake_senders, health=self._health_probes(),
                        chat=lambda: self.bot, on_stored=stored)
@@ -257,6 +262,7 @@ class Service:
             await self.heartbeat.stop()
         if self.engine is not None:
             await self.engine.dispose()
+        show_secrets(self)
 
     async def run_until_signalled(self) -> None:
         """Start, serve until SIGINT/SIGTERM, stop."""
