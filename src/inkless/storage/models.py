@@ -258,7 +258,11 @@ class AuditEntry(Base):
 
 
 class ApiToken(Base):
-    """A bearer token for /api/v1, stored as its SHA-256."""
+    """A bearer token for /api/v1, stored as its SHA-256.
+
+    `owner` is the org member the token works for and `scope` what it may do (`read` or
+    `write`); tokens made before tokens had owners have neither and are refused.
+    """
 
     __tablename__ = "api_tokens"
 
@@ -267,6 +271,9 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    owner: Mapped[str | None] = mapped_column(String(320))
+    # read | write
+    scope: Mapped[str | None] = mapped_column(String(8))
 
 
 class Approval(Base):
@@ -325,6 +332,8 @@ class SigninLink(Base):
     """A one-time sign-in link mailed to a person; stored as the SHA-256 of its secret."""
 
     __tablename__ = "signin_links"
+    # The per-address limit counts an address's links of the last hour.
+    __table_args__ = (Index("ix_signin_links_email_created", "email", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(320))
@@ -611,3 +620,20 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     holder: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random secret, this row its SHA-256.
+
+    Every page request looks the row up, so signing out (`ended_at`) ends the session on
+    the server at once, whatever copies of the cookie exist.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
