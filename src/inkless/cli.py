@@ -187,25 +187,72 @@ def org_import(config_file: str | None, file: str) -> None:
 
 @main.group("api-token")
 def api_token() -> None:
-    """Bearer tokens for /api/v1."""
+    """Bearer tokens for /api/v1: each works for one org member (its owner), to read or to write."""
 
 
 @api_token.command("create")
 @config_option
 @click.argument("name")
+@click.option("--owner", required=True, metavar="EMAIL",
+              help="The org member the token works for: it sees what they may see and acts only as them "
+                   "(an admin owner: everything, as anyone).")
+@click.option("--scope", type=click.Choice(["read", "write"]), default="read", show_default=True,
+              help="read: GET only; write: also create and change (messages, events, tasks).")
 @user_errors
-def api_token_create(config_file: str | None, name: str) -> None:
+def api_token_create(config_file: str | None, name: str, owner: str, scope: str) -> None:
     """Create a token; it is printed once, alone on the last line."""
     config = load_config(config_file)
     token = secrets.token_urlsafe(32)
 
-    async def work(sessions: Any) -> None:
+    async def work(sessions: Any) -> str:
         async with sessions() as session, session.begin():
-            session.add(ApiToken(name=name, token_hash=hash_token(token), created_at=Clock().now()))
+            email = str(await session.scalar(select(Person.email).where(Person.id == await member_id(session, owner))))
+            session.add(ApiToken(name=name, token_hash=hash_token(token), created_at=Clock().now(), owner=email,
+                                 scope=scope))
+            return email
 
-    run_db(config, work)
-    click.echo(f"created API token '{name}' (store it now; it is not shown again):")
+    email = run_db(config, work)
+    click.echo(f"created API token '{name}' for {email}, scope {scope} (store it now; it is not shown again):")
     click.echo(token)
+
+
+@api_token.command("list")
+@config_option
+@user_errors
+def api_token_list(config_file: str | None) -> None:
+    """The tokens made here (never their secrets): id, name, owner, scope, created, revoked."""
+    config = load_config(config_file)
+
+    async def work(sessions: Any) -> list[ApiToken]:
+        async with sessions() as session:
+            return list((await session.scalars(select(ApiToken).order_by(ApiToken.id))).all())
+
+    for row in run_db(config, work):
+        # Tokens from before tokens had owners are refused by the API: say so.
+        owner = row.owner or "(no owner: refused, make a new one)"
+        revoked = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
+        click.echo(f"{row.id}\t{row.name}\t{owner}\t{row.scope or '-'}\t{row.created_at:%Y-%m-%d %H:%M}\t{revoked}")
+
+
+@api_token.command("revoke")
+@config_option
+@click.argument("token_id", type=int, metavar="ID")
+@user_errors
+def api_token_revoke(config_file: str | None, token_id: int) -> None:
+    """Revoke a token (its id from `inkless api-token list`): it stops working at once."""
+    config = load_config(config_file)
+
+    async def work(sessions: Any) -> ApiToken:
+        async with sessions() as session, session.begin():
+            row: ApiToken | None = await session.get(ApiToken, token_id)
+            if row is None:
+                raise InklessError(f"no API token {token_id}")
+            if row.revoked_at is None:
+                row.revoked_at = Clock().now()
+            return row
+
+    row = run_db(config, work)
+    click.echo(f"revoked API token {row.id} '{row.name}'")
 
 
 @main.command("feed-url")

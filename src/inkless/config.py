@@ -147,7 +147,9 @@ class WebSection(Section):
 
 
 class ApiSection(Section):
-    tokens: list[str] = Field(default_factory=list, description="Static bearer tokens for /api/v1.")
+    tokens: list[str] = Field(default_factory=list, description=(
+        "Static bearer tokens for /api/v1: the operator's, as powerful as this file (they see everything, act for "
+        "any member, are not rate-limited); give people and programs `inkless api-token create` tokens instead."))
 
 
 class TelegramSection(Section):

@@ -44,7 +44,8 @@ async def test_api_needs_a_bearer_token(service: Service) -> None:
 
 async def test_tokens_from_the_cli_work_until_unknown(service: Service, tmp_path: Any) -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "inkless", "api-token", "create", "reporting", "-c", str(tmp_path / "config.yaml"),
+        sys.executable, "-m", "inkless", "api-token", "create", "reporting", "--owner", "admin@test.gov",
+        "-c", str(tmp_path / "config.yaml"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await process.communicate()
     assert process.returncode == 0, err.decode()

@@ -12,7 +12,10 @@ from yarl import URL
 
 from inkless.storage import queries
 from inkless.storage.models import Document, InboundMessage
-from inkless.web.app import CONFIG, SESSIONS, is_id
+from inkless.storage.visibility import document_visible_to
+from inkless.web.api_auth import api_client, only_admins
+from inkless.web.fields import is_id
+from inkless.web.keys import CONFIG, SESSIONS
 from inkless.web.openapi import OPENAPI
 
 DEFAULT_LIMIT = 100
@@ -26,6 +29,17 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 def bad_request(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=message)
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body; 400 with a message for anything else, however deeply nested."""
+    body = await request.read()
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise bad_request("the body must be a JSON object (this one is nested too deeply)") from None
+    except ValueError:  # JSONDecodeError, and UnicodeDecodeError for bytes that are no text
+        raise bad_request("the body must be a JSON object") from None
 
 
 def iso(value: datetime | None, request: web.Request) -> str | None:
@@ -99,6 +113,8 @@ async def list_documents(request: web.Request) -> web.Response:
         query = query.where(or_(Document.title.ilike(pattern), Document.number.ilike(pattern)))
     if (before := before_cursor(request)) is not None:
         query = query.where(Document.id < before)
+    if (owner := api_client(request).reader) is not None:
+        query = query.where(document_visible_to(owner.email))
     async with request.app[SESSIONS]() as session:
         documents = list((await session.scalars(query)).all())
         views = await queries.document_views(session, documents)
@@ -111,8 +127,11 @@ async def get_document(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     if not is_id(raw):
         raise web.HTTPNotFound(text=f"no document {raw}")
+    query = select(Document).where(Document.id == int(raw))
+    if (owner := api_client(request).reader) is not None:
+        query = query.where(document_visible_to(owner.email))
     async with request.app[SESSIONS]() as session:
-        document = await session.get(Document, int(raw))
+        document = await session.scalar(query)
         if document is None:
             raise web.HTTPNotFound(text=f"no document {raw}")
         [view] = await queries.document_views(session, [document])
@@ -171,7 +190,8 @@ def document_json(view: queries.DocumentView, request: web.Request) -> dict[str,
 
 
 async def list_quarantine(request: web.Request) -> web.Response:
-    """Messages that could not be processed, with the reason, newest first."""
+    """Messages that could not be processed, with the reason, newest first (admins only)."""
+    only_admins(request)
     limit = page_limit(request)
     query = (select(InboundMessage.id, InboundMessage.received_at, InboundMessage.mail_from,
                     InboundMessage.rcpt_tos, InboundMessage.size, InboundMessage.reason)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -11,7 +9,6 @@ from collections.abc import Awaitable, Callable
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.calendar.feeds import FeedCache
@@ -19,33 +16,31 @@ from inkless.chat.bot import ChatBot
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.handlers.pipeline import Office
+from inkless.web.api_auth import API_BURST, API_PER_SECOND, bearer_auth, hash_token
 from inkless.web.auth import Signer
-from inkless.storage.models import ApiToken
+from inkless.web.fields import MAX_ID, is_id
+from inkless.web.keys import (
+    API_LIMIT,
+    CHAT,
+    CLOCK,
+    CONFIG,
+    FEED_CACHE,
+    HEALTH,
+    OFFICE,
+    ON_QUEUED,
+    ON_STORED,
+    SESSIONS,
+    WEB_SIGNER,
+)
+from inkless.web.limits import RateLimit
+
+# The keys and helpers other web modules have always imported from here.
+__all__ = ["API_LIMIT", "CHAT", "CLOCK", "CONFIG", "FEED_CACHE", "HEALTH", "MAX_ID", "OFFICE", "ON_QUEUED",
+           "ON_STORED", "SESSIONS", "WEB_SIGNER", "hash_token", "init_app", "is_id", "json_error"]
 
 log = logging.getLogger(__name__)
 
-CONFIG = web.AppKey("config", Config)
-OFFICE: web.AppKey[Callable[[], Office]] = web.AppKey("office")
-ON_QUEUED: web.AppKey[Callable[[], None]] = web.AppKey("on_queued")
-# Wakes the inbox worker: an admin put a stored message back to "new" (reprocess).
-ON_STORED: web.AppKey[Callable[[], None]] = web.AppKey("on_stored")
-WEB_SIGNER = web.AppKey("web_signer", Signer)
-SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
-CLOCK = web.AppKey("clock", Clock)
-HEALTH = web.AppKey("health", dict[str, Callable[[], str]])
-FEED_CACHE = web.AppKey("feed_cache", FeedCache)
-CHAT: web.AppKey[Callable[[], ChatBot | None]] = web.AppKey("chat")
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-MAX_ID = 2**63 - 1
-
-
-def is_id(raw: str) -> bool:
-    """Whether a path or query value can be a row id: ASCII digits within 64 bits (anything
-    else is "not found", never a database error)."""
-    return raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID
 
 
 def json_error(status: int, message: str) -> web.Response:
@@ -67,10 +62,6 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_error(500, "internal error")
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 @web.middleware
 async def plain_urls(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A URL carrying NUL or other control characters is refused before any handler sees it
@@ -79,32 +70,6 @@ async def plain_urls(request: web.Request, handler: Handler) -> web.StreamRespon
             ord(ch) < 32 for key, value in request.query.items() for ch in key + value):
         raise web.HTTPBadRequest(text="control characters are not allowed in the URL")
     return await handler(request)
-
-
-@web.middleware
-async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """/api/v1 needs `Authorization: Bearer <token>` (config api.tokens or `inkless api-token`)."""
-    if not request.path.startswith("/api/v1/") or request.path == "/api/v1/openapi.json":
-        return await handler(request)
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return _unauthorised("missing bearer token")
-    token = token.strip()
-    config = request.app[CONFIG]
-    if any(hmac.compare_digest(token, static) for static in config.api.tokens):
-        return await handler(request)
-    async with request.app[SESSIONS]() as session:
-        found = await session.scalar(select(ApiToken.id).where(
-            ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)))
-    if found is None:
-        return _unauthorised("invalid bearer token")
-    return await handler(request)
-
-
-def _unauthorised(message: str) -> web.Response:
-    response = json_error(401, message)
-    response.headers["WWW-Authenticate"] = 'Bearer realm="inkless"'
-    return response
 
 
 def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], clock: Clock,
@@ -126,6 +91,7 @@ def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], cloc
     app[HEALTH] = health or {}
     app[FEED_CACHE] = FeedCache()
     app[CHAT] = chat
+    app[API_LIMIT] = RateLimit(burst=API_BURST, per_second=API_PER_SECOND, now=clock.now)
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("inkless.web", "templates"), autoescape=True)
     app.add_routes(ROUTES)
     return app

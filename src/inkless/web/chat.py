@@ -13,9 +13,11 @@ from sqlalchemy import select
 
 from inkless.chat.short import ShortMessageError, send_short_message
 from inkless.storage.models import ShortMessage, ShortMessageRecipient
-from inkless.web.api import bad_request, json_response
-from inkless.web.fields import Text
-from inkless.web.app import CHAT, CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, is_id
+from inkless.storage.visibility import short_message_visible_to
+from inkless.web.api import bad_request, json_response, read_json
+from inkless.web.api_auth import act_as, api_client
+from inkless.web.fields import Text, is_id
+from inkless.web.keys import CHAT, CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS
 
 
 async def telegram_webhook(request: web.Request) -> web.Response:
@@ -26,8 +28,8 @@ async def telegram_webhook(request: web.Request) -> web.Response:
             request.headers.get("X-Telegram-Bot-Api-Secret-Token", ""), bot.webhook_secret):
         raise web.HTTPNotFound(text="not found")
     try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(await request.read())
+    except (ValueError, RecursionError):
         raise web.HTTPBadRequest(text="the body must be a Telegram Update (JSON)") from None
     if not isinstance(data, dict) or "update_id" not in data:
         raise web.HTTPBadRequest(text="the body must be a Telegram Update (JSON)")
@@ -47,14 +49,13 @@ class NewMessage(BaseModel):
 
 async def post_message(request: web.Request) -> web.Response:
     """202 {"id": …}: stored and queued; the bot and the mail relay deliver it."""
+    data: Any = await read_json(request)
     try:
-        data: Any = await request.json()
         message = NewMessage.model_validate(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request("the body must be a JSON object") from None
     except ValidationError as error:
         first = error.errors()[0]
         raise bad_request(f"{'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}") from None
+    act_as(request, message.sender, "from")
     office = request.app[OFFICE]()
     sender = office.directory.person(message.sender)
     if sender is None:
@@ -76,8 +77,11 @@ async def get_message(request: web.Request) -> web.Response:
     if not is_id(raw):
         raise web.HTTPNotFound(text=f"no short message {raw}")
     zone = request.app[CONFIG].zone
+    query = select(ShortMessage).where(ShortMessage.id == int(raw))
+    if (owner := api_client(request).reader) is not None:
+        query = query.where(short_message_visible_to(owner.id, owner.email))
     async with request.app[SESSIONS]() as session:
-        message = await session.get(ShortMessage, int(raw))
+        message = await session.scalar(query)
         if message is None:
             raise web.HTTPNotFound(text=f"no short message {raw}")
         copies = (await session.scalars(select(ShortMessageRecipient).where(

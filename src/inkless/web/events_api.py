@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.calendar import events
 from inkless.calendar.views import event_views
 from inkless.handlers.pipeline import Office
 from inkless.storage.models import Event, EventUnit
-from inkless.web.api import bad_request, before_cursor, json_response, page_limit, page, parse_since
-from inkless.web.fields import Moment, Text
-from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, is_id
+from inkless.storage.visibility import event_visible_to
+from inkless.web.api import bad_request, before_cursor, json_response, page_limit, page, parse_since, read_json
+from inkless.web.api_auth import act_as, api_client
+from inkless.web.fields import Moment, Text, is_id
+from inkless.web.keys import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS
 
 EVENT_STATUSES = ("CONFIRMED", "CANCELLED")
 
@@ -55,10 +56,7 @@ class NewEvent(EventFields):
 
 
 async def _read(request: web.Request, model: type[EventFields]) -> EventFields:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request("the body must be a JSON object") from None
+    data = await read_json(request)
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -117,10 +115,17 @@ async def list_events(request: web.Request) -> web.Response:
         query = query.where(Event.start < parse_since(until, request))
     if (before := before_cursor(request)) is not None:
         query = query.where(Event.id < before)
+    query = _visible(request, query)
     async with request.app[SESSIONS]() as session:
         found = list((await session.scalars(query)).all())
         items = await event_views(session, found, request.app[CONFIG].zone)
     return page(request, items, limit, found[-1].id if found else None)
+
+
+def _visible(request: web.Request, query: Select[Event]) -> Select[Event]:
+    """Only the events the token's owner may see (private ones: their attendees)."""
+    owner = api_client(request).reader
+    return query if owner is None else query.where(event_visible_to(owner.id, owner.email))
 
 
 def _event_id(request: web.Request) -> int:
@@ -134,7 +139,7 @@ async def get_event(request: web.Request) -> web.Response:
     """One event with its attendees and their answers."""
     event_id = _event_id(request)
     async with request.app[SESSIONS]() as session:
-        event = await session.get(Event, event_id)
+        event = await session.scalar(_visible(request, select(Event).where(Event.id == event_id)))
         if event is None:
             raise web.HTTPNotFound(text=f"no event {event_id}")
         [view] = await event_views(session, [event], request.app[CONFIG].zone)
@@ -145,6 +150,7 @@ async def create_event(request: web.Request) -> web.Response:
     """201 with the event; a meeting's invitations are queued in the same transaction."""
     fields = await _read(request, NewEvent)
     assert isinstance(fields, NewEvent)
+    act_as(request, fields.organizer, "organizer")
     office = request.app[OFFICE]()
     organizer = office.directory.person(fields.organizer)
     if organizer is None:
@@ -203,14 +209,19 @@ async def cancel_event(request: web.Request) -> web.Response:
 
 async def _with_event(request: web.Request,
                       work: Callable[[AsyncSession, Office, Event, datetime], Awaitable[None]]) -> web.Response:
-    """Lock the event, do the work in one transaction, answer with the event as it is now."""
+    """Lock the event, do the work in one transaction, answer with the event as it is now.
+
+    Changing an event is acting as its organiser: other tokens get 403 (404 if they may not
+    even see it)."""
     event_id = _event_id(request)
     office = request.app[OFFICE]()
     async with request.app[SESSIONS]() as session:
         async with session.begin():
-            event = await session.get(Event, event_id, with_for_update=True)
+            event = await session.scalar(_visible(request, select(Event).where(Event.id == event_id))
+                                         .with_for_update())
             if event is None:
                 raise web.HTTPNotFound(text=f"no event {event_id}")
+            act_as(request, event.organizer, "organizer")
             await work(session, office, event, request.app[CLOCK].now())
         [view] = await event_views(session, [event], request.app[CONFIG].zone)
     request.app[ON_QUEUED]()

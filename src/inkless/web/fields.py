@@ -27,3 +27,12 @@ def _year(value: datetime | date) -> datetime | date:
 Text = Annotated[str, AfterValidator(_text)]
 Moment = Annotated[datetime, AfterValidator(_year)]
 Day = Annotated[date, AfterValidator(_year)]
+
+
+MAX_ID = 2**63 - 1
+
+
+def is_id(raw: str) -> bool:
+    """Whether a path or query value can be a row id: ASCII digits within 64 bits (anything
+    else is "not found", never a database error)."""
+    return raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID

@@ -24,7 +24,16 @@ OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "Inkless API", "version": "1"},
     "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": (
+            "A token from `inkless api-token create NAME --owner EMAIL --scope read|write` works for its "
+            "owner: it sees what the owner may see (drafts only to their sender and approvers, private "
+            "events only to their attendees, short messages only to their sender and recipients, the "
+            "quarantine only to admins) and a `write` token acts only as the owner (`from`, `organizer`, "
+            "`owner`; changing an event is acting as its organiser). An owner with the `admin` role sees "
+            "everything and may act for anyone. A `read` token may only GET (403 otherwise). Each token may "
+            "make 100 requests at once and 10 a second after that (429 with Retry-After past it). The static "
+            "tokens of the config's `api.tokens` are the operator's: they see everything, act for anyone "
+            "and are not rate-limited.")}},
         "schemas": {
             "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
             "Attachment": {"type": "object", "properties": {
@@ -115,7 +124,7 @@ OPENAPI: dict[str, Any] = {
     "security": [{"bearer": []}],
     "paths": {
         "/api/v1/documents": {"get": {
-            "summary": "List documents, newest first",
+            "summary": "List documents, newest first (those the token's owner may see)",
             "parameters": _PAGING + [
                 {"name": "status", "in": "query", "schema": {"enum": ["pending_approval", "rejected", "issued"]}},
                 {"name": "unit", "in": "query", "schema": {"type": "string"}, "description": "issuing unit id"},
@@ -130,14 +139,15 @@ OPENAPI: dict[str, Any] = {
             "responses": {"200": {"description": "the document", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Document"}}}}, "401": _ERROR, "404": _ERROR}}},
         "/api/v1/quarantine": {"get": {
-            "summary": "Messages that could not be processed, with the reason",
+            "summary": "Messages that could not be processed, with the reason (tokens of admins only)",
             "parameters": _PAGING,
             "responses": {"200": {"description": "a page of quarantine entries",
                                   "content": {"application/json": {"schema": _list_of("QuarantineEntry")}}},
                           "400": _ERROR, "401": _ERROR}}},
         "/api/v1/events": {
             "get": {
-                "summary": "List meetings and schedule entries, newest first",
+                "summary": "List meetings and schedule entries, newest first (private ones only to their "
+                           "attendees)",
                 "parameters": _PAGING + [
                     {"name": "status", "in": "query", "schema": {"enum": ["CONFIRMED", "CANCELLED"]}},
                     {"name": "unit", "in": "query", "schema": {"type": "string"}, "description": "addressed unit"},
@@ -205,8 +215,15 @@ OPENAPI: dict[str, Any] = {
     },
 }
 
-# Every operation may answer 400: a URL with control characters is refused before routing.
+# Every operation may answer 400 (a URL with control characters is refused before routing,
+# a body that is not JSON however deeply nested), 403 (the token may not: scope, owner),
+# 415 (a request body with Content-Encoding is refused, never inflated) and 429 (the token's
+# rate limit).
+_REFUSALS = {"400": _ERROR, "403": {**_ERROR, "description": "the token may not do this (scope or owner)"},
+             "415": {**_ERROR, "description": "Content-Encoding on a request is refused"},
+             "429": {**_ERROR, "description": "too many requests with this token; see Retry-After"}}
 for _item in OPENAPI["paths"].values():
     for _method, _operation in _item.items():
         if _method != "parameters" and _operation is not OPENAPI["paths"]["/api/v1/openapi.json"]["get"]:
-            _operation["responses"].setdefault("400", _ERROR)
+            for _status, _answer in _REFUSALS.items():
+                _operation["responses"].setdefault(_status, _answer)

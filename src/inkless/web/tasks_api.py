@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 from aiohttp import web
@@ -12,9 +11,10 @@ from sqlalchemy import select
 from inkless.storage.models import Task
 from inkless.tasks import core
 from inkless.tasks.views import task_views
-from inkless.web.api import bad_request, before_cursor, json_response, page, page_limit
-from inkless.web.fields import Day, Text
-from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, is_id
+from inkless.web.api import bad_request, before_cursor, json_response, page, page_limit, read_json
+from inkless.web.api_auth import act_as
+from inkless.web.fields import Day, Text, is_id
+from inkless.web.keys import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS
 
 TASK_STATUSES = ("open", "in_progress", "done")
 
@@ -74,13 +74,13 @@ class NewTask(BaseModel):
 
 async def create_task(request: web.Request) -> web.Response:
     """201 {"items": [one task per unit]}; the units' members are told at once."""
+    data = await read_json(request)
     try:
-        fields = NewTask.model_validate(await request.json())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise bad_request("the body must be a JSON object") from None
+        fields = NewTask.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
         raise bad_request(f"{'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}") from None
+    act_as(request, fields.owner, "owner")
     office = request.app[OFFICE]()
     owner = office.directory.person(fields.owner)
     if owner is None:
