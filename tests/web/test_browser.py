@@ -170,6 +170,11 @@ async def test_chromium_signs_in_by_mailed_link_and_sees_the_tracking_table(
         "failed": sum(1 for r in recipients if r["failed"]),
     }
     assert (counts["sent"], counts["failed"]) == (297, 3)
+    # Styled under the page's Content-Security-Policy: one stylesheet, no inline style or script.
+    assert await page.evaluate("getComputedStyle(document.querySelector('header')).backgroundColor") == \
+        "rgb(139, 26, 26)"
+    assert await page.evaluate("document.querySelector('#count-sent').closest('tr').querySelector('svg.bar rect')"
+                               ".getBBox().width") == 99
     image = await page.screenshot(SCREENSHOTS / "tracking-300.png")
     assert image.startswith(b"\x89PNG") and len(image) > 50_000
 

@@ -16,6 +16,7 @@ from inkless.chat.bot import ChatBot
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.handlers.pipeline import Office
+from inkless.web import signin
 from inkless.web.api_auth import API_BURST, API_PER_SECOND, bearer_auth, hash_token
 from inkless.web.auth import Signer
 from inkless.web.fields import MAX_ID, is_id
@@ -30,13 +31,15 @@ from inkless.web.keys import (
     ON_QUEUED,
     ON_STORED,
     SESSIONS,
+    SIGNIN_LIMIT,
     WEB_SIGNER,
 )
 from inkless.web.limits import RateLimit
+from inkless.web.security import add_security_headers, refuse_encoded_bodies, web_session
 
 # The keys and helpers other web modules have always imported from here.
 __all__ = ["API_LIMIT", "CHAT", "CLOCK", "CONFIG", "FEED_CACHE", "HEALTH", "MAX_ID", "OFFICE", "ON_QUEUED",
-           "ON_STORED", "SESSIONS", "WEB_SIGNER", "hash_token", "init_app", "is_id", "json_error"]
+           "ON_STORED", "SESSIONS", "SIGNIN_LIMIT", "WEB_SIGNER", "hash_token", "init_app", "is_id", "json_error"]
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,9 @@ def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], cloc
     """Build the aiohttp application."""
     from inkless.web.routes import ROUTES
 
-    app = web.Application(middlewares=[errors, plain_urls, bearer_auth], client_max_size=1024 * 1024)
+    # auto_decompress off: a request body is never inflated (refuse_encoded_bodies refuses it).
+    app = web.Application(middlewares=[errors, refuse_encoded_bodies, plain_urls, bearer_auth, web_session],
+                          client_max_size=1024 * 1024, handler_args={"auto_decompress": False})
     app[CONFIG] = config
     app[SESSIONS] = sessions
     app[CLOCK] = clock
@@ -91,7 +96,11 @@ def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], cloc
     app[HEALTH] = health or {}
     app[FEED_CACHE] = FeedCache()
     app[CHAT] = chat
+    app[SIGNIN_LIMIT] = RateLimit(burst=signin.PER_CLIENT_BURST, per_second=signin.PER_CLIENT_PER_HOUR / 3600,
+                                  now=clock.now)
     app[API_LIMIT] = RateLimit(burst=API_BURST, per_second=API_PER_SECOND, now=clock.now)
+    app.on_response_prepare.append(add_security_headers)
+    app.cleanup_ctx.append(signin.mailer)
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("inkless.web", "templates"), autoescape=True)
     app.add_routes(ROUTES)
     return app

@@ -39,9 +39,11 @@ from inkless.storage.models import (
     ShortMessageRecipient,
     Task,
 )
-from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, WEB_SIGNER, is_id
 from inkless.web.auth import check_csrf
-from inkless.web.pages import message, page, signed_in, words
+from inkless.web.fields import is_id
+from inkless.web.keys import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, WEB_SIGNER
+from inkless.web.pages import message, page, session_csrf, signed_in, to_signin, words
+from inkless.web.security import current_session
 
 # What a redirect back to the desk may announce (?done=…); anything else is ignored.
 NOTICES = ("approved", "rejected", "acknowledged", "accepted", "declined", "rotated")
@@ -60,17 +62,17 @@ def member(request: web.Request) -> PersonInfo:
     email = signed_in(request)
     person = request.app[OFFICE]().directory.person(email) if email else None
     if person is None:
-        raise web.HTTPSeeOther(location=f"/signin?next={request.path_qs}")
+        raise to_signin(request)
     return person
 
 
 async def acting_member(request: web.Request) -> tuple[PersonInfo, Form]:
     """The signed-in member and the posted form, after its CSRF check; 403 otherwise."""
-    email = signed_in(request)
+    email, current = signed_in(request), current_session(request)
     person = request.app[OFFICE]().directory.person(email) if email else None
-    if person is None:
+    if person is None or current is None:
         raise web.HTTPForbidden(text="not signed in")
-    return person, await check_csrf(request, request.app[WEB_SIGNER], f"session:{person.email}")
+    return person, await check_csrf(request, request.app[WEB_SIGNER], session_csrf(current))
 
 
 def member_page(request: web.Request, template: str, person: PersonInfo, **context: Any) -> web.Response:
@@ -227,6 +229,13 @@ def display_name(office: Office, email: str) -> str:
 
 async def desk(request: web.Request) -> web.Response:
     """GET /desk."""
+    return await render_desk(request, member(request))
+
+
+async def home(request: web.Request) -> web.Response:
+    """GET /: the desk when signed in, otherwise the sign-in page (never a 404)."""
+    if signed_in(request) is None:
+        raise web.HTTPSeeOther(location="/signin")
     return await render_desk(request, member(request))
 
 

@@ -8,6 +8,7 @@ PAGES: dict[str, dict[str, str]] = {
         "signin_intro": "输入您的邮箱，我们会发送一次性登录链接。", "email": "邮箱",
         "send_link": "发送登录链接", "link_sent": "如果该邮箱属于本单位人员，登录链接已发送，请查收邮件。",
         "confirm_signin": "确认登录", "signin_as": "以 {email} 登录", "link_invalid": "该链接无效、已使用或已过期。",
+        "signin_too_many": "从您所在网络发出的登录请求过多，请 {minutes} 分钟后再试。",
         "signin_subject": "登录链接", "signin_body": "请在 {minutes} 分钟内打开以下链接登录（仅可使用一次）：\n{url}\n\n"
                                                  "如非本人操作，请忽略本邮件。\n",
         "number": "文号", "type": "文种", "unit": "发文单位", "sender": "发件人", "issued_at": "签发时间",
@@ -65,6 +66,7 @@ PAGES: dict[str, dict[str, str]] = {
                                                       "is on its way. Please check your mail.",
         "confirm_signin": "Sign in", "signin_as": "Sign in as {email}", "link_invalid":
             "This link is invalid, already used or expired.",
+        "signin_too_many": "Too many sign-in requests from your network; please try again in {minutes} minutes.",
         "signin_subject": "Your sign-in link", "signin_body": "Open this link within {minutes} minutes to sign in "
                                                              "(it works once):\n{url}\n\nIf you did not ask for it, "
                                                              "ignore this mail.\n",

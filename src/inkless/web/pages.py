@@ -1,34 +1,31 @@
-"""Server-rendered pages: sign-in, the tracking page, the ack page, public disclosure."""
+"""Server-rendered pages: the tracking page, the ack page, public disclosure (sign-in is signin.py)."""
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from datetime import datetime
+from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
-from inkless.handlers import notices
 from inkless.handlers.receipts import record_receipt
 from inkless.storage import queries
 from inkless.storage.models import Document, DocumentVersion, Recipient
-from inkless.web.app import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, WEB_SIGNER, is_id
-from inkless.web.auth import (
-    COOKIE,
-    check_csrf,
-    create_signin_link,
-    csrf_token,
-    safe_next,
-    session_cookie,
-    session_email,
-    spend_signin_link,
-)
+from inkless.web.auth import SignedIn, check_csrf, csrf_token
+from inkless.web.fields import is_id
 from inkless.web.i18n import PAGES
+from inkless.web.keys import CLOCK, CONFIG, OFFICE, SESSIONS, WEB_SIGNER
+from inkless.web.security import current_session
 
 STATES = ("sent", "delivered", "read", "acknowledged", "failed")
+# The one stylesheet; its URL names its content, so a new version is never read from a cache.
+STYLESHEET = resources.files("inkless.web").joinpath("static/inkless.css").read_bytes()
+STYLESHEET_URL = f"/static/inkless.css?v={hashlib.sha256(STYLESHEET).hexdigest()[:12]}"
 
 
 def words(request: web.Request) -> dict[str, str]:
@@ -36,11 +33,21 @@ def words(request: web.Request) -> dict[str, str]:
 
 
 def signed_in(request: web.Request) -> str | None:
-    """The signed-in member's email, or None."""
-    email = session_email(request.app[WEB_SIGNER], request.cookies.get(COOKIE))
-    if email is None or request.app[OFFICE]().directory.person(email) is None:
+    """The signed-in member's email, or None (no live session, or no longer a member)."""
+    current = current_session(request)
+    if current is None or request.app[OFFICE]().directory.person(current.email) is None:
         return None
-    return email
+    return current.email
+
+
+def session_csrf(current: SignedIn) -> str:
+    """What the CSRF tokens of a signed-in person's forms are bound to: their session."""
+    return f"session:{current.session_id}"
+
+
+def to_signin(request: web.Request) -> web.HTTPSeeOther:
+    """Sign in first, then come back to this page."""
+    return web.HTTPSeeOther(location="/signin?" + urlencode({"next": request.path_qs}))
 
 
 def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
@@ -51,83 +58,29 @@ def page(request: web.Request, template: str, status: int = 200, **context: Any)
     def when(value: datetime | None) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else ""
 
-    base = {"t": words(request), "person": person, "when": when,
-            "csrf": csrf_token(request.app[WEB_SIGNER], f"session:{person}") if person else ""}
+    current = current_session(request)
+    base = {"t": words(request), "person": person, "when": when, "stylesheet": STYLESHEET_URL,
+            "csrf": csrf_token(request.app[WEB_SIGNER], session_csrf(current)) if person and current else ""}
     response = aiohttp_jinja2.render_template(template, request, {**base, **context}, status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def stylesheet(request: web.Request) -> web.Response:
+    """GET /static/inkless.css."""
+    return web.Response(body=STYLESHEET, content_type="text/css", charset="utf-8",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 def message(request: web.Request, key: str, status: int, **values: str) -> web.Response:
     return page(request, "message.html", status=status, message=words(request)[key].format(**values))
 
 
-async def signin_form(request: web.Request) -> web.Response:
-    """GET /signin: ask for the email address."""
-    return page(request, "signin.html", next=safe_next(request.query.get("next")),
-                csrf=csrf_token(request.app[WEB_SIGNER], "signin-form"))
-
-
-async def signin_request(request: web.Request) -> web.Response:
-    """POST /signin: mail a one-time link to members; the answer is the same for anyone."""
-    form = await check_csrf(request, request.app[WEB_SIGNER], "signin-form")
-    email = str(form.get("email") or "").strip().lower()
-    next_path = safe_next(str(form.get("next") or "/"))
-    office = request.app[OFFICE]()
-    person = office.directory.person(email)
-    if person is not None:
-        config, now = request.app[CONFIG], request.app[CLOCK].now()
-        async with request.app[SESSIONS]() as session, session.begin():
-            token = await create_signin_link(session, config, person.email, next_path, now=now)
-            texts = words(request)
-            await notices.send(session, office, notices.Notice(
-                kind="signin_link", unit_id=person.home_unit, to_email=person.email, to_name=person.name,
-                subject=texts["signin_subject"],
-                text=texts["signin_body"].format(minutes=int(config.web.signin_link_minutes),
-                                                 url=f"{config.web.base_url}/signin/{token}"),
-                message_id=f"<inkless.signin.{secrets.token_hex(8)}@{config.domain}>",
-                mail_from=""), now=now)
-        request.app[ON_QUEUED]()
-    return message(request, "link_sent", 200)
-
-
-async def signin_confirm(request: web.Request) -> web.Response:
-    """GET /signin/{token}: a button only; link scanners that prefetch cannot spend the link."""
-    token = request.match_info["token"]
-    return page(request, "signin_confirm.html", csrf=csrf_token(request.app[WEB_SIGNER], f"signin:{token}"))
-
-
-async def signin_spend(request: web.Request) -> web.Response:
-    """POST /signin/{token}: spend the link once, set the session cookie, go on."""
-    token = request.match_info["token"]
-    await check_csrf(request, request.app[WEB_SIGNER], f"signin:{token}")
-    config = request.app[CONFIG]
-    async with request.app[SESSIONS]() as session, session.begin():
-        link = await spend_signin_link(session, token, now=request.app[CLOCK].now())
-    if link is None:
-        return message(request, "link_invalid", 410)
-    response = web.HTTPSeeOther(location=safe_next(link.next_path))
-    response.set_cookie(COOKIE, session_cookie(request.app[WEB_SIGNER], link.email,
-                                               lifetime=config.web.session_hours * 3600),
-                        max_age=int(config.web.session_hours * 3600), httponly=True, samesite="Lax",
-                        secure=config.web.base_url.startswith("https://"), path="/")
-    raise response
-
-
-async def signout(request: web.Request) -> web.Response:
-    person = signed_in(request)
-    if person is not None:
-        await check_csrf(request, request.app[WEB_SIGNER], f"session:{person}")
-    response = web.HTTPSeeOther(location="/signin")
-    response.del_cookie(COOKIE, path="/")
-    raise response
-
-
 async def tracking(request: web.Request) -> web.Response:
     """GET /documents/{id}: head, recipients with counts and filters, sign-off trail, versions."""
     person = signed_in(request)
     if person is None:
-        raise web.HTTPSeeOther(location=f"/signin?next={request.path_qs}")
+        raise to_signin(request)
     raw = request.match_info["id"]
     if not is_id(raw):
         return message(request, "not_found", 404)

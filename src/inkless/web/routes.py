@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from inkless.web import admin, api, board, chat, desk, events_api, feeds, ops, pages, tasks_api
+from inkless.web import admin, api, board, chat, desk, events_api, feeds, ops, pages, signin, tasks_api
 
 ROUTES = [
-    web.get("/signin", pages.signin_form),
-    web.post("/signin", pages.signin_request),
-    web.get("/signin/{token}", pages.signin_confirm),
-    web.post("/signin/{token}", pages.signin_spend),
-    web.post("/signout", pages.signout),
+    web.get("/", desk.home),
+    web.get("/signin", signin.signin_form),
+    web.post("/signin", signin.signin_request),
+    web.get("/signin/{token}", signin.signin_confirm),
+    web.post("/signin/{token}", signin.signin_spend),
+    web.post("/signout", signin.signout),
+    web.get("/static/inkless.css", pages.stylesheet),
     web.get("/documents/{id}", pages.tracking),
     web.get("/ack/{token}", pages.ack_page),
     web.post("/ack/{token}", pages.ack_confirm),
