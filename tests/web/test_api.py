@@ -34,6 +34,13 @@ async def issue(service: Service, relay: CaptureRelay, sender: str, unit: str, s
     assert (await smtp_send(service.smtp_port, sender, [f"{unit}@{DOMAIN}"], raw)).startswith("250")
     await wait_for(lambda: len(relay.messages) == before + copies + 1, what=f"copies of {subject}")
 
+    async def recorded() -> bool:
+        # The relay has the copies a moment before Inkless records that it took them.
+        _, page = await get(service, "/api/v1/documents?limit=1")
+        return all(r["sent_at"] for r in page["items"][0]["recipients"])
+
+    await wait_for(recorded, what=f"sent_at of the copies of {subject}")
+
 
 async def test_api_needs_a_bearer_token(service: Service) -> None:
     assert (await get(service, "/api/v1/documents", headers={}))[0] == 401
