@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -52,5 +53,22 @@ async def test_an_unreachable_database_is_transient() -> None:
             async with engine.connect():
                 pass
         assert transient_database_error(refused.value)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_sqlite_write_lock_held_past_the_busy_timeout_is_transient(tmp_path: Any) -> None:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/t.db", connect_args={"timeout": 0.1})
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (n int)"))
+        async with engine.connect() as holder:
+            await holder.execute(text("BEGIN IMMEDIATE"))
+            with pytest.raises(DBAPIError) as busy:
+                async with engine.connect() as waiter:
+                    await waiter.execute(text("BEGIN IMMEDIATE"))
+            await holder.execute(text("ROLLBACK"))
+        assert "database is locked" in str(busy.value)
+        assert transient_database_error(busy.value)
     finally:
         await engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy import event
@@ -60,10 +61,20 @@ def transient_database_error(exc: BaseException) -> bool:
     a deadlock with another transaction): worth trying again later, and no fault of the work at
     hand."""
     if isinstance(exc, DBAPIError):
+        if _sqlite_busy(exc.orig):
+            return True
         sqlstate = getattr(exc.orig, "sqlstate", None) or ""
         return exc.connection_invalidated or sqlstate.startswith(_TRANSIENT_SQLSTATES)
     # A refused or reset connection comes through the driver as it is; a full pool as PoolTimeout.
     return isinstance(exc, (ConnectionError, PoolTimeout))
+
+
+def _sqlite_busy(error: BaseException | None) -> bool:
+    # SQLITE_BUSY: another connection held the write lock for the whole busy timeout. The
+    # work is not at fault; it is tried again (and counted as an attempt).
+    message = str(error)
+    return isinstance(error, sqlite3.OperationalError) and (
+        "database is locked" in message or "database is busy" in message)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
