@@ -78,6 +78,8 @@ def utc(epoch: float) -> str:
 def number(value: float | None) -> str:
     if value is None:
         return "n/a"
+    if isinstance(value, int):
+        return f"{value:,}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"

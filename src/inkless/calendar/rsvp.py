@@ -7,10 +7,14 @@ reason); English ones must be the whole first clause ("no problem" is not a "no"
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
-from inkless.handlers.verdict import CLAUSE_END, PUNCTUATION, QUESTION
+# English answers end at punctuation only: "no problem" is one clause, not a "no".
+CLAUSE_END = re.compile(r"[，,。.;；!！?？:：、\-—()（）]")
+QUESTION = ("吗", "么", "嘛", "?", "？")
+PUNCTUATION = " \t，,。.;；!！:：、-—"
 
 DECLINE_ZH: tuple[str, ...] = ("不参加", "不能参加", "无法参加", "不出席", "不能出席", "无法出席", "不参会", "请假", "缺席", "拒绝",
               "婉拒", "不去")

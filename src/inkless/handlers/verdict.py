@@ -1,86 +1,409 @@
-"""Read a sign-off decision from the first human line of a reply.
+"""Read a sign-off decision from a reply's own text, by an explicit analysis of its clauses.
 
-Negation comes first: "不同意" contains "同意" and must never read as approval, so the
-reject words are tried before the approve words. Chinese keywords match at the start of
-the first clause ("同意请修改第三段" approves); English ones must be the whole first
-clause ("No problem" is not a "no"). Anything else is unclear and changes nothing.
+The own text (quotes and signatures already removed, see mail/reply_text.py) is split into
+sentences (。!?; and line ends) and clauses (,、:). The deciding sentence is the first one
+that holds a decision word, and its first such clause is the deciding clause. There:
+
+- The words before the decision word must each be known to change nothing (本人, 我们,
+  意见, 已阅, 经研究, 原则上, I, we, hereby …) or be negations. One negation turns an
+  approval into a rejection (暂不同意, 恕难同意, can't approve); two, or a negated
+  rejection (不驳回), are unclear. Any other word may name someone else (县长同意, the
+  chief approved) and is unclear.
+- Short words (可以, 行, 通过, OK, yes, LGTM) decide only as the whole clause: "可以再讨论"
+  decides nothing.
+- A negation after the approving word in the same clause (同意不了, 同意但不印发) does not
+  approve; a question, a choice or a condition anywhere in the sentence (吗, ?, 是否, 还是,
+  或, 如果, 若, 等…再, whether, or, if) is unclear; so is the word in quotation marks (a
+  quoted instruction, 请回复“同意”).
+- An approval must be certain: a later sentence that rejects or negates makes it unclear.
+
+The rest of the text after the decision word is the comment. Every reading names the
+rule that decided, for the answer mail and `inkless reply explain`.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-REJECT_ZH: tuple[str, ...] = ("不同意", "不予批准", "不予同意", "不予通过", "不批准", "不通过", "不准", "退回", "驳回", "否决", "拒绝",
-             "暂缓")
-APPROVE_ZH: tuple[str, ...] = ("原则同意", "拟同意", "同意", "批准", "准予", "通过")
-REJECT_EN: tuple[str, ...] = ("not approved", "disapproved", "disapprove", "rejected", "reject", "declined", "decline", "denied",
-             "deny", "no")
-APPROVE_EN: tuple[str, ...] = ("approved", "approve", "agreed", "agree", "yes", "ok", "okay", "lgtm")
-# A reader's "seen" before the decision: "已阅，同意".
-SEEN: tuple[str, ...] = ("已阅", "阅", "已读", "收到")
-# English clauses end at punctuation only: "no problem" is one clause, not a "no".
-CLAUSE_END = re.compile(r"[，,。.;；!！?？:：、\-—()（）]")
-QUESTION = ("吗", "么", "嘛", "?", "？")
+from inkless.mail.parse import parse_message
+from inkless.mail.reply_text import reply_text
+from inkless.mail import texts
+
+# Verbs that decide and may take an object or a comment in the same clause ("同意该方案",
+# "approve it as written"). Longest first where one contains another.
+APPROVE_VERBS_ZH: tuple[str, ...] = ("同意", "批准", "准予", "核准", "赞成")
+REJECT_VERBS_ZH: tuple[str, ...] = ("驳回", "退回", "否决", "拒绝", "暂缓", "反对", "不妥", "不准")
+APPROVE_VERBS_EN: tuple[str, ...] = ("approved", "approves", "approve", "agreed", "agrees", "agree")
+REJECT_VERBS_EN: tuple[str, ...] = ("disapproved", "disapprove", "disagreed", "disagree", "rejected", "reject",
+                                    "declined", "decline", "denied", "deny", "vetoed", "veto")
+# Words that, followed by these, are something else: 不同意见 "dissenting views", 同意书 a consent
+# form, 批准文号 an approval number, 不准确 "inaccurate".
+NOT_DECISIONS: dict[str, tuple[str, ...]] = {"同意": ("见", "书"), "批准": ("文号", "书", "号"), "不准": ("确", "时")}
+# Words that decide only as the whole clause (with first-person words, negations and particles).
+APPROVE_WHOLE: tuple[str, ...] = ("没有异议", "没有意见", "审核通过", "审批通过", "无异议", "没异议", "没意见", "无意见",
+                                  "可以", "通过", "行", "okay", "ok", "yes", "yep", "lgtm")
+REJECT_WHOLE: tuple[str, ...] = ("nope", "no")
+
+# Words before the decision word that do not change it: who decides (the writer), that it was
+# read or studied, degree and softeners.
+NEUTRAL_ZH: tuple[str, ...] = (
+    "本人", "我们", "我局", "我办", "我委", "我部", "我单位", "本单位", "本局", "我", "意见", "批示", "已阅", "已审阅", "阅",
+    "经研究", "经审核", "经审阅", "研究", "审核", "原则上", "原则", "基本上", "基本", "完全", "表示", "予以", "拟", "也", "都",
+    "均", "就", "是", "仍", "还", "特此", "现", "对此", "此件", "该件", "本件", "此事", "可以", "已经",
+    "已", "同样", "非常", "十分", "很", "坚决", "实在", "确实", "仍然", "依然", "还是", "认为", "目前", "现阶段", "经过",
+    "认真", "个人", "其余", "其他", "其它", "对于", "对", "这个", "这次", "此次", "本次", "这", "该", "此", "本", "方案",
+    "请示", "文件", "报告", "事项", "申请", "经",
+)
+NEGATIONS_ZH: tuple[str, ...] = (
+    "没办法", "暂时不", "没有", "没法", "无法", "难以", "不能", "不太", "暂不", "先不", "恕难", "恕不", "碍难", "不予",
+    "不便", "不宜", "不会", "不可", "尚不", "还不", "仍不", "并不", "决不", "绝不", "从不", "不再", "不得", "未能", "不敢", "并非", "不好", "不", "没", "未",
+    "无", "难", "别", "勿", "非",
+)
+NEUTRAL_EN = frozenset({
+    "i", "we", "hereby", "fully", "totally", "completely", "also", "formally", "officially", "indeed", "do", "does",
+    "am", "are", "is", "be", "been", "has", "have", "it", "this", "that", "so", "then", "all", "the", "request",
+    "document", "proposal", "draft", "version", "to", "able", "longer", "yet", "as", "written", "well", "ok", "yes",
+    "unfortunately", "sorry", "regretfully", "afraid", "however", "but", "still", "really", "currently", "at",
+    "time", "point", "moment", "stage", "present",
+})
+NEGATIONS_EN = frozenset({"not", "no", "never", "cannot", "unable", "nor"})
+# Modal verbs count only with their negation ("can't approve"); alone ("I would approve")
+# they leave the decision open.
+MODALS_EN = frozenset({"can", "could", "will", "would", "shall", "should", "may", "might", "must", "did", "do", "does",
+                       "is", "are", "was", "were", "am", "has", "have"})
+CONTRACTIONS = (("can't", "can not"), ("won't", "will not"), ("n't", " not"), ("i'm", "i am"), ("we're", "we are"),
+                ("it's", "it is"), ("that's", "that is"), ("i've", "i have"), ("we've", "we have"))
+PARTICLES = "了吧啊呀的哈啦嘛哦嗯 "
+# Cyrillic and Greek letters that look like Latin ones, and the typographic apostrophes.
+_LOOKALIKES = str.maketrans({"а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i",
+                             "ј": "j", "ѕ": "s", "ԁ": "d", "ο": "o", "α": "a", "ε": "e", "ν": "v", "κ": "k",
+                             "τ": "t", "ι": "i", "’": "'", "‘": "'", "`": "'"})
+
+# Sentence-wide markers that leave any decision open.
+QUESTION = re.compile(r"[?？吗么呢啥哪]|请问|为何|何必|是否|能否|可否|与否|要不要|是不是|行不行|可不可以|同不同意|"
+                      r"批不批|好不好|对不对|怎么样|如何|\bwhether\b")
+CHOICE = re.compile(r"还是|或者|或|抑或|要么|\bor\b|\beither\b")
+CONDITION = re.compile(r"如果|如若|假如|假若|倘若|要是|只要|除非|一旦|的话|前提|(?<!若)若(?!干)|"
+                       r"(?<![例比假])如(?![期实下上此今何果若同])|"
+                       r"等[^,.;!?。]{0,20}?(?:再|之后|以后)|(?:要|需|须|得|先|还)等|等到|等待|条件|"
+                       r"待[^,.;!?。]{0,20}?(?:后|再)|视[^,.;!?。]{0,20}?(?:而定|情况)|"
+                       r"\b(?:if|unless|once|provided|pending|assuming|until|when)\b|subject to|as long as|"
+                       r"on condition|conditional")
+# "如有问题请联系" after the decision is a comment, not a condition on it.
+COMMENT_CONDITION = re.compile(r"^如(?:有|需)")
+QUOTES = "\"'“”‘’「」『』《》"
+SENTENCE_END = re.compile(r"[。!?;\n]+|\.(?!\d)\s*")
+CLAUSE_END = re.compile(r"[,、:()\[\]~…—–]|\s-\s|\s-$")
+# Stripped from the start of a comment.
 PUNCTUATION = " \t，,。.;；!！:：、-—"
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """approve, reject, or None when unclear; comment is the rest of the text."""
+    """approve, reject, or None when unclear; comment is the rest of the text.
+
+    `first_line` is the line read, `clause` the deciding clause, `rule` why (in English, for
+    the audit log and `inkless reply explain`); when unclear, `reason` names the rule for the
+    answer mail (texts.py "reading_<reason>") with `word` the word it is about. `text` is the
+    own text that was read.
+    """
 
     decision: str | None
     comment: str | None
     first_line: str
+    clause: str = ""
+    rule: str = ""
+    reason: str | None = None
+    word: str = ""
+    text: str = field(default="", compare=False)
 
 
-def _normalise(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip()
+@dataclass(frozen=True)
+class _Found:
+    """A decision word in a clause: where, which, and its polarity before analysis."""
+
+    start: int
+    end: int
+    word: str
+    polarity: str
+    whole: bool
 
 
-def _first_clause(line: str) -> tuple[str, str]:
-    match = CLAUSE_END.search(line)
-    if match is None:
-        return line, ""
-    return line[:match.start()], line[match.start():]
+def _fold(text: str) -> tuple[str, list[int]]:
+    """The text as matched, with the original position of each of its characters.
+
+    NFKC (full-width letters and punctuation as ASCII), lower case, one apostrophe, Latin
+    letters for their Cyrillic and Greek look-alikes ("Nоt approved" is not approved).
+    Spaces between Chinese characters go ("不 同 意"), and so does a line break right after
+    a negation, where a client wrapped the line ("我们不\n同意").
+    """
+    chars: list[tuple[str, int]] = []
+    for position, char in enumerate(text):
+        if char in "\u200b\u200c\u200d\u2060\ufeff":
+            continue
+        folded = unicodedata.normalize("NFKC", char).lower().translate(_LOOKALIKES)
+        chars.extend((piece, position) for piece in folded)
+    kept: list[tuple[str, int]] = []
+    index = 0
+    while index < len(chars):
+        char = chars[index][0]
+        if char.isspace():
+            end = index
+            while end < len(chars) and chars[end][0].isspace():
+                end += 1
+            before = "".join(c for c, _ in kept[-4:])
+            after = chars[end][0] if end < len(chars) else ""
+            if _is_cjk(before[-1:]) and _is_cjk(after) and ("\n" not in "".join(c for c, _ in chars[index:end])
+                                                           or before.endswith(NEGATIONS_ZH)):
+                index = end
+                continue
+            if "\n" in "".join(c for c, _ in chars[index:end]) and re.search(r"(\bnot|n't|\bnever|\bcannot)$", before):
+                kept.append((" ", chars[index][1]))
+                index = end
+                continue
+        kept.append(chars[index])
+        index += 1
+    return "".join(c for c, _ in kept), [position for _, position in kept]
 
 
-def _match(line: str) -> tuple[str, str] | None:
-    """(decision, rest of the line) when the line starts with a decision."""
-    lowered = line.lower()
-    clause, _ = _first_clause(lowered)
-    clause = clause.strip()
-    for words, decision in ((REJECT_EN, "reject"), (APPROVE_EN, "approve")):
-        if clause in words:
-            return decision, line[len(clause):]
-    for words, decision in ((REJECT_ZH, "reject"), (APPROVE_ZH, "approve")):
+def _is_cjk(char: str) -> bool:
+    return bool(char) and "\u4e00" <= char <= "\u9fff"
+
+
+def _spans(text: str, separator: re.Pattern[str], start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) of the parts of text[start:end] between separators; a part keeps its separator."""
+    spans, begin = [], start
+    for match in separator.finditer(text, start, end):
+        if text[begin:match.end()].strip():
+            spans.append((begin, match.end()))
+        begin = match.end()
+    if text[begin:end].strip():
+        spans.append((begin, end))
+    return spans
+
+
+def _english_words(text: str) -> list[str] | None:
+    """The English words of a prefix, contractions opened; None when it holds other letters."""
+    for short, long in CONTRACTIONS:
+        text = text.replace(short, long)
+    if re.search(r"[^\sa-z'.,]", text):
+        return None
+    return [word for word in re.findall(r"[a-z']+", text)]
+
+
+def _prefix(text: str) -> tuple[int, str | None]:
+    """How many negations stand before a decision word, or (0, word) naming an unknown word."""
+    text = text.strip(" \t'\".,:;")
+    if not text:
+        return 0, None
+    words = _english_words(text)
+    if words is not None:
+        negations = 0
+        for index, word in enumerate(words):
+            following = words[index + 1] if index + 1 < len(words) else ""
+            if word in NEGATIONS_EN:
+                negations += 1
+            elif word in MODALS_EN and following in NEGATIONS_EN:
+                continue
+            elif word not in NEUTRAL_EN:
+                return 0, word
+        return negations, None
+    negations, position = 0, 0
+    compact = re.sub(r"\s+", "", text)
+    while position < len(compact):
+        negation = next((w for w in NEGATIONS_ZH if compact.startswith(w, position)), None)
+        neutral = next((w for w in NEUTRAL_ZH if compact.startswith(w, position)), None)
+        if negation is not None and (neutral is None or len(negation) >= len(neutral)):
+            negations += 1
+            position += len(negation)
+        elif neutral is not None:
+            position += len(neutral)
+        else:
+            unknown = re.match(r"[a-z]+|.{1,6}", compact[position:])
+            return 0, unknown.group(0) if unknown else compact[position:]
+    return negations, None
+
+
+def _find(clause: str) -> _Found | None:
+    """The first decision word of a clause (verbs anywhere, short words as the whole clause)."""
+    best: _Found | None = None
+    for words, polarity, english in ((APPROVE_VERBS_ZH, "approve", False), (REJECT_VERBS_ZH, "reject", False),
+                                     (APPROVE_VERBS_EN, "approve", True), (REJECT_VERBS_EN, "reject", True)):
         for word in words:
-            if line.startswith(word):
-                rest = line[len(word):]
-                # "同意吗？" asks; it does not decide.
-                return None if rest.lstrip().startswith(QUESTION) else (decision, rest)
+            pattern = rf"\b{word}\b" if english else re.escape(word)
+            for match in re.finditer(pattern, clause):
+                if clause.startswith(NOT_DECISIONS.get(word, ()), match.end()):
+                    continue
+                if best is None or match.start() < best.start:
+                    best = _Found(match.start(), match.end(), word, polarity, whole=False)
+                break
+    if best is not None:
+        return best
+    # A short word counts only when what stands before it is known (执行 is no 行).
+    core = clause.rstrip(PARTICLES + " \t\n.,!?;:。，、-—–")
+    for words, polarity in ((APPROVE_WHOLE, "approve"), (REJECT_WHOLE, "reject")):
+        for word in words:
+            before = core[:-len(word)]
+            if core.endswith(word) and not (word.isascii() and before[-1:].isalpha()) and _prefix(before)[1] is None:
+                return _Found(len(core) - len(word), len(core), word, polarity, whole=True)
+    return None
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One clause read: the decision (None: unclear) and why."""
+
+    decision: str | None
+    rule: str
+    reason: str | None = None
+    word: str = ""
+    consumed: int = 0
+
+
+def _read_clause(clause: str, found: _Found) -> _Reading:
+    """The decision of the clause holding `found`, by what stands before and after the word."""
+    before, after, word = clause[:found.start], clause[found.end:], found.word
+    if before.rstrip()[-1:] and before.rstrip()[-1] in QUOTES or after.lstrip()[:1] and after.lstrip()[0] in QUOTES:
+        return _Reading(None, f'"{word}" is quoted, not said', "quoted", word)
+    negations, unknown = _prefix(before)
+    if unknown is not None:
+        return _Reading(None, f'"{unknown}" before "{word}": the decision may be someone else\'s, or hedged',
+                        "someone_else", unknown)
+    tail = after.lstrip()
+    opposite = _find(tail)
+    if opposite is not None and opposite.polarity != found.polarity:
+        return _Reading(None, f'"{word}" and "{opposite.word}" in one clause', "conflict", opposite.word)
+    if found.polarity == "approve" and re.match(r"^(不了|不得|不来|不成)", tail):
+        return _Reading("reject", f'"{word}{tail[:2]}": cannot {word}', consumed=len(after) - len(tail) + 2)
+    if re.search(r"不|没|未|\bnot\b|n't|\bnever\b|\bno\b", tail):
+        negation = re.search(r"不|没|未|\bnot\b|n't|\bnever\b|\bno\b", tail)
+        assert negation is not None
+        return _Reading(None, f'a negation ("{negation.group(0)}") after "{word}"', "negation_after", negation.group(0))
+    if found.polarity == "approve" and re.match(r"^by\b(?!\s+me\b|\s+myself\b)", tail):
+        return _Reading(None, f'"{word} by" someone else', "someone_else", tail[:20])
+    if negations >= 2:
+        return _Reading(None, f'double negation before "{word}"', "double_negation", word)
+    if negations == 1 and found.polarity == "reject":
+        return _Reading(None, f'negated rejection ("{before.strip()}{word}")', "negated_rejection", word)
+    if negations == 1:
+        return _Reading("reject", f'negation "{before.strip()}" before "{word}"')
+    shown = f' after "{before.strip()}"' if before.strip() else ""
+    return _Reading(found.polarity, f'"{word}"{shown}')
+
+
+def _open_marker(sentence: str, clause_start: int, word_start: int, word_end: int,
+                 scope_end: int) -> tuple[str, str] | None:
+    """A question, choice or condition in sentence[:scope_end]: (reason, word), or None.
+
+    Positions are within the sentence. "如有问题请联系" after the decision word is a comment,
+    not a condition on it; "还是" just before the word is "still" (还是不同意), not a choice.
+    """
+    for reason, pattern in (("question", QUESTION), ("choice", CHOICE), ("condition", CONDITION)):
+        for match in pattern.finditer(sentence, 0, scope_end):
+            if reason == "condition" and match.start() >= word_end and COMMENT_CONDITION.match(
+                    sentence[match.start():]):
+                continue
+            if match.group(0) == "还是" and clause_start <= match.start() < word_start:
+                continue
+            return reason, match.group(0)
     return None
 
 
 def read_verdict(text: str) -> Verdict:
-    """The decision in a reply's new text (quotes and signatures already stripped)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return Verdict(None, None, "")
-    first = lines[0]
-    # Matching reads full-width letters and punctuation as their ASCII forms (NFKC keeps
-    # the length of these characters), while the comment keeps what the person wrote.
-    line = _normalise(first)
-    skipped = 0
-    for seen in SEEN:
-        if line.startswith(seen) and len(line) > len(seen) and line[len(seen)] in PUNCTUATION:
-            skipped = len(line) - len(line[len(seen):].lstrip(PUNCTUATION))
-            break
-    found = _match(line[skipped:])
-    if found is None:
-        return Verdict(None, None, first)
-    decision, rest = found
-    original_rest = first[len(first) - len(rest):] if len(_normalise(first)) == len(first) else rest
-    comment = "\n".join([original_rest.lstrip(PUNCTUATION).rstrip()] + lines[1:]).strip()
-    return Verdict(decision, comment or None, first)
+    """The decision in a reply's own text (quotes and signatures already removed)."""
+    original = text.strip()
+    if not original:
+        return Verdict(None, None, "", rule="no text of the reply's own (only quoted text or a signature)",
+                       reason="empty", text=original)
+    folded, origin = _fold(original)
+
+    def source(start: int, end: int) -> str:
+        if start >= len(origin):
+            return ""
+        last = origin[end - 1] + 1 if end > start else origin[start]
+        return original[origin[start]:last]
+
+    def line_at(position: int) -> str:
+        at = origin[min(position, len(origin) - 1)]
+        begin = original.rfind("\n", 0, at) + 1
+        finish = original.find("\n", at)
+        return original[begin:finish if finish >= 0 else len(original)].strip()
+
+    sentences = _spans(folded, SENTENCE_END, 0, len(folded))
+    for number, (start, end) in enumerate(sentences):
+        for clause_start, clause_end in _spans(folded, CLAUSE_END, start, end):
+            clause = folded[clause_start:clause_end]
+            found = _find(clause)
+            if found is None:
+                continue
+            word_start, word_end = clause_start + found.start, clause_start + found.end
+            shown_clause = source(clause_start, clause_end).strip()
+            line = line_at(word_start)
+            reading = _read_clause(clause, found)
+            # An approval must hold for the whole sentence; a rejection for its own clause
+            # ("暂不同意，待审计后再议" still rejects).
+            scope_end = (clause_end if reading.decision == "reject" else end) - start
+            marker = _open_marker(folded[start:end], clause_start - start, word_start - start, word_end - start,
+                                  scope_end)
+            if marker is not None:
+                reason, word = marker
+                return Verdict(None, None, line, clause=shown_clause, reason=reason, word=word, text=original,
+                               rule=f'{reason} ("{word}") in the deciding sentence')
+            verdict = Verdict(reading.decision, None, line, clause=shown_clause, rule=reading.rule,
+                              reason=reading.reason, word=reading.word, text=original)
+            if reading.decision is None:
+                return verdict
+            word_end += reading.consumed
+            contrary = _contrary(folded, sentences, number, clause_end, reading.decision)
+            if contrary is not None:
+                shown = source(*contrary).strip()
+                return _unclear(verdict, f'"{shown}" says otherwise', "conflict", shown[:40])
+            comment = source(word_end, len(folded)).lstrip(PARTICLES + PUNCTUATION + "-—").strip() if \
+                word_end < len(folded) else ""
+            return Verdict(reading.decision, comment or None, line, clause=shown_clause,
+                           rule=f"{reading.decision}: {reading.rule}", text=original)
+    first = original.splitlines()[0].strip()
+    return Verdict(None, None, first, rule="no decision word (同意 / 不同意 / approve / reject …)", reason="no_word",
+                   text=original)
+
+
+def _unclear(verdict: Verdict, rule: str, reason: str, word: str) -> Verdict:
+    return Verdict(None, None, verdict.first_line, clause=verdict.clause, rule=rule, reason=reason, word=word,
+                   text=verdict.text)
+
+
+def _contrary(folded: str, sentences: list[tuple[int, int]], number: int, after: int,
+              decision: str) -> tuple[int, int] | None:
+    """A later clause that says otherwise: after an approval, one that rejects, negates or
+    questions a decision word; after a rejection, one that approves (不同意。其余同意。)."""
+    for start, end in sentences[number:]:
+        for clause_start, clause_end in _spans(folded, CLAUSE_END, max(start, after), end):
+            clause = folded[clause_start:clause_end]
+            found = _find(clause)
+            if found is None:
+                continue
+            reading = _read_clause(clause, found)
+            if decision == "reject":
+                if reading.decision == "approve":
+                    return clause_start, clause_end
+                continue
+            if reading.decision != "approve" and reading.reason != "someone_else":
+                return clause_start, clause_end
+            if reading.reason == "someone_else" and found.polarity == "reject":
+                return clause_start, clause_end
+            if re.search(r"不|没|未|\bnot\b|\bno\b", clause[:found.start]):
+                return clause_start, clause_end
+    return None
+
+
+def read_reply(raw: bytes) -> Verdict:
+    """How a whole reply message (RFC 5322 bytes) reads: its own text, then the decision."""
+    message = parse_message(raw)
+    return read_verdict(reply_text(message.text, message.html))
+
+
+def why_unclear(language: str, verdict: Verdict) -> str:
+    """Why a reply was unclear, in the reader's language, for the answer that asks again."""
+    return texts.text(language, f"reading_{verdict.reason or 'no_word'}", word=verdict.word)

@@ -1,9 +1,16 @@
-"""The new text of a reply: quoted originals, reply headers and signatures removed.
+"""The new text of a reply: the person's own lines, wherever they wrote them.
 
-Table-driven: each entry is a line pattern that starts the quoted part (or a signature)
-in one client's style. Everything from the first match on is dropped. HTML-only replies
-are turned into text first, with the quote containers clients mark (gmail_quote,
-divRplyFwdMsg, blockquote …) left out.
+People write above the quoted original (Outlook, Foxmail, most phones), below it
+(Thunderbird's default, many Gmail users) or between quoted parts. So the reply is read
+line by line, table-driven by each client's quote shapes:
+- `>` lines are quoted and skipped; an attribution line ("On … wrote:", "在 … 写道：")
+  followed by `>` lines is skipped with them, and the text after the quote is kept;
+- a header block or separator (Outlook's "发件人:", "-----Original Message-----",
+  Foxmail's "原始邮件", or an attribution followed by an unmarked original) starts an
+  original that runs to the end: everything from there on is dropped;
+- a signature ("-- ", "发自我的iPhone" …) is dropped up to the next quoted part.
+HTML-only replies are turned into text first, with the quote containers clients mark
+(gmail_quote, divRplyFwdMsg, blockquote …) left out.
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ QUOTE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("Apple Mail forwarded", r"^\s*(Begin forwarded message|转发的邮件|以下为转发的邮件)[:：]"),
     )
 )
+# Attribution lines: when `>` lines follow, only they are quoted and the text after them is
+# the person's own (bottom-posting); otherwise the original follows unmarked, to the end.
+ATTRIBUTIONS = frozenset({"Gmail/Apple/Thunderbird en", "Gmail zh", "NetEase 163 / Thunderbird zh", "Apple Mail zh"})
+QUOTED_LINE = re.compile(r"^\s*>")
 # Gmail and Thunderbird wrap a long "On … wrote:" / "在 … 写道：" over two lines: these
 # patterns are also tried on a line joined to the next one.
 WRAPPING = frozenset({"Gmail/Apple/Thunderbird en", "NetEase 163 / Thunderbird zh"})
@@ -42,34 +53,53 @@ SIGNATURE_STARTS: tuple[re.Pattern[str], ...] = tuple(re.compile(p, re.IGNORECAS
 
 
 def strip_reply(text: str) -> str:
-    """The reply's own text, without quoted originals or signatures."""
+    """The reply's own text: every line the person wrote, without quotes or signatures."""
     lines = _lines(text)
-    cut = len(lines)
-    for index, line in enumerate(lines):
-        if _quote_at(lines, index) or any(pattern.match(line) for pattern in SIGNATURE_STARTS):
-            cut = index
+    kept: list[str] = []
+    index, in_signature = 0, False
+    while index < len(lines):
+        line = lines[index]
+        if QUOTED_LINE.match(line):
+            in_signature = False
+            index += 1
+            continue
+        found = _quote_at(lines, index)
+        if found is not None:
+            style, width = found
+            following = next((later for later in lines[index + width:] if later.strip()), None)
+            if style in ATTRIBUTIONS and following is not None and QUOTED_LINE.match(following):
+                in_signature = False
+                index += width
+                continue
             break
-    return "\n".join(lines[:cut]).strip()
+        if not in_signature and any(pattern.match(line) for pattern in SIGNATURE_STARTS):
+            in_signature = True
+        if not in_signature:
+            kept.append(line)
+        index += 1
+    return re.sub(r"\n\s*\n+", "\n\n", "\n".join(kept)).strip()
 
 
 def _lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-def _quote_at(lines: list[str], index: int) -> str | None:
-    """The client style whose quote begins at lines[index], if any."""
+def _quote_at(lines: list[str], index: int) -> tuple[str, int] | None:
+    """The client style whose quote begins at lines[index], and how many lines its marker takes."""
     line = lines[index]
     joined = f"{line} {lines[index + 1]}" if index + 1 < len(lines) else line
     for name, pattern in QUOTE_STARTS:
-        if pattern.match(line) or (name in WRAPPING and pattern.match(joined)):
-            return name
+        if pattern.match(line):
+            return name, 1
+        if name in WRAPPING and index + 1 < len(lines) and pattern.match(joined):
+            return name, 2
     return None
 
 
 def quote_style(text: str) -> str | None:
     """Which client style's quote marker a text carries first (for tests and evidence)."""
     lines = _lines(text)
-    return next((style for index in range(len(lines)) if (style := _quote_at(lines, index))), None)
+    return next((found[0] for index in range(len(lines)) if (found := _quote_at(lines, index))), None)
 
 
 class _HtmlText(HTMLParser):

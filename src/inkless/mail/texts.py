@@ -27,9 +27,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "signoff_escalate_body": "{approver}自 {asked_at} 收到签发请求，至今未处理。\n\n公文：{title}（第{version}版）\n"
                                  "发文单位：{unit}\n办理情况：{url}\n",
         "unclear_subject": "请明确签发意见：{title}",
-        "unclear_body": "未能从您的回复中读出签发意见（您的第一行：“{line}”）。\n\n"
-                        "请回复本邮件，第一行写下列之一：\n  同意 / 批准 / 原则同意（可在其后写意见）\n"
-                        "  不同意 / 不予批准 / 退回 / 驳回（可在其后写理由）\n",
+        "unclear_body": "未能从您的回复中确定签发意见，结果未作改变。\n读到的一行：“{line}”\n原因：{why}\n\n"
+                        "请回复本邮件，明确写下列之一（写在引文上方或下方均可）：\n"
+                        "  同意 / 批准 / 原则同意（其后可写意见）\n"
+                        "  不同意 / 不予批准 / 退回 / 驳回（其后可写理由）\n"
+                        "为防误读，带疑问、选择、条件或转述他人意见的回复不作为签发意见。\n",
+        "reading_empty": "回复中没有您自己写的内容（只有引文或签名）",
+        "reading_no_word": "没有找到“同意”“不同意”等签发用语",
+        "reading_quoted": "“{word}”写在引号中，像是引用而不是您的意见",
+        "reading_someone_else": "签发用语前有“{word}”，可能是转述他人的意见或有保留",
+        "reading_negation_after": "签发用语之后有否定（“{word}”）",
+        "reading_double_negation": "双重否定，意思不明确",
+        "reading_negated_rejection": "否定了否决用语（“{word}”），意思不明确",
+        "reading_question": "这句话是疑问（“{word}”）",
+        "reading_choice": "这句话给出了选择（“{word}”）",
+        "reading_condition": "这句话带有条件（“{word}”）",
+        "reading_conflict": "回复中还有相反的意见（“{word}”）",
         "decided_subject": "已处理：{title}",
         "decided_body": "该公文（第{version}版）已由{who}于 {at} 处理（{decision}），您的回复未改变结果。\n",
         "decision_approve": "同意",
@@ -184,9 +197,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "signoff_escalate_body": "{approver} was asked to sign off at {asked_at} and has not answered.\n\n"
                                  "Document: {title} (version {version})\nIssuing unit: {unit}\nTracking: {url}\n",
         "unclear_subject": "Please state your decision: {title}",
-        "unclear_body": "Your reply did not say whether you approve (your first line: \"{line}\").\n\n"
-                        "Please reply with one of these on the first line:\n  approve / approved / yes (then any comment)\n"
-                        "  reject / not approved / no (then the reason)\n",
+        "unclear_body": "Your reply did not say for certain whether you approve, so nothing changed.\n"
+                        "The line read: \"{line}\"\nWhy: {why}\n\n"
+                        "Please reply with one of these (above or below the quoted text):\n"
+                        "  approve / approved / yes (then any comment)\n  reject / not approved / no (then the reason)\n"
+                        "A reply with a question, a choice, a condition or someone else's decision is never read as "
+                        "a decision.\n",
+        "reading_empty": "the reply has no text of your own (only quoted text or a signature)",
+        "reading_no_word": "no decision word such as approve or reject was found",
+        "reading_quoted": "\"{word}\" is in quotation marks, as if quoted rather than said",
+        "reading_someone_else": "\"{word}\" before the decision word: it may be someone else's decision, or hedged",
+        "reading_negation_after": "a negation (\"{word}\") follows the decision word",
+        "reading_double_negation": "a double negation",
+        "reading_negated_rejection": "a negated rejection (\"{word}\")",
+        "reading_question": "the sentence asks a question (\"{word}\")",
+        "reading_choice": "the sentence offers a choice (\"{word}\")",
+        "reading_condition": "the sentence sets a condition (\"{word}\")",
+        "reading_conflict": "another part of the reply says otherwise (\"{word}\")",
         "decided_subject": "Already decided: {title}",
         "decided_body": "Version {version} of this document was already decided by {who} at {at} ({decision}); "
                         "your reply changed nothing.\n",
