@@ -143,21 +143,21 @@ class _Connection:
         else:
             self.client.expunge()
 
-    def wait(self, seconds: float, stopping: threading.Event) -> None:
+    def wait(self, seconds: float, stopping: threading.Event) -> bool:
         """Until new mail may be there: IDLE (woken by EXISTS) or a plain wait, then NOOP.
+        True when the server announced mail, False when the time ran out (or a stop).
 
         Dovecot reports mail that arrived before IDLE began only when a command ends, not
         during the IDLE. So a NOOP first catches mail since the last search, and each IDLE
-        lasts at most IDLE_CYCLE: its DONE reports anything that slipped in between.
+        lasts at most IDLE_CYCLE: its DONE reports anything that slipped in between, which
+        may be at the very end of the wait, so the answer says so rather than the time taken.
         """
         deadline = time.monotonic() + seconds
         if not self.can_idle:
             stopping.wait(seconds)
-            if not stopping.is_set():
-                self.client.noop()
-            return
+            return not stopping.is_set() and _announces_mail(self.client.noop()[1])
         if _announces_mail(self.client.noop()[1]):
-            return
+            return True
         while not stopping.is_set() and time.monotonic() < deadline:
             cycle_end = min(deadline, time.monotonic() + IDLE_CYCLE)
             self.client.idle()
@@ -172,7 +172,8 @@ class _Connection:
             finally:
                 woken = _announces_mail(self.client.idle_done()[1]) or woken
             if woken:
-                return
+                return True
+        return False
 
     def _hung_up(self) -> bool:
         """idle_check swallows EOF: a socket still readable after it read everything is closed."""
@@ -291,10 +292,9 @@ class ImapIngress:
             while not self._stopping.is_set() and time.monotonic() < deadline:
                 if not await self._hold():
                     return  # another process took the mailbox over (we were cut off too long)
-                before = time.monotonic()
-                await asyncio.to_thread(connection.wait, min(deadline - before, LEASE / 3), self._stopping)
-                if time.monotonic() - before < LEASE / 3 - 0.5:
-                    break  # woken by new mail, not by the lease period
+                if await asyncio.to_thread(connection.wait, min(deadline - time.monotonic(), LEASE / 3),
+                                           self._stopping):
+                    break  # new mail: read it now, however late in the wait the server said so
 
     async def _read_new(self, connection: _Connection, last_uid: int) -> int:
         uids = await asyncio.to_thread(connection.waiting, last_uid)
