@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from inkless.addresses import fold_address
+
 SENDER_ROLES_FOR_ALL = frozenset({"clerk", "leader", "admin"})
 
 
@@ -47,7 +49,9 @@ class Directory:
 
     def __init__(self, units: Iterable[UnitInfo], people: Iterable[PersonInfo]) -> None:
         self.units = {unit.id: unit for unit in units}
-        self.people = {person.email: person for person in people if person.units}
+        # Keyed by the folded address: look-ups fold ASCII case only, so a look-alike (a Kelvin
+        # sign, a full-width letter) is nobody.
+        self.people = {fold_address(person.email): person for person in people if person.units}
         self._by_id = {person.id: person for person in self.people.values()}
         self._children: dict[str, list[str]] = {unit_id: [] for unit_id in self.units}
         for unit in self.units.values():
@@ -59,13 +63,13 @@ class Directory:
                 self._members[unit_id].append(person)
 
     def person(self, email: str) -> PersonInfo | None:
-        return self.people.get(email.strip().lower())
+        return self.people.get(fold_address(email))
 
     def person_by_id(self, person_id: int) -> PersonInfo | None:
         return self._by_id.get(person_id)
 
     def is_member(self, email: str) -> bool:
-        return email.strip().lower() in self.people
+        return fold_address(email) in self.people
 
     def may_send_to_all(self, email: str) -> bool:
         person = self.person(email)

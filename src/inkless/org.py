@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from inkless.addresses import fold_address
 from inkless.config import describe_validation_error, read_yaml_mapping
 from inkless.errors import OrgError
 
@@ -31,7 +32,7 @@ class MemberSpec(_Strict):
     @field_validator("email")
     @classmethod
     def _check_email(cls, value: str) -> str:
-        value = value.strip().lower()
+        value = fold_address(value)
         if not EMAIL.match(value):
             raise ValueError("not an email address")
         return value
@@ -57,7 +58,7 @@ class UnitSpec(_Strict):
     @field_validator("approvers")
     @classmethod
     def _check_approvers(cls, value: list[str]) -> list[str]:
-        return [address.strip().lower() for address in value]
+        return [fold_address(address) for address in value]
 
     @property
     def prefix(self) -> str:

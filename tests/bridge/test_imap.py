@@ -11,6 +11,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from email.parser import BytesHeaderParser
+from email.utils import parseaddr
+
 import aiohttp
 import pytest
 from imapclient import IMAPClient
@@ -35,8 +38,18 @@ def imap_settings(dovecot: Dovecot, **options: Any) -> list[dict[str, Any]]:
     return [{"url": dovecot.url, "idle": True, "poll_interval": 3600, **options}]
 
 
-async def deliver(dovecot: Dovecot, raw: bytes) -> None:
-    await asyncio.to_thread(dovecot.deliver, raw)
+async def deliver(dovecot: Dovecot, raw: bytes, *, sender: str | None = None) -> None:
+    """Deliver as the county's server would mail from the header From's own envelope (the
+    Return-Path then names the author, as Inkless requires), or from `sender`."""
+    if sender is None:
+        sender = parseaddr(BytesHeaderParser().parsebytes(raw)["From"])[1]
+    await asyncio.to_thread(dovecot.deliver, raw, sender=sender)
+
+
+def with_return_path(raw: bytes) -> bytes:
+    """A message as the MTA that delivered it wrote it: a Return-Path of its header From."""
+    sender = parseaddr(BytesHeaderParser().parsebytes(raw)["From"])[1]
+    return f"Return-Path: <{sender}>\r\n".encode() + raw
 
 
 async def count(service: Service, model: Any, *conditions: Any) -> int:
@@ -151,7 +164,8 @@ async def test_a_new_uidvalidity_processes_nothing_twice(make_service: Any, rela
                                                          dovecot: Dovecot) -> None:
     dovecot.doveadm("mailbox", "create", "-u", USER, "Inkless")
     url = dovecot.url.replace("/INBOX", "/Inkless")
-    first = [simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", f"[通知] 第{n}份", "正文") for n in range(2)]
+    first = [with_return_path(simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", f"[通知] 第{n}份", "正文"))
+             for n in range(2)]
     for raw in first:
         dovecot.doveadm("save", "-u", USER, "-m", "Inkless", data=raw)
     service: Service = await make_service(relay, imap=[{"url": url, "idle": True, "poll_interval": 1}])
@@ -162,7 +176,7 @@ async def test_a_new_uidvalidity_processes_nothing_twice(make_service: Any, rela
     # The folder is recreated (a restore, a migration): same mail again, plus one new.
     dovecot.doveadm("mailbox", "delete", "-u", USER, "Inkless")
     dovecot.doveadm("mailbox", "create", "-u", USER, "Inkless")
-    for raw in first + [simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 第2份", "正文")]:
+    for raw in first + [with_return_path(simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 第2份", "正文"))]:
         dovecot.doveadm("save", "-u", USER, "-m", "Inkless", data=raw)
     assert dovecot.uidvalidity("Inkless") != before
 
@@ -173,6 +187,32 @@ async def test_a_new_uidvalidity_processes_nothing_twice(make_service: Any, rela
     assert sorted(m.status for m in inbound) == ["discarded", "discarded", "done", "done", "done"]
     assert all("already processed" in (m.reason or "") for m in inbound if m.status == "discarded")
     assert await count(service, Document) == 3
+
+
+async def test_unit_mail_whose_return_path_is_not_its_header_from_is_quarantined(
+        make_service: Any, relay: CaptureRelay, dovecot: Dovecot) -> None:
+    """Over IMAP the envelope sender is the Return-Path the delivering server wrote: as over
+    SMTP, a header From that is not that person is refused (quarantined, there is no SMTP
+    answer), and mail without one (a null sender, or copied in by hand) shows no sender."""
+    service: Service = await make_service(relay, imap=imap_settings(dovecot))
+    await deliver(dovecot, simple_mail("signer@test.gov", f"edu@{DOMAIN}", "[通知] 冒名的通知", "正文"),
+                  sender="signed-staff@test.gov")
+    await deliver(dovecot, simple_mail("signed-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 空发件人", "正文"), sender="")
+    await asyncio.to_thread(append_backlog, dovecot, [simple_mail("clerk@test.gov", f"edu@{DOMAIN}",
+                                                                  "[通知] 手工放入", "正文")])
+
+    async def three_stored() -> bool:
+        return await count(service, InboundMessage) >= 3
+    await wait_for(three_stored, what="the three messages to be stored")
+    inbound = await settled(service)
+    assert [(m.status, m.reason) for m in inbound] == [
+        ("quarantined", "header From does not match the envelope sender "
+                        "(From signer@test.gov, envelope signed-staff@test.gov)"),
+        ("quarantined", "header From does not match the envelope sender (From signed-clerk@test.gov, envelope <>)"),
+        ("quarantined", "header From does not match the envelope sender (From clerk@test.gov, envelope <>)"),
+    ]
+    assert await count(service, Document) == 0
+    assert relay.messages == []
 
 
 def append_backlog(dovecot: Dovecot, messages: list[bytes]) -> None:
@@ -190,7 +230,8 @@ TINY_ORG = {"units": [
 
 async def test_a_thousand_messages_waiting_at_start_are_all_processed_once(
         make_service: Any, relay: CaptureRelay, dovecot: Dovecot) -> None:
-    backlog = [simple_mail("clerk@test.gov", f"desk@{DOMAIN}", f"[通知] 积压{n}", "正文") for n in range(1000)]
+    backlog = [with_return_path(simple_mail("clerk@test.gov", f"desk@{DOMAIN}", f"[通知] 积压{n}", "正文"))
+               for n in range(1000)]
     await asyncio.to_thread(append_backlog, dovecot, backlog)
     assert dovecot.count() == 1000
     service: Service = await make_service(relay, imap=imap_settings(dovecot), org=TINY_ORG)

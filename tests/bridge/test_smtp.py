@@ -11,7 +11,7 @@ from sqlalchemy import select
 from inkless.bridge.app import Service
 from inkless.storage.models import InboundMessage
 from inkless.tokens import Token
-from tests.conftest import DOMAIN, Refused, simple_mail, smtp_send
+from tests.conftest import DOMAIN, TEST_ORG, CaptureRelay, Refused, api, simple_mail, smtp_send
 
 
 async def stored(service: Service) -> list[InboundMessage]:
@@ -72,9 +72,88 @@ async def test_header_from_must_be_a_member(service: Service) -> None:
 
 
 async def test_header_from_to_all_needs_a_role(service: Service) -> None:
+    # A staff member may not write to all@ (refused at RCPT, see above), nor through a clerk's
+    # envelope: their header From is not the envelope sender.
     raw = simple_mail("fin-staff@test.gov", f"all@{DOMAIN}", "全体")
-    stage, code, _ = await refusal(service, "fin-clerk@test.gov", [f"all@{DOMAIN}"], raw)
+    stage, code, message = await refusal(service, "fin-clerk@test.gov", [f"all@{DOMAIN}"], raw)
     assert (stage, code) == ("DATA", 550)
+    assert message.startswith("5.7.1 header From does not match the envelope sender")
+
+
+async def test_a_staff_member_writing_as_the_leader_is_refused_and_nothing_is_issued(
+        service: Service, relay: CaptureRelay) -> None:
+    """The approver's address in the header From would make the approver the sender, who is
+    skipped in the chain: the document would skip (part of) its sign-off."""
+    raw = simple_mail("signer@test.gov", f"edu@{DOMAIN}", "[通知] 关于放假的通知", "全体放假三天。")
+    stage, code, message = await refusal(service, "signed-staff@test.gov", [f"edu@{DOMAIN}"], raw)
+    assert (stage, code, message) == ("DATA", 550, "5.7.1 header From does not match the envelope sender "
+                                                   "(From signer@test.gov, MAIL FROM signed-staff@test.gov)")
+    assert await stored(service) == []
+    assert (await api(service, "/api/v1/documents"))["items"] == []
+    await asyncio.sleep(0.5)
+    assert relay.messages == []
+
+
+async def test_addresses_differing_only_in_ascii_case_are_one_person(service: Service) -> None:
+    raw = simple_mail("Fin-Clerk@Test.Gov", f"EDU@{DOMAIN.upper()}", "[通知] 大小写")
+    assert (await smtp_send(service.smtp_port, "FIN-CLERK@test.GOV", [f"Edu@{DOMAIN}"], raw)).startswith("250")
+    assert len(await stored(service)) == 1
+
+
+async def utf8_session(service: Service, mail_from: str, rcpts: list[str], data: bytes) -> tuple[str, int, str]:
+    """A session of a client that speaks SMTPUTF8 (addresses beyond ASCII): the first
+    refusal as (stage, code, text), or ("DATA", 250, text) when the message was taken."""
+    client = aiosmtplib.SMTP(hostname="127.0.0.1", port=service.smtp_port, start_tls=False, timeout=30)
+    await client.connect()
+    try:
+        await client.ehlo()
+        answer = await client.execute_command(b"MAIL", f"FROM:<{mail_from}>".encode(), b"SMTPUTF8")
+        if answer.code != 250:
+            return "MAIL", answer.code, answer.message
+        for rcpt in rcpts:
+            answer = await client.execute_command(b"RCPT", f"TO:<{rcpt}>".encode())
+            if answer.code != 250:
+                return "RCPT", answer.code, answer.message
+        try:
+            answer = await client.data(data)
+        except aiosmtplib.SMTPDataError as exc:
+            return "DATA", exc.code, exc.message
+        return "DATA", answer.code, answer.message
+    finally:
+        await client.quit()
+
+
+KELVIN = "\u212a"  # KELVIN SIGN: str.lower() makes it an ASCII "k"
+PARKS_ORG = {"units": [*TEST_ORG["units"], {"id": "parks", "name": "园林局", "members": [
+    {"email": "park-clerk@test.gov", "name": "园林文书", "roles": ["clerk"]}]}]}
+
+
+def utf8_mail(header_from: str, to: str, subject: str = "[通知] 冒名") -> bytes:
+    return (f"From: {header_from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <lookalike@client.test>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n正文\r\n").encode()
+
+
+@pytest.mark.parametrize(("mail_from", "header_from", "rcpt", "stage", "status"), [
+    # A member's address with a Kelvin sign, or with full-width letters, is a stranger's.
+    (f"fin-cler{KELVIN}@test.gov", f"fin-cler{KELVIN}@test.gov", f"edu@{DOMAIN}", "MAIL", "5.7.1"),
+    ("ｆｉｎ-clerk@test.gov", "ｆｉｎ-clerk@test.gov", f"edu@{DOMAIN}", "MAIL", "5.7.1"),
+    # The look-alike only in the header From, behind the member's own envelope.
+    ("fin-clerk@test.gov", f"fin-cler{KELVIN}@test.gov", f"edu@{DOMAIN}", "DATA", "5.7.1"),
+    ("fin-clerk@test.gov", f"Fin-Cler{KELVIN} <fin-cler{KELVIN}@test.gov>", f"edu@{DOMAIN}", "DATA", "5.7.1"),
+    # A look-alike of a unit address is no unit; of the domain, another domain.
+    ("park-clerk@test.gov", "park-clerk@test.gov", f"par{KELVIN}s@{DOMAIN}", "RCPT", "5.1.1"),
+    ("park-clerk@test.gov", "park-clerk@test.gov", f"parks@ｏａ.test.gov", "RCPT", "5.7.1"),
+])
+async def test_look_alike_addresses_are_strangers(make_service, relay: CaptureRelay, mail_from: str,  # type: ignore[no-untyped-def]
+                                                  header_from: str, rcpt: str, stage: str, status: str) -> None:
+    service = await make_service(relay, org=PARKS_ORG)
+    got_stage, code, message = await utf8_session(service, mail_from, [rcpt], utf8_mail(header_from, rcpt))
+    assert (got_stage, code, message.split(" ")[0]) == (stage, 550, status)
+    assert await stored(service) == []
+    # The same, spelled in ASCII, is the member (or the unit) itself.
+    ascii_from, ascii_rcpt = "park-clerk@test.gov", f"PARKS@{DOMAIN}"
+    taken = await utf8_session(service, ascii_from, [ascii_rcpt], utf8_mail(ascii_from, ascii_rcpt))
+    assert taken[:2] == ("DATA", 250)
 
 
 async def test_recipient_limit_gives_452_to_the_extra_recipient(service: Service) -> None:

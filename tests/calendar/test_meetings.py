@@ -208,6 +208,27 @@ async def test_wrong_person_and_auto_replies_never_count(meeting_service: Servic
     assert len(relay.to("fin-staff@test.gov")) == 1
 
 
+@pytest.mark.parametrize(("envelope", "header_from", "to_reply_address"), [
+    ("fin-clerk@test.gov", "fin-staff@test.gov", True),  # a colleague's envelope, the attendee's From
+    ("fin-staff@test.gov", "fin-staff@test.gov", True),  # the attendee's own answer counts
+    ("fin-staff@test.gov", "fin-staff@test.gov", False),  # the token only in References (a forwarded copy)
+])
+async def test_an_answer_counts_only_from_the_attendee_s_own_envelope_and_from(
+        meeting_service: Service, relay: CaptureRelay, envelope: str, header_from: str, to_reply_address: bool) -> None:
+    await call_meeting(meeting_service, "时间：2026-12-03 09:30-11:00\n")
+    invitation = await next_mail(relay, "fin-staff@test.gov")
+    rcpt = str(invitation["Reply-To"]) if to_reply_address else f"reply@{DOMAIN}"
+    raw = reply(invitation, header_from, "参加", to=rcpt)
+    assert (await smtp_send(meeting_service.smtp_port, envelope, [rcpt], raw)).startswith("250")
+    inbound = await settled(meeting_service)
+    answers = {a["email"]: a for a in (await the_event(meeting_service))["attendees"]}
+    if envelope == header_from and to_reply_address:
+        assert answers["fin-staff@test.gov"]["partstat"] == "ACCEPTED"
+        return
+    assert inbound[-1].status == "discarded" and (inbound[-1].reason or "").startswith("reply to invitation ")
+    assert answers["fin-staff@test.gov"]["partstat"] == "NEEDS-ACTION"
+
+
 @pytest.mark.parametrize("client", clients.CLIENTS)
 @pytest.mark.parametrize("partstat", ["ACCEPTED", "DECLINED", "TENTATIVE"])
 async def test_itip_reply_from_any_client_records_the_answer(meeting_service: Service, relay: CaptureRelay,

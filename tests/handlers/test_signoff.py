@@ -8,7 +8,9 @@ import json
 import sys
 import zipfile
 from datetime import datetime, timezone
-from email.message import Message
+from email.message import EmailMessage, Message
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import make_msgid
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -183,12 +185,108 @@ async def test_wrong_person_altered_token_and_replay_change_nothing(service: Ser
     assert "signoff.reply_after_decision" in actions
 
 
-async def test_clients_that_drop_the_tag_are_matched_by_references(service: Service, relay: CaptureRelay) -> None:
+async def discarded_reasons(service: Service) -> list[str]:
+    """The reasons of the discarded inbound messages, each also in the audit log."""
+    rows = await settled(service)
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        audited = (await session.scalars(select(AuditEntry).where(AuditEntry.action == "inbound.discarded")
+                                         .order_by(AuditEntry.id))).all()
+    reasons = [row.reason or "" for row in rows if row.status == "discarded"]
+    assert [entry.detail["reason"] for entry in audited] == reasons
+    return reasons
+
+
+@pytest.mark.parametrize("thread_headers", [("References", "In-Reply-To"), ("References",), ("In-Reply-To",)])
+async def test_a_token_only_in_thread_headers_decides_nothing(service: Service, relay: CaptureRelay,
+                                                               thread_headers: tuple[str, ...]) -> None:
+    """Clients that drop the +tag reach the bare reply@ address with the token only in
+    References/In-Reply-To, as every forwarded copy carries it: such a reply decides nothing."""
     await submit(service)
     request = await next_mail(relay, SIGNER)
-    await send_reply(service, request, SIGNER, "同意", to=f"reply@{DOMAIN}", style="outlook_en")
+    raw = reply(request, SIGNER, "同意", to=f"reply@{DOMAIN}", style="outlook_en")
+    for name in ("References", "In-Reply-To"):
+        if name not in thread_headers:
+            raw = raw.replace(f"{name}: {request['Message-ID']}\r\n".encode(), b"", 1)
+    assert (await smtp_send(service.smtp_port, SIGNER, [f"reply@{DOMAIN}"], raw)).startswith("250")
+    [reason] = await discarded_reasons(service)
+    assert "only in References/In-Reply-To" in reason
+    document = await the_document(service)
+    assert (document["status"], document["approvals"][0]["decision"]) == ("pending_approval", None)
+    assert relay.to(CHIEF) == [] and len(relay.to(SIGNER)) == 1  # no answer either
+
+
+FORWARDEE = "signed-staff@test.gov"
+
+
+@pytest.mark.parametrize(("envelope", "header_from", "to_reply_address"), [
+    (FORWARDEE, SIGNER, True),  # their own envelope, the approver's header From
+    (FORWARDEE, FORWARDEE, True),  # their own, both
+    ("secretary@outside.example", SIGNER, True),  # an outside envelope, the approver's header From
+    (SIGNER, SIGNER, False),  # the approver's envelope and From forged, the token only in References
+])
+async def test_a_forwarded_request_is_decided_by_no_one_but_the_approver(
+        service: Service, relay: CaptureRelay, envelope: str, header_from: str, to_reply_address: bool) -> None:
+    """The approver forwards the request; whoever it reaches holds its Reply-To and, in the
+    Message-ID, its token. Their "同意" is audited and decides nothing."""
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    rcpt = str(request["Reply-To"]) if to_reply_address else f"reply@{DOMAIN}"
+    raw = reply(request, header_from, "同意", to=rcpt)
+    assert (await smtp_send(service.smtp_port, envelope, [rcpt], raw)).startswith("250")
+    [reason] = await discarded_reasons(service)
+    assert reason.startswith("reply to approval ")
+    document = await the_document(service)
+    assert (document["status"], document["approvals"][0]["decision"]) == ("pending_approval", None)
+    assert relay.to(CHIEF) == [] and relay.to(FORWARDEE) == [] and len(relay.to(SIGNER)) == 1
+    # The approver's own reply still decides.
+    await send_reply(service, request, SIGNER, "同意")
     await next_mail(relay, CHIEF)
     assert (await the_document(service))["approvals"][0]["decision"] == "approve"
+
+
+def bottom_posted(original: Message, author: str, new_text: str) -> bytes:
+    """A reply written under the quote, as Thunderbird does by default."""
+    quoted_lines = "\n".join("> " + line for line in original.get_body(("plain",)).get_content().splitlines())  # type: ignore[union-attr]
+    message = EmailMessage()
+    message["From"] = author
+    message["To"] = str(original["Reply-To"])
+    message["Subject"] = "Re: " + str(original["Subject"])
+    message["Message-ID"] = make_msgid(domain="client.test")
+    message["In-Reply-To"] = message["References"] = str(original["Message-ID"])
+    message.set_content(f"On 11/27/26 09:30, {original['From']} wrote:\n{quoted_lines}\n\n{new_text}\n")
+    return message.as_bytes(policy=SMTP_POLICY)
+
+
+@pytest.mark.parametrize("posting", ["top", "bottom"])
+async def test_the_approvers_own_reply_decides_top_or_bottom_posted(service: Service, relay: CaptureRelay,
+                                                                    posting: str) -> None:
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    raw = reply(request, SIGNER, "同意") if posting == "top" else bottom_posted(request, SIGNER, "同意")
+    # Envelope and header From may differ in ASCII case only.
+    assert (await smtp_send(service.smtp_port, SIGNER.upper(), [str(request["Reply-To"])], raw)).startswith("250")
+    await next_mail(relay, CHIEF)
+    assert (await the_document(service))["approvals"][0]["decision"] == "approve"
+
+
+@pytest.mark.parametrize(("envelope", "header_from", "reason"), [
+    (FORWARDEE, CLERK, f"header From does not match the envelope sender (From {CLERK}, envelope {FORWARDEE})"),
+    # A Kelvin sign for the k of signed-clerk: another address, whatever str.lower() says.
+    (CLERK, "signed-cler\u212a@test.gov", f"but the token was issued to {CLERK}"),
+])
+async def test_a_revision_counts_only_from_the_sender_s_own_envelope_and_from(
+        service: Service, relay: CaptureRelay, envelope: str, header_from: str, reason: str) -> None:
+    await submit(service)
+    await send_reply(service, await next_mail(relay, SIGNER), SIGNER, "不同意，预算过高")
+    returned = await next_mail(relay, CLERK)
+    raw = reply(returned, CLERK, "请批准追加预算一百万元。").replace(
+        f"From: {CLERK}".encode(), f"From: {header_from}".encode(), 1)
+    assert (await smtp_send(service.smtp_port, envelope, [str(returned["Reply-To"])], raw)).startswith("250")
+    [discarded] = await discarded_reasons(service)
+    assert discarded.endswith(reason)
+    document = await the_document(service)
+    assert (document["status"], len(document["versions"])) == ("rejected", 1)
 
 
 async def test_a_version_token_never_decides_a_later_version(service: Service, relay: CaptureRelay) -> None:

@@ -121,6 +121,30 @@ async def test_extension_asked_then_granted_or_refused(service: Service, relay: 
     assert told["Subject"] == subject
 
 
+@pytest.mark.parametrize(("envelope", "header_from", "to_reply_address"), [
+    ("fin-clerk@test.gov", CLERK, True),  # the asker answers their own request in the owner's name
+    (CLERK, CLERK, False),  # the owner's addresses, the token only in References (a forwarded copy)
+])
+async def test_only_the_owner_s_own_reply_decides_an_extension(service: Service, relay: CaptureRelay, envelope: str,
+                                                               header_from: str, to_reply_address: bool) -> None:
+    await assign(service, "期限：2026-02-25\n")
+    notice = await next_mail(relay, "fin-clerk@test.gov")
+    await answer(service, notice, "fin-clerk@test.gov", "申请延期 2026-03-06 原因：设备节后才到")
+    await settled(service)
+    request = next(m.message for m in relay.messages if m.rcpt == CLERK and
+                   m.message["Subject"].startswith("[申请延期]"))
+    rcpt = str(request["Reply-To"]) if to_reply_address else f"reply@{DOMAIN}"
+    raw = reply(request, header_from, "同意", to=rcpt)
+    assert (await smtp_send(service.smtp_port, envelope, [rcpt], raw)).startswith("250")
+    [task] = await tasks(service)
+    assert task["deadline"] == "2026-02-25" and task["extension"] is not None
+    rows = await settled(service)
+    assert rows[-1].status == "discarded" and (rows[-1].reason or "").startswith("reply to task ")
+    await answer(service, request, CLERK, "同意")
+    [task] = await tasks(service)
+    assert task["deadline"] == "2026-03-06" and task["extension"] is None
+
+
 async def test_an_unreadable_deadline_is_answered_naming_the_line(service: Service, relay: CaptureRelay) -> None:
     await assign(service, "期限：春节后\n")
     answered = await next_mail(relay, CLERK)

@@ -32,6 +32,7 @@ from imapclient.exceptions import IMAPClientError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless import metrics
+from inkless.addresses import fold_address
 from inkless.bridge.inbox import Arrival, InboundStore
 from inkless.clock import Clock
 from inkless.config import ImapMailbox
@@ -63,8 +64,8 @@ def recover_envelope(raw: bytes, domain: str) -> tuple[str, list[str]]:
     suffix = "@" + domain
     for name in RECIPIENT_HEADERS:
         values = [str(value) for value in headers.get_all(name) or []]
-        found = [address.strip().lower() for _, address in getaddresses(values)
-                 if address.strip().lower().endswith(suffix)]
+        found = [fold_address(address) for _, address in getaddresses(values)
+                 if fold_address(address).endswith(suffix)]
         if found:
             return mail_from, list(dict.fromkeys(found))
     return mail_from, []

@@ -1,8 +1,9 @@
 """SMTP ingress: check envelope and sender, store durably, answer. No office logic here.
 
 Replies are values: each hook returns the SMTP reply line. Codes:
-- 550 5.7.1 foreign domain (never an open relay), non-member sender, null sender to a
-  unit address, forged return token, failed upstream DKIM/SPF;
+- 550 5.7.1 foreign domain (never an open relay), non-member sender (a look-alike address
+  is refused already at MAIL), null sender to a unit address, a header From that is not
+  the envelope sender, forged return token, failed upstream DKIM/SPF;
 - 550 5.1.1 unknown local part; 452 4.5.3 the (max_recipients+1)th RCPT;
 - 552 oversize (aiosmtpd: at MAIL when SIZE= is declared, and at the end of DATA);
 - 451 4.3.0 when the store cannot commit (the client retries; nothing is half-accepted).
@@ -21,6 +22,7 @@ from email.utils import getaddresses
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from inkless import metrics
+from inkless.addresses import fold_address
 from inkless.bridge.inbox import Arrival, InboundStore
 from inkless.config import Config
 from inkless.directory import Directory
@@ -82,6 +84,26 @@ class IngressHandler:
         self._on_stored = on_stored
         self._headers = BytesHeaderParser(policy=compat32)
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        reply = self._check_mail(address)
+        if reply is not None:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    def _check_mail(self, address: str) -> str | None:
+        # A sender who is not a member may still write to a reply address (ignored there,
+        # never bounced: it may be a robot), unless the address has characters beyond ASCII:
+        # that is how a look-alike of a member's address is made (a Kelvin sign, full-width
+        # letters), so it is refused here, before anything else.
+        sender = address.strip()
+        if sender in ("", "<>") or sender.isascii() or self._directory().is_member(sender):
+            return None
+        return f"550 5.7.1 Sender {_reply_safe(sender)} is not a member of the organisation"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
@@ -97,10 +119,10 @@ class IngressHandler:
         if len(envelope.rcpt_tos) >= self._config.smtp.max_recipients:
             return "452 4.5.3 Too many recipients"
         local, at, domain = address.rpartition("@")
-        if not at or domain.lower() != self._config.domain:
+        if not at or fold_address(domain) != self._config.domain:
             return f"550 5.7.1 Relaying denied: this server only accepts mail for {self._config.domain}"
-        local = local.lower()
-        sender = envelope_sender(envelope).lower()
+        local = fold_address(local)
+        sender = fold_address(envelope_sender(envelope))
         if self._signer.is_token_local_part(local):
             if self._signer.verify_address(local) is None:
                 return "550 5.7.1 Invalid or forged return address"
@@ -144,7 +166,9 @@ class IngressHandler:
         return f"250 2.0.0 OK queued as {inbound_id}"
 
     def _check_headers(self, envelope: Envelope, raw: bytes) -> str | None:
-        """Header From (and upstream authentication) checks for mail to unit addresses."""
+        """Header From (and upstream authentication) checks for mail to unit addresses: the
+        header From is a member and the same address as the envelope sender (one member can
+        never write as another)."""
         units = [r for r in envelope.rcpt_tos if is_unit_address(r, self._signer)]
         if not units:
             return None
@@ -154,7 +178,11 @@ class IngressHandler:
         if len(senders) != 1 or not directory.is_member(senders[0]):
             shown = _reply_safe(senders[0]) if senders else "(none)"
             return f"550 5.7.1 Header From {shown} is not a member of the organisation"
-        if any(r.lower().startswith("all@") for r in units) and not directory.may_send_to_all(senders[0]):
+        envelope_from = fold_address(envelope_sender(envelope))
+        if senders[0] != envelope_from:
+            return (f"550 5.7.1 header From does not match the envelope sender (From {_reply_safe(senders[0], 60)}, "
+                    f"MAIL FROM {_reply_safe(envelope_from, 60)})")
+        if any(fold_address(r).startswith("all@") for r in units) and not directory.may_send_to_all(senders[0]):
             return "550 5.7.1 Only clerks, leaders and admins may write to all@"
         trusted = self._config.smtp.trusted_authserv_id
         if trusted:
@@ -180,7 +208,7 @@ def _reply_safe(text: str, limit: int = 120) -> str:
 
 
 def is_unit_address(address: str, signer: TokenSigner) -> bool:
-    local = address.rpartition("@")[0].lower()
+    local = fold_address(address.rpartition("@")[0])
     return local != "reply" and not signer.is_token_local_part(local)
 
 
@@ -199,14 +227,14 @@ _ANGLE = re.compile(r"<([^<>\s]*@[^<>\s]*)>")
 
 
 def _addresses(value: str) -> list[str]:
-    """Addresses in a From value; the common one-mailbox forms without the full parser."""
+    """Addresses in a From value, folded; the common one-mailbox forms without the full parser."""
     if "," not in value and '"' not in value and "(" not in value:
         found = _ANGLE.findall(value)
         if len(found) == 1:
-            return [found[0].lower()]
+            return [fold_address(found[0])]
         if not found and "@" in value and " " not in value.strip():
-            return [value.strip().lower()]
-    return [address.lower() for _, address in getaddresses([value]) if address]
+            return [fold_address(value)]
+    return [fold_address(address) for _, address in getaddresses([value]) if address]
 
 
 def _unfold(value: bytes) -> str:

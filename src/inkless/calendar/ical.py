@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
+from inkless.addresses import fold_address
 from inkless.errors import Quarantine
 from inkless.mail.parse import ParsedMessage, decode_bytes, part_filename
 
@@ -225,7 +226,7 @@ def _text(component: icalendar.cal.Component, name: str) -> str:
 
 def _mailto(value: object) -> str:
     text = str(value).strip()
-    return (text[7:] if text.lower().startswith("mailto:") else text).strip().lower()
+    return fold_address(text[7:] if text.lower().startswith("mailto:") else text)
 
 
 def read_calendar(message: ParsedMessage, zone: ZoneInfo) -> CalendarItem | None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inkless.addresses import fold_address
 from inkless.chat.notify import Notification, linked_chats, notify
 from inkless.directory import PersonInfo
 from inkless.handlers.pipeline import Office
@@ -47,7 +48,7 @@ def resolve(office: Office, to: Sequence[str], *, without: str) -> list[PersonIn
     """Unit ids (or `all`) expanded and emails looked up, each person once, without the sender."""
     people: dict[str, PersonInfo] = {}
     for entry in to:
-        entry = entry.strip().lower()
+        entry = fold_address(entry)
         if "@" in entry:
             person = office.directory.person(entry)
             if person is None:

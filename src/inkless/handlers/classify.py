@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from inkless.addresses import fold_address
 from inkless.directory import Directory
 from inkless.tokens import TokenSigner
 
@@ -68,9 +69,9 @@ def route(recipients: list[str], *, domain: str, directory: Directory, signer: T
     returns: list[str] = []
     for recipient in recipients:
         local, _, host = recipient.rpartition("@")
-        if host.lower() != domain:
+        if fold_address(host) != domain:
             continue
-        local = local.lower()
+        local = fold_address(local)
         if local == "all" or local in directory.units:
             if local not in units:
                 units.append(local)

@@ -48,6 +48,10 @@ class Context:
     subject: Subject
     # Filled in by the sender check for the handlers after it.
     sender: PersonInfo | None = None
+    # Whether the return's token came in an address the mail was sent to (see
+    # returns.find_token), not only in References/In-Reply-To; set by the return router.
+    # Only an addressed token can decide anything.
+    token_addressed: bool = False
 
     @property
     def office(self) -> Office:

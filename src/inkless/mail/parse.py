@@ -19,6 +19,7 @@ from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 from datetime import datetime
 
+from inkless.addresses import fold_address
 from inkless.errors import Quarantine
 
 _MIME_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
@@ -115,10 +116,11 @@ class ParsedMessage:
 
     @property
     def sender(self) -> str | None:
-        """The single header From address (lower case), or None when absent or ambiguous."""
+        """The single header From address (ASCII letters in lower case, see addresses.py), or
+        None when absent or ambiguous."""
         if len(self.from_addresses) != 1:
             return None
-        return self.from_addresses[0][1].lower() or None
+        return fold_address(self.from_addresses[0][1]) or None
 
     @property
     def sender_name(self) -> str | None:
