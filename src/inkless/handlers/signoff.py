@@ -20,7 +20,7 @@ from inkless.directory import PersonInfo
 from inkless.errors import Discard, Quarantine
 from inkless.handlers import notices
 from inkless.handlers.pipeline import Context, Office
-from inkless.handlers.verdict import Verdict, read_verdict
+from inkless.handlers.verdict import Verdict, read_verdict, why_unclear
 from inkless.mail import authres
 from inkless.mail.autoreply import automatic_reason
 from inkless.mail.parse import ParsedAttachment, header_text
@@ -173,9 +173,11 @@ async def handle_approval_reply(ctx: Context, token: Token) -> None:
     verdict = read_verdict(new_text)
     if verdict.decision is None:
         record(session, now=now, actor=author, action="signoff.unclear", subject_type="approval",
-               subject_id=approval.id, detail={"inbound": ctx.inbound.id, "first_line": verdict.first_line})
+               subject_id=approval.id, detail={"inbound": ctx.inbound.id, "first_line": verdict.first_line,
+                                               "rule": verdict.rule})
         await _answer(ctx, document, author, "clarification", text(language, "unclear_subject", title=document.title),
-                      text(language, "unclear_body", line=verdict.first_line[:200]), token)
+                      text(language, "unclear_body", line=verdict.first_line[:200],
+                           why=why_unclear(language, verdict)), token)
         return
     await decide(session, ctx.office, document, approval, verdict, channel="mail", actor=author, now=now,
                  evidence=_evidence(ctx, approval, token, new_text, verdict, now))

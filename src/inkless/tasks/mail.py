@@ -12,7 +12,7 @@ from inkless.errors import Discard, Quarantine
 from inkless.handlers import notices
 from inkless.handlers.pipeline import Context
 from inkless.handlers.signoff import check_reply
-from inkless.handlers.verdict import read_verdict
+from inkless.handlers.verdict import read_verdict, why_unclear
 from inkless.mail.reply_text import reply_text
 from inkless.mail.texts import text
 from inkless.storage.audit import record
@@ -135,7 +135,8 @@ async def handle_owner_reply(ctx: Context, token: Token) -> None:
     verdict = read_verdict(reply_text(ctx.message.text, ctx.message.html))
     if verdict.decision is None:
         await notices.answer(ctx, owner, "clarification", text(language, "unclear_subject", title=task.title),
-                             text(language, "unclear_body", line=verdict.first_line[:200]), token)
+                             text(language, "unclear_body", line=verdict.first_line[:200],
+                                  why=why_unclear(language, verdict)), token)
         return
     await core.decide_extension(session, ctx.office, task, granted=verdict.decision == "approve",
                                 comment=verdict.comment, now=now)
