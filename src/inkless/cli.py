@@ -30,7 +30,8 @@ from inkless.bridge.relay import MaildirRelay, RelayUnavailable, build_relay
 from inkless.clock import Clock
 from inkless.config import Config, config_path, load_config
 from inkless import logs
-from inkless.errors import InklessError
+from inkless.errors import InklessError, Quarantine
+from inkless.handlers.verdict import read_reply
 from inkless.org import load_org
 from inkless.storage import migrate, queries
 from inkless.storage.engine import create_engine, session_factory
@@ -50,6 +51,7 @@ from inkless.storage.models import (
 )
 from inkless.storage.org import import_org
 from inkless.web.app import hash_token
+from inkless.web.api_auth import OPERATOR
 
 T = TypeVar("T")
 config_option = click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False), default=None,
@@ -193,26 +195,36 @@ def api_token() -> None:
 @api_token.command("create")
 @config_option
 @click.argument("name")
-@click.option("--owner", required=True, metavar="EMAIL",
+@click.option("--owner", default=None, metavar="EMAIL",
               help="The org member the token works for: it sees what they may see and acts only as them "
-                   "(an admin owner: everything, as anyone).")
-@click.option("--scope", type=click.Choice(["read", "write"]), default="read", show_default=True,
-              help="read: GET only; write: also create and change (messages, events, tasks).")
+                   "(an admin owner: everything, as anyone). Without it the token is the operator's, like "
+                   "api.tokens: it sees everything and acts for anyone.")
+@click.option("--scope", type=click.Choice(["read", "write"]), default=None,
+              help="read: GET only; write: also create and change (messages, events, tasks). "
+                   "Default: read with --owner.")
 @user_errors
-def api_token_create(config_file: str | None, name: str, owner: str, scope: str) -> None:
+def api_token_create(config_file: str | None, name: str, owner: str | None, scope: str | None) -> None:
     """Create a token; it is printed once, alone on the last line."""
     config = load_config(config_file)
+    if owner is None and scope is not None:
+        raise InklessError("--scope needs --owner: a token without an owner is the operator's")
     token = secrets.token_urlsafe(32)
 
-    async def work(sessions: Any) -> str:
+    async def work(sessions: Any) -> str | None:
         async with sessions() as session, session.begin():
-            email = str(await session.scalar(select(Person.email).where(Person.id == await member_id(session, owner))))
+            email = None if owner is None else str(
+                await session.scalar(select(Person.email).where(Person.id == await member_id(session, owner))))
             session.add(ApiToken(name=name, token_hash=hash_token(token), created_at=Clock().now(), owner=email,
-                                 scope=scope))
+                                 scope=OPERATOR if email is None else scope or "read"))
             return email
 
     email = run_db(config, work)
-    click.echo(f"created API token '{name}' for {email}, scope {scope} (store it now; it is not shown again):")
+    if email is None:
+        click.echo(f"created operator API token '{name}': it sees everything and acts for anyone "
+                   "(store it now; it is not shown again):")
+    else:
+        click.echo(f"created API token '{name}' for {email}, scope {scope or 'read'} "
+                   "(store it now; it is not shown again):")
     click.echo(token)
 
 
@@ -229,7 +241,7 @@ def api_token_list(config_file: str | None) -> None:
 
     for row in run_db(config, work):
         # Tokens from before tokens had owners are refused by the API: say so.
-        owner = row.owner or "(no owner: refused, make a new one)"
+        owner = row.owner or ("(operator)" if row.scope == OPERATOR else "(no owner: refused, make a new one)")
         revoked = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
         click.echo(f"{row.id}\t{row.name}\t{owner}\t{row.scope or '-'}\t{row.created_at:%Y-%m-%d %H:%M}\t{revoked}")
 
@@ -666,3 +678,32 @@ def check(config_file: str | None) -> None:
         click.echo(f"problem: {problem}", err=True)
     if problems:
         sys.exit(2)
+
+
+@main.group()
+def reply() -> None:
+    """How Inkless reads replies."""
+
+
+@reply.command("explain")
+@click.argument("file", type=click.File("rb"))
+def reply_explain(file: io.BufferedReader) -> None:
+    """How a saved reply (FILE.eml, or - for standard input) would be read as a sign-off decision.
+
+    Prints the reply's own text as extracted, the clause read and the rule that decided; the
+    last line is `decision: approve`, `decision: reject` or `decision: unclear`. Needs no config.
+    """
+    try:
+        verdict = read_reply(file.read())
+    except Quarantine as exc:
+        fail(f"{file.name}: not a message Inkless would read: {exc.reason}")
+        return
+    click.echo("text:")
+    for line in (verdict.text or "(none)").splitlines():
+        click.echo(f"  {line}")
+    click.echo(f"line: {verdict.first_line or '(none)'}")
+    click.echo(f"clause: {verdict.clause or '(none)'}")
+    click.echo(f"rule: {verdict.rule}")
+    if verdict.comment:
+        click.echo(f"comment: {verdict.comment}")
+    click.echo(f"decision: {verdict.decision or 'unclear'}")

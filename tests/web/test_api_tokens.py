@@ -178,3 +178,17 @@ async def test_api_token_create_names_an_owner_and_a_scope(service: Service, tmp
     revoked = await asyncio.to_thread(inkless, "api-token", "revoke", rows[1][0], "-c", config)
     assert revoked.returncode == 0, revoked.stderr
     assert (await call(service, "GET", "/api/v1/tasks", write_token))[0] == 401
+
+
+async def test_the_plain_spec_form_makes_an_operator_token(service: Service, tmp_path: Path) -> None:
+    """`inkless api-token create NAME` (SPEC §1) without --owner: the operator's, like api.tokens."""
+    config = str(tmp_path / "config.yaml")
+    made = await asyncio.to_thread(inkless, "api-token", "create", "integration", "-c", config)
+    assert made.returncode == 0, made.stderr
+    *_, said, token = made.stdout.strip().splitlines()
+    assert "operator" in said
+    assert (await call(service, "GET", "/api/v1/quarantine", token))[0] == 200
+    as_leader = {"from": "boss@test.gov", "to": ["edu"], "text": "通知"}
+    assert (await call(service, "POST", "/api/v1/messages", token, as_leader))[0] == 202
+    scoped = await asyncio.to_thread(inkless, "api-token", "create", "x", "--scope", "write", "-c", config)
+    assert scoped.returncode == 2 and "--scope needs --owner" in scoped.stderr

@@ -8,7 +8,9 @@ the owner. An owner with the `admin` role sees everything and may act for anyone
 `API_PER_SECOND` a second after that (429 past it).
 
 The static tokens of `api.tokens` are the operator's, as powerful as the config file that
-holds them: they see everything, may act for anyone, and are not rate-limited.
+holds them: they see everything, may act for anyone, and are not rate-limited. So are tokens
+made with `inkless api-token create NAME` without `--owner` (SPEC's plain form): whoever can
+run that command can read the database anyway.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from inkless.web.keys import API_LIMIT, CONFIG, OFFICE, SESSIONS
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 SCOPES = ("read", "write")
+# The scope of a token made without an owner: the operator's, like the static api.tokens.
+OPERATOR = "operator"
 API_BURST = 100
 API_PER_SECOND = 10.0
 READING = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -109,6 +113,10 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
                 ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)))).first()
         if row is None:
             return _answer(401, "invalid bearer token")
+        if row.owner is None and row.scope == OPERATOR:
+            client = ApiClient(name=row.name, owner=None, scope="write")
+            request[_CLIENT] = client
+            return await handler(request)
         if row.owner is None or row.scope not in SCOPES:
             return _answer(401, "this token was made before tokens had owners; make a new one with "
                                 "`inkless api-token create NAME --owner EMAIL`")
