@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import func, select, text
 
+from inkless.addresses import fold_address
 from inkless.bridge.app import run_service, safe_url
 from inkless.bridge.imap import CONNECTION_ERRORS, probe_mailbox
 from inkless.calendar import feeds
@@ -316,14 +317,14 @@ def link_code(config_file: str | None, email: str) -> None:
                                         minutes=config.telegram.link_code_minutes)
 
     code = run_db(config, work)
-    click.echo(f"link code for {email.strip().lower()} (valid {config.telegram.link_code_minutes:g} minutes, "
+    click.echo(f"link code for {fold_address(email)} (valid {config.telegram.link_code_minutes:g} minutes, "
                "once); send the bot: /start CODE")
     click.echo(code)
 
 
 async def member_id(session: Any, email: str) -> int:
     """The person id of an org member, or a one-line error naming the address."""
-    person_id = await session.scalar(select(Person.id).where(Person.email == email.strip().lower()))
+    person_id = await session.scalar(select(Person.id).where(Person.email == fold_address(email)))
     member = person_id is not None and await session.scalar(
         select(func.count()).select_from(Membership).where(Membership.person_id == person_id))
     if not member:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inkless.addresses import fold_address
 from inkless.calendar import events
 from inkless.calendar.views import event_views
 from inkless.handlers.pipeline import Office
@@ -52,7 +53,7 @@ class NewEvent(EventFields):
     @field_validator("organizer", "person")
     @classmethod
     def _lower(cls, value: str | None) -> str | None:
-        return value.strip().lower() if value else value
+        return fold_address(value) if value else value
 
 
 async def _read(request: web.Request, model: type[EventFields]) -> EventFields:
@@ -162,7 +163,7 @@ async def create_event(request: web.Request) -> web.Response:
             raise bad_request(f"person: {fields.person} is not a member of the organisation")
         if fields.kind != "schedule":
             raise bad_request("person: only a schedule entry can be for one person")
-    units = tuple(dict.fromkeys(unit.strip().lower() for unit in fields.to))
+    units = tuple(dict.fromkeys(fold_address(unit) for unit in fields.to))
     unknown = [unit for unit in units if unit != "all" and unit not in office.directory.units]
     if unknown:
         raise bad_request(f"to: unknown unit {unknown[0]}")

@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
+from inkless.addresses import fold_address
 from inkless.storage.models import Task
 from inkless.tasks import core
 from inkless.tasks.views import task_views
@@ -85,7 +86,7 @@ async def create_task(request: web.Request) -> web.Response:
     owner = office.directory.person(fields.owner)
     if owner is None:
         raise bad_request(f"owner: {fields.owner} is not a member of the organisation")
-    units = [unit.strip().lower() for unit in fields.to]
+    units = [fold_address(unit) for unit in fields.to]
     unknown = [unit for unit in units if unit != "all" and unit not in office.directory.units]
     if unknown:
         raise bad_request(f"to: unknown unit {unknown[0]}")
