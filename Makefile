@@ -31,8 +31,10 @@ test-peers:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_TEST_PEERS); \
 	fi
 
+# Two workers (this machine has two cores), one test file each at a time: every test makes its
+# own database, ports and folders, so files share nothing.
 test: $(STAMP) test-peers
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 # The slow fault and hostile-input suites (tests marked slow).
 faults: $(STAMP) test-peers
