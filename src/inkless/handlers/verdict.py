@@ -128,7 +128,6 @@ class _Found:
     end: int
     word: str
     polarity: str
-    whole: bool
 
 
 def _fold(text: str) -> tuple[str, list[int]]:
@@ -237,7 +236,7 @@ def _find(clause: str) -> _Found | None:
                 if clause.startswith(NOT_DECISIONS.get(word, ()), match.end()):
                     continue
                 if best is None or match.start() < best.start:
-                    best = _Found(match.start(), match.end(), word, polarity, whole=False)
+                    best = _Found(match.start(), match.end(), word, polarity)
                 break
     if best is not None:
         return best
@@ -247,7 +246,7 @@ def _find(clause: str) -> _Found | None:
         for word in words:
             before = core[:-len(word)]
             if core.endswith(word) and not (word.isascii() and before[-1:].isalpha()) and _prefix(before)[1] is None:
-                return _Found(len(core) - len(word), len(core), word, polarity, whole=True)
+                return _Found(len(core) - len(word), len(core), word, polarity)
     return None
 
 
