@@ -68,13 +68,14 @@ async def test_a_reply_with_undecodable_bytes_in_its_from_is_quarantined_and_the
 
     rows = await inbound_rows(service)
     quarantined = {status_reason for status_reason in rows.values() if status_reason[0] == "quarantined"}
-    assert quarantined == {("quarantined", "header From holds bytes that are not text: \\xff\\xfeoutsider@evil.example")}
+    reason = "header From holds bytes that are not text: \\xff\\xfeoutsider@evil.example"
+    assert quarantined == {("quarantined", reason)}
     assert sum(status == "done" for status, _ in rows.values()) == LATER + 1
     assert service.sessions is not None
     async with service.sessions() as session:
         audited = (await session.scalars(select(AuditEntry.detail).where(
             AuditEntry.action == "inbound.quarantined"))).all()
-    assert audited == [{"reason": "header From holds bytes that are not text: \\xff\\xfeoutsider@evil.example"}]
+    assert audited == [{"reason": reason}]
     assert (await healthz(service))[0] == 200
 
 
