@@ -41,6 +41,13 @@ REJECT_VERBS_EN: tuple[str, ...] = ("disapproved", "disapprove", "disagreed", "d
 # Words that, followed by these, are something else: 不同意见 "dissenting views", 同意书 a consent
 # form, 批准文号 an approval number, 不准确 "inaccurate".
 NOT_DECISIONS: dict[str, tuple[str, ...]] = {"同意": ("见", "书"), "批准": ("文号", "书", "号"), "不准": ("确", "时")}
+# Every verb in one pattern, read once per clause: at one position the earlier list wins, as
+# listed (Chinese approve, Chinese reject, English approve, English reject).
+_VERB_LISTS = ((APPROVE_VERBS_ZH, "approve"), (REJECT_VERBS_ZH, "reject"), (APPROVE_VERBS_EN, "approve"),
+               (REJECT_VERBS_EN, "reject"))
+_POLARITY = {word: polarity for words, polarity in _VERB_LISTS for word in words}
+_VERBS = re.compile("|".join(rf"\b{word}\b" if word.isascii() else re.escape(word)
+                             for words, _ in _VERB_LISTS for word in words))
 # Words that decide only as the whole clause (with first-person words, negations and particles).
 APPROVE_WHOLE: tuple[str, ...] = ("没有异议", "没有意见", "审核通过", "审批通过", "无异议", "没异议", "没意见", "无意见",
                                   "可以", "通过", "行", "okay", "ok", "yes", "yep", "lgtm")
@@ -227,19 +234,10 @@ def _prefix(text: str) -> tuple[int, str | None]:
 
 def _find(clause: str) -> _Found | None:
     """The first decision word of a clause (verbs anywhere, short words as the whole clause)."""
-    best: _Found | None = None
-    for words, polarity, english in ((APPROVE_VERBS_ZH, "approve", False), (REJECT_VERBS_ZH, "reject", False),
-                                     (APPROVE_VERBS_EN, "approve", True), (REJECT_VERBS_EN, "reject", True)):
-        for word in words:
-            pattern = rf"\b{word}\b" if english else re.escape(word)
-            for match in re.finditer(pattern, clause):
-                if clause.startswith(NOT_DECISIONS.get(word, ()), match.end()):
-                    continue
-                if best is None or match.start() < best.start:
-                    best = _Found(match.start(), match.end(), word, polarity)
-                break
-    if best is not None:
-        return best
+    for match in _VERBS.finditer(clause):
+        word = match.group(0)
+        if not clause.startswith(NOT_DECISIONS.get(word, ()), match.end()):
+            return _Found(match.start(), match.end(), word, _POLARITY[word])
     # A short word counts only when what stands before it is known (执行 is no 行).
     core = clause.rstrip(PARTICLES + " \t\n.,!?;:。，、-—–")
     for words, polarity in ((APPROVE_WHOLE, "approve"), (REJECT_WHOLE, "reject")):

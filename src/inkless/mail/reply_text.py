@@ -66,8 +66,7 @@ def strip_reply(text: str) -> str:
         found = _quote_at(lines, index)
         if found is not None:
             style, width = found
-            following = next((later for later in lines[index + width:] if later.strip()), None)
-            if style in ATTRIBUTIONS and following is not None and QUOTED_LINE.match(following):
+            if style in ATTRIBUTIONS and _quote_follows(lines, index + width):
                 in_signature = False
                 index += width
                 continue
@@ -78,6 +77,12 @@ def strip_reply(text: str) -> str:
             kept.append(line)
         index += 1
     return re.sub(r"\n\s*\n+", "\n\n", "\n".join(kept)).strip()
+
+
+def _quote_follows(lines: list[str], start: int) -> bool:
+    """Whether the first non-blank line from `start` on is a `>` line."""
+    following = next((lines[index] for index in range(start, len(lines)) if lines[index].strip()), None)
+    return following is not None and bool(QUOTED_LINE.match(following))
 
 
 def _lines(text: str) -> list[str]:
