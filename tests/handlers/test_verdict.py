@@ -144,3 +144,11 @@ def test_text_between_quoted_parts_is_read() -> None:
 
 def test_an_attribution_followed_by_an_unmarked_original_ends_the_text() -> None:
     assert strip_reply("不同意\n\nOn Fri, Nov 27, 2026 Office <o@x> wrote:\n\n同意\n") == "不同意"
+
+
+def test_only_the_start_of_a_long_reply_is_read_and_it_never_approves() -> None:
+    comment = "请修改第三段。" * 3_000
+    approving = read_verdict("同意。" + comment + "\n不同意。")
+    assert (approving.decision, approving.reason) == (None, "too_long")
+    assert read_verdict("不同意，" + comment).decision == "reject"
+    assert read_verdict("同意，" * 1_000_000).decision is None

@@ -103,6 +103,9 @@ COMMENT_CONDITION = re.compile(r"^如(?:有|需)")
 QUOTES = "\"'“”‘’「」『』《》"
 SENTENCE_END = re.compile(r"[。!?;\n]+|\.(?!\d)\s*")
 CLAUSE_END = re.compile(r"[,、:()\[\]~…—–]|\s-\s|\s-$")
+# How much of a reply's own text is read: decisions stand at its start, and the cost of a
+# reading stays bounded whatever a client sends.
+READ_LIMIT = 10_000
 # Stripped from the start of a comment.
 PUNCTUATION = " \t，,。.;；!！:：、-—"
 
@@ -309,8 +312,22 @@ def _open_marker(sentence: str, clause_start: int, word_start: int, word_end: in
 
 
 def read_verdict(text: str) -> Verdict:
-    """The decision in a reply's own text (quotes and signatures already removed)."""
+    """The decision in a reply's own text (quotes and signatures already removed).
+
+    Only the first READ_LIMIT characters are read, so a long reply costs what a short one
+    does; an approval is certain only when nothing was left unread.
+    """
     original = text.strip()
+    if len(original) <= READ_LIMIT:
+        return _read(original)
+    verdict = _read(original[:READ_LIMIT])
+    if verdict.decision != "approve":
+        return verdict
+    return _unclear(verdict, f"the reply's own text is longer than {READ_LIMIT} characters: the rest was not read",
+                    "too_long", str(READ_LIMIT))
+
+
+def _read(original: str) -> Verdict:
     if not original:
         return Verdict(None, None, "", rule="no text of the reply's own (only quoted text or a signature)",
                        reason="empty", text=original)

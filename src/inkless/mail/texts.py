@@ -43,6 +43,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "reading_choice": "这句话给出了选择（“{word}”）",
         "reading_condition": "这句话带有条件（“{word}”）",
         "reading_conflict": "回复中还有相反的意见（“{word}”）",
+        "reading_too_long": "回复过长（超过 {word} 字），其余部分未读",
         "decided_subject": "已处理：{title}",
         "decided_body": "该公文（第{version}版）已由{who}于 {at} 处理（{decision}），您的回复未改变结果。\n",
         "decision_approve": "同意",
@@ -214,6 +215,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "reading_choice": "the sentence offers a choice (\"{word}\")",
         "reading_condition": "the sentence sets a condition (\"{word}\")",
         "reading_conflict": "another part of the reply says otherwise (\"{word}\")",
+        "reading_too_long": "the reply is longer than {word} characters, and the rest was not read",
         "decided_subject": "Already decided: {title}",
         "decided_body": "Version {version} of this document was already decided by {who} at {at} ({decision}); "
                         "your reply changed nothing.\n",
