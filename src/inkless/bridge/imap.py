@@ -151,11 +151,14 @@ class _Connection:
         True when the server announced mail, False when the time ran out (or a stop).
 
         Dovecot reports mail that arrived before IDLE began only when a command ends, not
-        during the IDLE. So a NOOP first catches mail since the last search, and each IDLE
+        during the IDLE, and reports it once. So what the last read's commands were told is
+        looked at first, a NOOP then catches mail since the last search, and each IDLE
         lasts at most IDLE_CYCLE: its DONE reports anything that slipped in between, which
         may be at the very end of the wait, so the answer says so rather than the time taken.
         """
         deadline = time.monotonic() + seconds
+        if self._announced_meanwhile():
+            return True
         if not self.can_idle:
             stopping.wait(seconds)
             return not stopping.is_set() and _announces_mail(self.client.noop()[1])
@@ -177,6 +180,13 @@ class _Connection:
             if woken:
                 return True
         return False
+
+    def _announced_meanwhile(self) -> bool:
+        """Whether the server told of new mail in the middle of another command's answer (a
+        message arriving during the SEARCH, FETCH or STORE of the last read). imaplib keeps
+        such untagged responses aside, where no later command looks: take them from there."""
+        kept = self.client._imap.untagged_responses
+        return bool(kept.pop("EXISTS", None)) | bool(kept.pop("RECENT", None))
 
     def _hung_up(self) -> bool:
         """idle_check swallows EOF: a socket still readable after it read everything is closed."""
