@@ -135,3 +135,25 @@ async def test_unreadable_mail_is_quarantined_with_reason(make_service, relay: C
     assert relay.messages == []
     async with service.sessions() as session:
         assert await session.scalar(select(Document)) is None
+
+
+async def test_a_subject_of_ten_thousand_encoded_words_is_one_decoded_capped_title(
+        service: Service, relay: CaptureRelay) -> None:
+    """Raw UTF-8 with encoded words among it (190 KB of folded subject) is decoded as a whole, kept to
+    500 characters, and costs each copy no more than that title does."""
+    words = "\r\n ".join([f"=?utf-8?B?{base64.b64encode('长'.encode()).decode()}?="] * 10_000)
+    raw = (f"From: {SENDER}\r\nTo: edu@{DOMAIN}\r\nSubject: [通知] 关于 {words}\r\n\r\n正文\r\n").encode()
+    assert len(raw) > 180_000
+    assert (await smtp_send(service.smtp_port, SENDER, [f"edu@{DOMAIN}"], raw)).startswith("250")
+    await wait_for(lambda: len(relay.messages) == 4, what="copies")
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        document = await session.scalar(select(Document))
+    assert document is not None
+    assert document.title.startswith("关于 长长长")
+    assert "=?" not in document.title and set(document.title[3:]) == {"长"}
+    assert len("[通知] " + document.title) == 500
+    for copy in relay.messages:
+        assert document.title in str(copy.message["Subject"])
+        head = copy.data[:copy.data.index(b"\r\n\r\n")]
+        assert len(head) < 8_000, f"a copy's header section is {len(head)} bytes"

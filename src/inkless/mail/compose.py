@@ -8,6 +8,7 @@ header block. `headers + body` is the message the relay gets.
 from __future__ import annotations
 
 import binascii
+import functools
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,7 +51,10 @@ def _field(name: str, value: str) -> bytes:
     return folded.encode("ascii")
 
 
+@functools.lru_cache(maxsize=256)
 def _free_text(name: str, value: str) -> bytes:
+    """A free-text field, folded and encoded: once per text, since every copy of a document
+    carries the same subject (encoding a long one is 0.3 ms, times each recipient)."""
     text = " ".join(value.split())  # unfolded; controls such as CR and TAB become spaces
     if _fits_plain(name, text) and "=?" not in text:
         return f"{name}: {text}\r\n".encode("ascii")

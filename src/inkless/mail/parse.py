@@ -28,6 +28,12 @@ MAX_HEADER_LINE = 16 * 1024
 MAX_HEADER_SECTION = 256 * 1024
 MAX_MIME_DEPTH = 20
 MAX_PARTS = 1000
+# A subject is kept to this many characters once decoded (SPEC §7): it becomes a title that is
+# stored, shown and written into every copy.
+SUBJECT_LIMIT = 500
+# An RFC 2047 encoded word (printable ASCII, no "?" inside its parts), looked for in headers
+# that also carry raw 8-bit text: email.header leaves those undecoded.
+_ENCODED_WORD = re.compile(rb"=\?[!->@-~]+\?[bBqQ]\?[!->@-~]*\?=")
 
 # A labelled charset → the superset that actually decodes what real clients send.
 CHARSET_SUPERSETS = {
@@ -80,10 +86,34 @@ def decode_header_value(value: str | Header | None) -> str:
             # compat32 keeps raw 8-bit header bytes as surrogate escapes; some accessors
             # hand back text already decoded. Both turn back into the bytes that were sent.
             chunk = chunk.encode("utf-8", errors="surrogateescape")
-        parts.append(decode_bytes(chunk, charset))
+        parts.append(_decode_mixed(chunk) if charset == "unknown-8bit" else decode_bytes(chunk, charset))
     # Unfold, and turn any other line break or control character (a bare CR, NUL from an
     # encoded word) into a space: decoded values end up in headers Inkless writes.
     return _CONTROLS.sub(" ", re.sub(r"\s*\r?\n\s*", " ", "".join(parts))).strip()
+
+
+def _decode_mixed(raw: bytes) -> str:
+    """Raw 8-bit header text that may hold encoded words too (a client that writes UTF-8 and
+    encodes only some words): each piece decoded on its own, and the blanks between two
+    encoded words dropped (RFC 2047 §6.2)."""
+    parts: list[str] = []
+    position = 0
+    for match in _ENCODED_WORD.finditer(raw):
+        between = raw[position:match.start()]
+        if position == 0 or between.strip(b" \t\r\n"):
+            parts.append(decode_bytes(between, None))
+        parts.append(_decode_word(match.group().decode("ascii")))
+        position = match.end()
+    parts.append(decode_bytes(raw[position:], None))
+    return "".join(parts)
+
+
+def _decode_word(word: str) -> str:
+    try:
+        decoded = decode_header(word)
+    except (email_errors.HeaderParseError, ValueError):  # bad base64: shown as written
+        return word
+    return "".join(decode_bytes(chunk, charset) if isinstance(chunk, bytes) else chunk for chunk, charset in decoded)
 
 
 @dataclass(frozen=True)
@@ -268,7 +298,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     return ParsedMessage(
         message=message,
         message_id=(str(message.get("Message-ID") or "").strip() or None),
-        subject=decode_header_value(message.get("Subject")),
+        subject=decode_header_value(message.get("Subject"))[:SUBJECT_LIMIT].rstrip(),
         from_addresses=addresses(message.get_all("From") or []),
         to=[address for _, address in addresses(message.get_all("To") or [])],
         cc=[address for _, address in addresses(message.get_all("Cc") or [])],
