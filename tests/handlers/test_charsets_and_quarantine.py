@@ -157,3 +157,20 @@ async def test_a_subject_of_ten_thousand_encoded_words_is_one_decoded_capped_tit
         assert document.title in str(copy.message["Subject"])
         head = copy.data[:copy.data.index(b"\r\n\r\n")]
         assert len(head) < 8_000, f"a copy's header section is {len(head)} bytes"
+
+
+async def test_a_large_attachment_reaches_every_member_byte_for_byte(make_service, relay: CaptureRelay) -> None:  # type: ignore[no-untyped-def]
+    """A file of several megabytes (read a piece at a time, decoded and re-encoded without the
+    email package's copies, sent one big copy at a time) arrives intact, name and bytes."""
+    service = await make_service(relay, smtp={"max_message_size": 20_000_000})
+    data = hashlib.sha512(b"seed").digest() * 100_000 + b"\x00\xff tail"  # 6.4 MB, not a multiple of 3
+    raw = multipart(Header("[通知] 大文件", "utf-8").encode(), "见附件。".encode(), "utf-8",
+                    f"Content-Disposition: attachment; filename*=utf-8''{quote('汇编.pdf'.encode())}")
+    raw = raw.replace(b64(PDF).encode(), b64(data).encode())
+    assert (await smtp_send(service.smtp_port, SENDER, [f"edu@{DOMAIN}"], raw)).startswith("250")
+    await wait_for(lambda: len(relay.messages) == 4, timeout=60, what="three copies and the sender's notice")
+    copies = [copy for copy in relay.messages if copy.rcpt != SENDER]
+    assert len(copies) == 3
+    for copy in copies:
+        files = [part for part in copy.message.walk() if part.get_filename()]
+        assert [(part.get_filename(), part.get_content()) for part in files] == [("汇编.pdf", data)]

@@ -29,6 +29,12 @@ from inkless.storage.models import OutboxBody, OutboxMessage, Recipient, ShortMe
 
 log = logging.getLogger(__name__)
 RECORD_EVERY = 50
+# Bodies read from the database are kept for later rounds up to this many bytes in all; a
+# bigger one is read each round and let go after it, so a 25 MB attachment does not stay.
+BODY_CACHE_BYTES = 4 * 1024 * 1024
+# A copy at least this big is sent one at a time: each send holds the copy two or three times
+# over (ours, the SMTP client's dot-stuffed one, the socket's buffer) until the relay has it.
+LARGE_COPY = 1024 * 1024
 
 
 # Which per-recipient table an outbound copy's recipient_id points into, by its kind: the
@@ -60,6 +66,7 @@ class OutboxWorker(Worker):
         self._claimer = claimer
         self._worker_id = claimer().worker
         self._bodies: OrderedDict[int, bytes] = OrderedDict()
+        self._large_sends = asyncio.Lock()
         self._recording = asyncio.Lock()
         # Left by a database outage in the middle of a batch (see _deliver).
         self._held_results: list[tuple[OutboxMessage, Result]] = []
@@ -124,8 +131,7 @@ class OutboxWorker(Worker):
             connection = await self._relay.connect()
             for row in rows:
                 await self._pressure.quiet()
-                answered.append((row, await connection.send(row.mail_from, row.rcpt,
-                                                            row.headers + bodies[row.body_id])))
+                answered.append((row, await self._send(connection, row, bodies[row.body_id])))
                 if len(answered) >= RECORD_EVERY:
                     chunk = answered[:]
                     del answered[:]
@@ -140,6 +146,12 @@ class OutboxWorker(Worker):
         finally:
             if connection is not None:
                 await connection.close()
+
+    async def _send(self, connection: RelayConnection, row: OutboxMessage, body: bytes) -> Result:
+        if len(body) < LARGE_COPY:
+            return await connection.send(row.mail_from, row.rcpt, row.headers + body)
+        async with self._large_sends:
+            return await connection.send(row.mail_from, row.rcpt, row.headers + body)
 
     async def _settle_held(self) -> None:
         """Record what a database outage left unrecorded; requeue what it left unsent."""
@@ -158,17 +170,22 @@ class OutboxWorker(Worker):
         return row.status != "sending"
 
     async def _load_bodies(self, ids: set[int]) -> dict[int, bytes]:
-        missing = [body_id for body_id in ids if body_id not in self._bodies]
+        """The bodies a round needs; small ones stay cached for later rounds (a fan-out is
+        many rounds over one body), up to BODY_CACHE_BYTES in all, least recently used out."""
+        result = {body_id: self._bodies[body_id] for body_id in ids if body_id in self._bodies}
+        missing = [body_id for body_id in ids if body_id not in result]
         if missing:
             async with self._sessions() as session:
                 rows = await session.execute(select(OutboxBody.id, OutboxBody.data).where(OutboxBody.id.in_(missing)))
                 for body_id, data in rows:
-                    self._bodies[body_id] = data
-        result = {body_id: self._bodies[body_id] for body_id in ids}
-        for body_id in ids:
-            self._bodies.move_to_end(body_id)
-        while len(self._bodies) > 64:
-            self._bodies.popitem(last=False)
+                    result[body_id] = data
+        for body_id, data in result.items():
+            if len(data) <= BODY_CACHE_BYTES:
+                self._bodies[body_id] = data
+                self._bodies.move_to_end(body_id)
+        cached = sum(map(len, self._bodies.values()))
+        while cached > BODY_CACHE_BYTES:
+            cached -= len(self._bodies.popitem(last=False)[1])
         return result
 
     async def _record(self, results: list[tuple[OutboxMessage, Result]]) -> None:
