@@ -7,7 +7,9 @@ database with a random name and drop it afterwards, so runs never see each other
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import random
 import secrets
 import socket
 import time
@@ -66,9 +68,17 @@ DOMAIN = "oa.test.gov"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range.
+
+    Servers bind a moment after the port is chosen. A port from the ephemeral range (what
+    binding port 0 gives) can be taken meanwhile by any outgoing connection; this one cannot.
+    """
+    first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(1024, first_ephemeral), min(100, max(0, first_ephemeral - 1024))):
+        with socket.socket() as sock, contextlib.suppress(OSError):
+            sock.bind(("127.0.0.1", port))
+            return port
+    raise RuntimeError(f"no free port below the ephemeral range (which starts at {first_ephemeral})")
 
 
 async def wait_for(condition: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0, what: str = "") -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import re
 import shutil
 import smtplib
@@ -40,21 +39,6 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "deploy-postfix.md"
 DOC_DOMAIN = "oa.example.gov"
 DOC_INKLESS_PORT = "8025"
 DOC_POSTFIX_PORT = "25"
-
-
-def quiet_port() -> int:
-    """A free loopback port below the kernel's ephemeral range, for Postfix to listen on.
-
-    Postfix binds a second or so after the port is chosen. A port from the ephemeral range (what
-    binding port 0 gives, as free_port() does) can be taken meanwhile by any outgoing connection
-    or by another test's free_port(); this one cannot.
-    """
-    first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for port in random.sample(range(1024, first_ephemeral), min(100, max(0, first_ephemeral - 1024))):
-        with socket.socket() as sock, contextlib.suppress(OSError):
-            sock.bind(("127.0.0.1", port))
-            return port
-    raise RuntimeError(f"no free port below the ephemeral range (which starts at {first_ephemeral})")
 
 
 def doc_block(marker: str) -> str:

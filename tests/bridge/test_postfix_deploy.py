@@ -23,8 +23,8 @@ from sqlalchemy import select
 
 from inkless.bridge.app import Service
 from inkless.storage.models import InboundMessage, OutboxMessage, Recipient
-from tests.bridge.postfix import Postfix, inkless_settings, private_postfix, quiet_port
-from tests.conftest import DOMAIN, TEST_ORG, CaptureRelay, api, simple_mail, smtp_send, wait_for
+from tests.bridge.postfix import Postfix, inkless_settings, private_postfix
+from tests.conftest import DOMAIN, TEST_ORG, CaptureRelay, api, free_port, simple_mail, smtp_send, wait_for
 
 SENDER = "fin-clerk@test.gov"
 STAFF, CLERK, SHARED = "edu-staff@test.gov", "edu-clerk@test.gov", "shared@test.gov"
@@ -68,7 +68,7 @@ async def deployment(make_service: Callable[..., Awaitable[Service]],
     if os.geteuid() != 0:
         pytest.skip("a private Postfix needs root: its master starts as root and drops to the postfix user")
     # Inkless listens on a port the system picks (0); Postfix on one that nothing else picks.
-    postfix_port = quiet_port()
+    postfix_port = free_port()
     service = await make_service(**inkless_settings(DOMAIN, 0, postfix_port))
     with private_postfix(domain=DOMAIN, units=[unit["id"] for unit in TEST_ORG["units"]],
                          inkless_port=service.smtp_port, relayhost_port=relay.port, smtpd_port=postfix_port) as postfix:
