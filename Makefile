@@ -55,6 +55,8 @@ bench: $(STAMP) test-peers
 	$(BIN)/python bench/fanout.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/memory.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/bigmessage.py
+	$(BIN)/python bench/bigmessage.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/replies.py
 	$(BIN)/python bench/summary.py --since $$(cat bench/results/.run-started)
 
