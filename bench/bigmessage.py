@@ -445,7 +445,7 @@ class Stage:
 
     name: str
     ends_at: float  # seconds from the start of the phase
-    max_kib: int
+    max_kib: int | None  # None: no sample inside (the stage was empty)
     noop_ms: list[float]
 
 
@@ -545,7 +545,7 @@ async def run_phase(ctx: Context, phase: Phase, messages: list[bytes]) -> None:
     for label, start, end in marks:
         samples = monitor.between(start, end)
         noop = [seconds * 1000 for _, seconds, code in ctx.noop.between(start, end) if code == "250"]
-        phase.stages.append(Stage(label, end - began, max(samples) if samples else 0, noop))
+        phase.stages.append(Stage(label, end - began, max(samples) if samples else None, noop))
     phase.copies = sink.count - sink_before
 
     # Settle: VmRSS within 1 MiB for 2 s, or --settle seconds. Nothing is sent to the service.
@@ -658,7 +658,8 @@ async def run(args: argparse.Namespace) -> tuple[str, list[ResultRow]]:
         if states.get("sent") != expected_sent or set(states) != {"sent"}:
             raise RuntimeError(f"outbox {states}, expected {expected_sent} sent")
         outcome.notes.append(f"checks passed: the {len(built)} big attachments stored with the sizes sent,"
-                             f" {expected_sent} outbox rows `sent` ({args.members} copies + the sender's notice per document)")
+                             f" {expected_sent} outbox rows `sent` ({args.members} copies + the sender's notice"
+                             " per document)")
         if not args.postgres:
             on_disk = sum(path.stat().st_size for path in folder.glob("inkless.db*"))
             outcome.notes.append(f"SQLite database on disk at the end: {on_disk / 1e6:,.0f} MB")
@@ -747,9 +748,10 @@ def report(args: argparse.Namespace, outcome: Outcome, load_start: str, source: 
     for phase in outcome.phases:
         for stage in phase.stages:
             worst = f"{max(stage.noop_ms):.0f}" if stage.noop_ms else ""
-            lines.append(f"| {phase.name} | {stage.name} | {stage.ends_at:.1f} | {mib(stage.max_kib):,.1f} |"
-                         f" {mib(stage.max_kib - idle):+,.1f} | {len(stage.noop_ms)} | {worst} |"
-                         f" {sum(ms > NOOP_TARGET_MS for ms in stage.noop_ms)} |")
+            peak = "| | |" if stage.max_kib is None else \
+                f"| {mib(stage.max_kib):,.1f} | {mib(stage.max_kib - idle):+,.1f} |"
+            lines.append(f"| {phase.name} | {stage.name} | {stage.ends_at:.1f} {peak} {len(stage.noop_ms)} |"
+                         f" {worst} | {sum(ms > NOOP_TARGET_MS for ms in stage.noop_ms)} |")
         lines.append(f"| {phase.name} | settled (after-RSS) | +{phase.settle_seconds:.1f} |"
                      f" {mib(phase.after_kib):,.1f} | {mib(phase.after_kib - idle):+,.1f} | | | |")
     lines += [
