@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from email import message_from_bytes
+from email.message import EmailMessage
 from email.policy import default
 
 from sqlalchemy import select
@@ -133,3 +135,35 @@ async def test_a_message_too_big_for_the_relay_fails_that_copy(make_service, rel
 
     await wait_for(all_failed, what="every copy failed for its size")
     assert all((r.reason or "").startswith("552 5.3.4") for r in (await recipient_rows(service)).values())
+
+
+async def test_a_big_copy_arrives_whole_and_a_refusal_of_it_fails_that_recipient(
+        make_service, relay: CaptureRelay) -> None:  # type: ignore[no-untyped-def]
+    """Copies over 256 KB are made ready for DATA apart from the event loop: lines starting
+    with a dot still arrive as written, and the relay's answers count as for any copy."""
+    # In English the copy's text is plain 7bit: its lines go out as they are, dots and all.
+    service = await make_service(relay, smtp={"max_message_size": 5_000_000}, language="en")
+    relay.refuse["edu-staff@test.gov"] = "550 5.1.1 <edu-staff@test.gov>: mailbox unavailable"
+    text = ".\n.hidden line\n..two dots\nend\n"
+    data = hashlib.sha256(b"big").digest() * 20_000  # 640 KB
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "fin-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 大附件"
+    message.set_content(text)
+    message.add_attachment(data, maintype="application", subtype="octet-stream", filename="data.bin")
+    assert (await smtp_send(service.smtp_port, "fin-clerk@test.gov", [f"edu@{DOMAIN}"],
+                            message.as_bytes())).startswith("250")
+
+    async def settled() -> bool:
+        rows = await recipient_rows(service)
+        return len(rows) == 3 and all(r.failed or r.sent_at for r in rows.values())
+
+    await wait_for(settled, timeout=30, what="every recipient sent or failed")
+    rows = await recipient_rows(service)
+    assert rows["edu-staff@test.gov"].failed and (rows["edu-staff@test.gov"].reason or "").startswith("550 5.1.1")
+    copies = [m for m in relay.messages if m.rcpt in EDU]
+    assert sorted(m.rcpt for m in copies) == ["edu-clerk@test.gov", "shared@test.gov"]
+    for copy in copies:
+        parts = list(copy.message.walk())
+        [body] = [p for p in parts if p.get_content_type() == "text/plain" and not p.get_filename()]
+        assert body["Content-Transfer-Encoding"] in ("7bit", "8bit") and "\n.hidden line\n..two dots\n" in body.get_content().replace("\r\n", "\n")
+        assert [p.get_content() for p in parts if p.get_filename() == "data.bin"] == [data]

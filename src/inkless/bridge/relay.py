@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -17,6 +18,11 @@ from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+
+# A copy at least this big is made ready for DATA in a thread, not on the event loop.
+PREPARE_APART = 256 * 1024
+_LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,10 @@ class _SmtpConnection:
 
     async def send(self, mail_from: str, rcpt: str, data: bytes) -> Result:
         try:
-            errors, _ = await self.client.sendmail(mail_from, [rcpt], data)
+            if len(data) >= PREPARE_APART:
+                errors = await self._send_prepared(mail_from, rcpt, data)
+            else:
+                errors, _ = await self.client.sendmail(mail_from, [rcpt], data)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]
             return _classify(refused.code, refused.message)
@@ -160,6 +169,26 @@ class _SmtpConnection:
             return _classify(code, message)
         return SENT
 
+    async def _send_prepared(self, mail_from: str, rcpt: str, data: bytes) -> dict[str, aiosmtplib.SMTPResponse]:
+        """sendmail for a big copy, its wire form made in a thread: aiosmtplib rewrites every
+        line ending and dot-stuffs on the event loop, three passes over the message (0.4 s
+        for 25 MB, while SMTP sessions and the web wait)."""
+        client = self.client
+        wire, size = await asyncio.to_thread(_wire_form, data)
+        await client.mail(mail_from, options=[f"SIZE={size}"] if client.supports_extension("size") else [])
+        await client.rcpt(rcpt)
+        started = await client.execute_command(b"DATA")
+        if started.code != 354:
+            raise aiosmtplib.SMTPDataError(started.code, started.message)
+        if client.protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("relay connection lost")
+        client.protocol.write(wire)
+        client.protocol.write(b".\r\n")
+        done = await client.protocol.read_response(timeout=client.timeout)
+        if done.code != 250:
+            raise aiosmtplib.SMTPDataError(done.code, done.message)
+        return {}
+
     async def _reset(self) -> None:
         try:
             await self.client.rset()
@@ -171,6 +200,15 @@ class _SmtpConnection:
             await self.client.quit()
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             self.client.close()
+
+
+def _wire_form(data: bytes) -> tuple[bytes, int]:
+    """A message as DATA carries it, without the final dot: CRLF line ends, lines that start
+    with a dot doubled (RFC 5321 §4.5.2); and its size for SIZE= (RFC 1870), before stuffing."""
+    normalized = _LINE_END.sub(b"\r\n", data)
+    if not normalized.endswith(b"\r\n"):
+        normalized += b"\r\n"
+    return _LEADING_DOT.sub(b"..", normalized), len(normalized)
 
 
 def _classify(code: int, message: str) -> Result:
