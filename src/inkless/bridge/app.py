@@ -22,6 +22,7 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from inkless.bridge import malloc
 from inkless.bridge.heartbeat import Heartbeat
 from inkless.bridge.imap import ImapIngress
 from inkless.chat.bot import ChatBot
@@ -296,6 +297,7 @@ def safe_url(url: str) -> str:
 
 def run_service(config: Config) -> None:
     """Run `inkless serve` on uvloop when available."""
+    malloc.keep_big_buffers_apart()
     service = Service(config)
     try:
         import uvloop
