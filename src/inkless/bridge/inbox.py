@@ -74,7 +74,8 @@ class SqliteInboundStore:
 
     def __init__(self, path: Path, clock: Clock) -> None:
         self._clock = clock
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        # cached_statements=0: a cached INSERT would keep the last raw message bound to it.
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, cached_statements=0)
         for pragma in SQLITE_PRAGMAS:
             self._db.execute(pragma)
         self._db.execute("PRAGMA busy_timeout=0")

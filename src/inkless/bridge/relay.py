@@ -205,7 +205,9 @@ class _SmtpConnection:
 def _wire_form(data: bytes) -> tuple[bytes, int]:
     """A message as DATA carries it, without the final dot: CRLF line ends, lines that start
     with a dot doubled (RFC 5321 §4.5.2); and its size for SIZE= (RFC 1870), before stuffing."""
-    normalized = _LINE_END.sub(b"\r\n", data)
+    crlf = data.count(b"\r\n")
+    clean = data.count(b"\r") == crlf == data.count(b"\n")  # what Inkless composes: no copy needed
+    normalized = data if clean else _LINE_END.sub(b"\r\n", data)
     if not normalized.endswith(b"\r\n"):
         normalized += b"\r\n"
     return _LEADING_DOT.sub(b"..", normalized), len(normalized)
