@@ -31,6 +31,8 @@ MAX_HEADER_SECTION = 256 * 1024
 MAX_MIME_DEPTH = 20
 MAX_PARTS = 1000
 FEED_CHUNK = 64 * 1024
+# A file at least this big has its encoded text dropped from the parsed message once decoded.
+RELEASE_PAYLOAD = 256 * 1024
 # A base64 body with nothing but the alphabet, line breaks and final padding.
 _CLEAN_BASE64 = re.compile(rb"[A-Za-z0-9+/\r\n\t ]*(?:={1,2}[\r\n\t ]*)?")
 # A subject is kept to this many characters once decoded (SPEC §7): it becomes a title that is
@@ -265,6 +267,14 @@ def _decoded_payload(part: Message) -> object:
     return part.get_payload(decode=True)
 
 
+def _only_a_file(part: Message, filename: str | None) -> bool:
+    """Whether a part is read only as the file it holds: not text, a report, a message or a
+    calendar (those are read again from the message by the handlers)."""
+    maintype = part.get_content_maintype()
+    return maintype not in ("text", "message", "multipart") and "calendar" not in part.get_content_type() \
+        and not (filename or "").lower().endswith(".ics")
+
+
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse raw bytes; raise Quarantine when the message cannot be read safely."""
     if b"\x00" in raw:
@@ -317,6 +327,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
         if not _MIME_TYPE.match(content_type):
             content_type = "application/octet-stream"  # kept byte for byte, re-sent with a type that parses
         attachments.append(ParsedAttachment(filename or f"attachment-{len(attachments) + 1}", content_type, data))
+        if len(data) >= RELEASE_PAYLOAD and _only_a_file(part, filename):
+            part.set_payload("")  # its encoded text, as big as the file, is not read again
 
     walk(message, 0)
     date = None
