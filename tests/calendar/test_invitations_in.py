@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -125,3 +126,30 @@ async def test_an_unreadable_calendar_part_is_quarantined_with_the_reason(servic
     assert "iCalendar" in (inbound.reason or "")
     quarantine = (await api(service, "/api/v1/quarantine"))["items"]
     assert quarantine[0]["reason"] == inbound.reason
+
+
+@pytest.mark.parametrize("content_type", ["application/ics", "application/x-ics"])
+async def test_a_big_nameless_calendar_part_is_still_a_meeting(make_service: Any, relay: CaptureRelay,
+                                                                content_type: str) -> None:
+    """A calendar part over 256 KB without a file name (an agenda pasted into DESCRIPTION) is
+    read as the invitation it is: the parser lets go of big files' text, never of calendars."""
+    service = await make_service(relay, clock=FixedClock(NOW), smtp={"max_message_size": 2_000_000})
+    agenda = "议程：听取各部门工作汇报。" * 8_000
+    ics = "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Test//Big agenda//ZH", "METHOD:REQUEST", "BEGIN:VEVENT",
+        "UID:big-agenda@test.example", "DTSTAMP:20261201T000000Z", "SEQUENCE:0",
+        "DTSTART;TZID=Asia/Shanghai:20261203T093000", "DTEND;TZID=Asia/Shanghai:20261203T110000",
+        "SUMMARY:县政府常务会议", f"ORGANIZER:mailto:{ORGANIZER}", f"DESCRIPTION:{agenda}",
+        "END:VEVENT", "END:VCALENDAR", ""]).encode()
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = ORGANIZER, f"finance@{DOMAIN}", "县政府常务会议"
+    message.set_content("请参加会议。")
+    maintype, subtype = content_type.split("/")
+    message.add_attachment(ics, maintype=maintype, subtype=subtype, disposition="inline")
+    del message.get_payload()[1]["Content-Disposition"]
+    raw = message.as_bytes()
+    assert len(raw) > 256 * 1024
+    assert (await smtp_send(service.smtp_port, ORGANIZER, [f"finance@{DOMAIN}"], raw)).startswith("250")
+    [event] = await events(service)
+    assert event["title"] == "县政府常务会议" and event["organizer"] == ORGANIZER
+    assert (await api(service, "/api/v1/documents"))["items"] == []

@@ -22,10 +22,9 @@ import icalendar
 
 from inkless.addresses import fold_address
 from inkless.errors import Quarantine
-from inkless.mail.parse import ParsedMessage, decode_bytes, part_filename
+from inkless.mail.parse import CALENDAR_TYPES, ParsedMessage, decode_bytes, part_filename
 
 PRODID = "-//Inkless//Inkless paperless office//ZH"
-CALENDAR_TYPES = ("text/calendar", "application/ics", "text/x-vcalendar", "application/x-ics")
 PARTSTATS = ("NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE")
 
 

@@ -33,8 +33,10 @@ MAX_PARTS = 1000
 FEED_CHUNK = 64 * 1024
 # A file at least this big has its encoded text dropped from the parsed message once decoded.
 RELEASE_PAYLOAD = 256 * 1024
+# Parts that hold an iCalendar object, whatever the client called them (read again by calendar/).
+CALENDAR_TYPES = ("text/calendar", "application/ics", "text/x-vcalendar", "application/x-ics")
 # A base64 body with nothing but the alphabet, line breaks and final padding.
-_CLEAN_BASE64 = re.compile(rb"[A-Za-z0-9+/\r\n\t ]*(?:={1,2}[\r\n\t ]*)?")
+_CLEAN_BASE64 = re.compile(rb"[A-Za-z0-9+/\r\n]*(?:={1,2}[\r\n]*)?")
 # A subject is kept to this many characters once decoded (SPEC §7): it becomes a title that is
 # stored, shown and written into every copy.
 SUBJECT_LIMIT = 500
@@ -254,15 +256,17 @@ def _parse_bytes(raw: bytes) -> Message:
 
 def _decoded_payload(part: Message) -> object:
     """part.get_payload(decode=True), without the library's line-by-line copies for clean
-    base64 (4 times an attachment's size); anything else goes the library's way, defects and all."""
+    base64 (4 times an attachment's size): the alphabet and line breaks only, whole quartets,
+    padding at the end. Anything else goes the library's way, defects and all."""
     if str(part.get("content-transfer-encoding", "")).lower() == "base64" and not part.is_multipart():
         payload = part.get_payload()
         if isinstance(payload, str) and payload.isascii():
             encoded = payload.encode("ascii")
-            if _CLEAN_BASE64.fullmatch(encoded):
+            quartets = len(encoded) - encoded.count(b"\r") - encoded.count(b"\n")
+            if quartets % 4 == 0 and _CLEAN_BASE64.fullmatch(encoded):
                 try:
                     return binascii.a2b_base64(encoded)
-                except binascii.Error:  # bad padding: the library says which defect
+                except binascii.Error:  # the library says which defect
                     pass
     return part.get_payload(decode=True)
 
@@ -270,9 +274,8 @@ def _decoded_payload(part: Message) -> object:
 def _only_a_file(part: Message, filename: str | None) -> bool:
     """Whether a part is read only as the file it holds: not text, a report, a message or a
     calendar (those are read again from the message by the handlers)."""
-    maintype = part.get_content_maintype()
-    return maintype not in ("text", "message", "multipart") and "calendar" not in part.get_content_type() \
-        and not (filename or "").lower().endswith(".ics")
+    return part.get_content_maintype() not in ("text", "message", "multipart") \
+        and part.get_content_type() not in CALENDAR_TYPES and not (filename or "").lower().endswith(".ics")
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
