@@ -129,6 +129,7 @@ class Captured:
     mail_from: str
     rcpt: str
     data: bytes
+    mail_options: tuple[str, ...] = ()  # as given at MAIL FROM (SIZE=…)
 
     @property
     def message(self) -> Message:
@@ -175,7 +176,8 @@ class CaptureRelay:
         if self.refuse_data:
             return self.refuse_data
         for rcpt in envelope.rcpt_tos:
-            self.messages.append(Captured(envelope.mail_from or "", rcpt, envelope.original_content or b""))
+            self.messages.append(Captured(envelope.mail_from or "", rcpt, envelope.original_content or b"",
+                                          tuple(envelope.mail_options)))
         return "250 OK"
 
     def _session(self) -> SMTP:

@@ -163,6 +163,8 @@ async def test_a_big_copy_arrives_whole_and_a_refusal_of_it_fails_that_recipient
     copies = [m for m in relay.messages if m.rcpt in EDU]
     assert sorted(m.rcpt for m in copies) == ["edu-clerk@test.gov", "shared@test.gov"]
     for copy in copies:
+        # SIZE= (RFC 1870) on every copy, the first on a connection too: a relay refuses too big at MAIL.
+        assert [option for option in copy.mail_options if option.upper().startswith("SIZE=")], copy.mail_options
         parts = list(copy.message.walk())
         [body] = [p for p in parts if p.get_content_type() == "text/plain" and not p.get_filename()]
         assert body["Content-Transfer-Encoding"] in ("7bit", "8bit") and "\n.hidden line\n..two dots\n" in body.get_content().replace("\r\n", "\n")

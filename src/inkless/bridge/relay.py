@@ -175,6 +175,11 @@ class _SmtpConnection:
         for 25 MB, while SMTP sessions and the web wait)."""
         client = self.client
         wire, size = await asyncio.to_thread(_wire_form, data)
+        if client.is_ehlo_or_helo_needed:  # first use, or just after STARTTLS: SIZE needs EHLO's answer
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await client.helo()
         await client.mail(mail_from, options=[f"SIZE={size}"] if client.supports_extension("size") else [])
         await client.rcpt(rcpt)
         started = await client.execute_command(b"DATA")
@@ -182,9 +187,13 @@ class _SmtpConnection:
             raise aiosmtplib.SMTPDataError(started.code, started.message)
         if client.protocol is None:
             raise aiosmtplib.SMTPServerDisconnected("relay connection lost")
-        client.protocol.write(wire)
-        client.protocol.write(b".\r\n")
-        done = await client.protocol.read_response(timeout=client.timeout)
+        try:
+            client.protocol.write(wire)
+            client.protocol.write(b".\r\n")
+            done = await client.protocol.read_response(timeout=client.timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+            client.close()  # as sendmail does: no QUIT that would wait out the timeout once more
+            raise
         if done.code != 250:
             raise aiosmtplib.SMTPDataError(done.code, done.message)
         return {}
