@@ -114,6 +114,7 @@ class _Connection:
 
     def waiting(self, after_uid: int) -> list[int]:
         """UIDs above the checkpoint that still need reading, lowest first."""
+        self._announced_meanwhile()  # what was announced before this search, the search finds
         criteria: list[str | bytes] = ["UID", f"{after_uid + 1}:*"]
         if self.mailbox.processed == "flag":
             criteria += ["NOT", "KEYWORD", PROCESSED_KEYWORD]
@@ -184,7 +185,8 @@ class _Connection:
     def _announced_meanwhile(self) -> bool:
         """Whether the server told of new mail in the middle of another command's answer (a
         message arriving during the SEARCH, FETCH or STORE of the last read). imaplib keeps
-        such untagged responses aside, where no later command looks: take them from there."""
+        such untagged responses aside, where no later command looks: take them from there
+        (and forget them, as `waiting` does before each search)."""
         kept = self.client._imap.untagged_responses
         return bool(kept.pop("EXISTS", None)) | bool(kept.pop("RECENT", None))
 
