@@ -11,7 +11,6 @@ mappings, so what a message used is gone when the message is.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -22,14 +21,14 @@ MMAP_THRESHOLD = 256 * 1024
 
 def keep_big_buffers_apart() -> bool:
     """Fix glibc's mmap threshold; False where the C library is not glibc (nothing to do)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl, macOS: no mallopt, and no such threshold
+        libc = ctypes.CDLL(None)  # the C library the interpreter runs on
+    except OSError:
         return False
+    # glibc only: musl has a mallopt that does nothing, macOS none at all.
+    if not hasattr(libc, "gnu_get_libc_version") or not hasattr(libc, "mallopt"):
+        return False
+    mallopt = libc.mallopt
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     if mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) != 1:
