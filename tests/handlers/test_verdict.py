@@ -146,9 +146,12 @@ def test_an_attribution_followed_by_an_unmarked_original_ends_the_text() -> None
     assert strip_reply("不同意\n\nOn Fri, Nov 27, 2026 Office <o@x> wrote:\n\n同意\n") == "不同意"
 
 
-def test_only_the_start_of_a_long_reply_is_read_and_it_never_approves() -> None:
+def test_only_the_start_of_a_long_reply_is_read_and_it_decides_nothing() -> None:
     comment = "请修改第三段。" * 3_000
-    approving = read_verdict("同意。" + comment + "\n不同意。")
-    assert (approving.decision, approving.reason) == (None, "too_long")
-    assert read_verdict("不同意，" + comment).decision == "reject"
+    for decision in ("同意。", "不同意。"):
+        verdict = read_verdict(decision + comment + "\n其余同意。")
+        assert (verdict.decision, verdict.reason) == (None, "too_long")
     assert read_verdict("同意，" * 1_000_000).decision is None
+    # The cut falls at a sentence end: a word is never read half (不准确 as 不准).
+    cut_word = read_verdict("谢谢。" * 3332 + "好。" + "不准确的地方已改。" + "说明。" * 10)
+    assert (cut_word.decision, cut_word.reason) == (None, "no_word")

@@ -46,8 +46,17 @@ NOT_DECISIONS: dict[str, tuple[str, ...]] = {"同意": ("见", "书"), "批准":
 _VERB_LISTS = ((APPROVE_VERBS_ZH, "approve"), (REJECT_VERBS_ZH, "reject"), (APPROVE_VERBS_EN, "approve"),
                (REJECT_VERBS_EN, "reject"))
 _POLARITY = {word: polarity for words, polarity in _VERB_LISTS for word in words}
-_VERBS = re.compile("|".join(rf"\b{word}\b" if word.isascii() else re.escape(word)
-                             for words, _ in _VERB_LISTS for word in words))
+
+
+def _verb_pattern(word: str) -> str:
+    if word.isascii():
+        return rf"\b{word}\b"
+    exceptions = NOT_DECISIONS.get(word)
+    return re.escape(word) + (f"(?!{'|'.join(map(re.escape, exceptions))})" if exceptions else "")
+
+
+# At each position the alternatives are tried in order, an exception (同意见) failing only its own word.
+_VERBS = re.compile("|".join(_verb_pattern(word) for words, _ in _VERB_LISTS for word in words))
 # Words that decide only as the whole clause (with first-person words, negations and particles).
 APPROVE_WHOLE: tuple[str, ...] = ("没有异议", "没有意见", "审核通过", "审批通过", "无异议", "没异议", "没意见", "无意见",
                                   "可以", "通过", "行", "okay", "ok", "yes", "yep", "lgtm")
@@ -237,10 +246,9 @@ def _prefix(text: str) -> tuple[int, str | None]:
 
 def _find(clause: str) -> _Found | None:
     """The first decision word of a clause (verbs anywhere, short words as the whole clause)."""
-    for match in _VERBS.finditer(clause):
-        word = match.group(0)
-        if not clause.startswith(NOT_DECISIONS.get(word, ()), match.end()):
-            return _Found(match.start(), match.end(), word, _POLARITY[word])
+    match = _VERBS.search(clause)
+    if match is not None:
+        return _Found(match.start(), match.end(), match.group(0), _POLARITY[match.group(0)])
     # A short word counts only when what stands before it is known (执行 is no 行).
     core = clause.rstrip(PARTICLES + " \t\n.,!?;:。，、-—–")
     for words, polarity in ((APPROVE_WHOLE, "approve"), (REJECT_WHOLE, "reject")):
@@ -314,14 +322,16 @@ def _open_marker(sentence: str, clause_start: int, word_start: int, word_end: in
 def read_verdict(text: str) -> Verdict:
     """The decision in a reply's own text (quotes and signatures already removed).
 
-    Only the first READ_LIMIT characters are read, so a long reply costs what a short one
-    does; an approval is certain only when nothing was left unread.
+    Only the first READ_LIMIT characters are read (up to the last sentence end among them), so
+    a long reply costs what a short one does; and since what was left unread may say otherwise
+    (其余同意, 以上意见作废), a longer reply decides nothing: the approver is asked again.
     """
     original = text.strip()
     if len(original) <= READ_LIMIT:
         return _read(original)
-    verdict = _read(original[:READ_LIMIT])
-    if verdict.decision != "approve":
+    cut = max(original.rfind(end, 0, READ_LIMIT) for end in "。！？!?；;\n") + 1
+    verdict = _read(original[:cut if cut > READ_LIMIT // 2 else READ_LIMIT])
+    if verdict.decision is None:
         return verdict
     return _unclear(verdict, f"the reply's own text is longer than {READ_LIMIT} characters: the rest was not read",
                     "too_long", str(READ_LIMIT))
