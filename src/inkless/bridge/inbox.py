@@ -36,6 +36,8 @@ from inkless.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+# An arrival at least this big is written by SqliteInboundStore in a thread, not on the loop.
+STORE_APART = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -67,13 +69,15 @@ class SqliteInboundStore:
 
     The connection never waits for the write lock inside SQLite (that would block the
     event loop while the lock's holder may need the loop to finish); it yields and tries
-    again instead.
+    again instead. A big arrival (STORE_APART) is written on a connection of its own in a
+    thread, which may wait: a 25 MB insert is no work for the loop.
     """
 
     name = "sqlite-inline"
 
     def __init__(self, path: Path, clock: Clock) -> None:
         self._clock = clock
+        self._path = path
         # cached_statements=0: a cached INSERT would keep the last raw message bound to it.
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, cached_statements=0)
         for pragma in SQLITE_PRAGMAS:
@@ -85,27 +89,42 @@ class SqliteInboundStore:
         self._pending: list[tuple[tuple[object, ...], asyncio.Future[int]]] = []
         self._deadline = 0.0
 
-    def _insert(self, rows: list[tuple[object, ...]]) -> list[int]:
-        self._db.execute("BEGIN IMMEDIATE")
+    def _insert(self, rows: list[tuple[object, ...]], db: sqlite3.Connection | None = None) -> list[int]:
+        db = db or self._db
+        db.execute("BEGIN IMMEDIATE")
         try:
             ids = []
             for row in rows:
-                cursor = self._db.execute(
+                cursor = db.execute(
                     "INSERT INTO inbound (received_at, source, peer, mail_from, rcpt_tos, raw, size, status, attempts)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, 'new', 0)", row)
                 assert cursor.lastrowid is not None
                 ids.append(cursor.lastrowid)
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
         except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         return ids
+
+    def _insert_apart(self, row: tuple[object, ...]) -> int:
+        """One big arrival, on a connection of its own in a worker thread: writing megabytes
+        (and waiting for the write lock meanwhile) is no work for the event loop."""
+        db = sqlite3.connect(str(self._path), isolation_level=None, cached_statements=0)
+        try:
+            for pragma in SQLITE_PRAGMAS:  # busy_timeout among them: this thread may wait
+                db.execute(pragma)
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            return self._insert([row], db)[0]
+        finally:
+            db.close()
 
     async def store(self, arrival: Arrival) -> int:
         received_at = self._clock.now().astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
         row = (received_at, arrival.source, arrival.peer, arrival.mail_from, "\n".join(arrival.rcpt_tos),
                arrival.raw, len(arrival.raw))
+        if len(arrival.raw) >= STORE_APART:
+            return await asyncio.to_thread(self._insert_apart, row)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         self._pending.append((row, future))
