@@ -85,6 +85,12 @@ async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
                         web_port=free_port())
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "inkless", "serve", "-c", str(path),
                                                    stderr=asyncio.subprocess.PIPE)
+    stderr = bytearray()  # read all along: a full pipe would stop the service at its next log line
+
+    async def drain() -> None:
+        assert process.stderr is not None
+        while chunk := await process.stderr.read(65536):
+            stderr.extend(chunk)
 
     async def listening() -> bool:
         try:
@@ -94,16 +100,26 @@ async def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         writer.close()
         return True
 
+    drainer = asyncio.create_task(drain())
     try:
         await wait_for(listening, timeout=30, what="serve listening")
         raw = simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 关机前")
         assert (await smtp_send(smtp_port, "fin-clerk@test.gov", [f"edu@{DOMAIN}"], raw)).startswith("250")
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 30) == 0
+        try:
+            code = await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.send_signal(signal.SIGUSR1)  # every thread's stack, to say where it hangs
+            await wait_for(lambda: b"Current thread" in stderr or b"Thread 0x" in stderr, timeout=10,
+                           what="the stack dump")
+            raise AssertionError("serve did not stop within 30 s of SIGTERM:\n"
+                                 + stderr[-20_000:].decode(errors="replace")) from None
+        assert code == 0, stderr[-5_000:].decode(errors="replace")
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
+        await drainer
     # The message accepted before the stop was issued: the Maildir holds its copies.
     assert len(list((tmp_path / "var" / "outbox" / "new").iterdir())) == 4
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import faulthandler
 import logging
 import os
 import secrets
@@ -296,8 +297,10 @@ def safe_url(url: str) -> str:
 
 
 def run_service(config: Config) -> None:
-    """Run `inkless serve` on uvloop when available."""
+    """Run `inkless serve` on uvloop when available. SIGUSR1 writes every thread's stack to
+    standard error (a service that does not stop or answer can be asked where it is)."""
     malloc.keep_big_buffers_apart()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     service = Service(config)
     try:
         import uvloop
