@@ -8,6 +8,7 @@ Message-ID, which lets clients fold the duplicate).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -148,9 +149,7 @@ class OutboxWorker(Worker):
                 await connection.close()
 
     async def _send(self, connection: RelayConnection, row: OutboxMessage, body: bytes) -> Result:
-        if len(body) < LARGE_COPY:
-            return await connection.send(row.mail_from, row.rcpt, row.headers + body)
-        async with self._large_sends:
+        async with self._large_sends if len(body) >= LARGE_COPY else contextlib.nullcontext():
             return await connection.send(row.mail_from, row.rcpt, row.headers + body)
 
     async def _settle_held(self) -> None:
