@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 # An arrival at least this big is written by SqliteInboundStore in a thread, not on the loop.
 STORE_APART = 256 * 1024
+# Blocks in which a big arrival is written into its row.
+BLOB_BLOCK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,26 @@ class SqliteInboundStore:
             for pragma in SQLITE_PRAGMAS:  # busy_timeout among them: this thread may wait
                 db.execute(pragma)
             db.execute("PRAGMA wal_autocheckpoint=0")
-            return self._insert([row], db)[0]
+            # The message is written into a zeroblob a block at a time: bound as a parameter,
+            # SQLite would copy it twice over first (the bound value, then the record).
+            raw = row[5]
+            assert isinstance(raw, bytes)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = db.execute(
+                    "INSERT INTO inbound (received_at, source, peer, mail_from, rcpt_tos, raw, size, status, attempts)"
+                    " VALUES (?, ?, ?, ?, ?, zeroblob(?), ?, 'new', 0)", (*row[:5], len(raw), len(raw)))
+                assert cursor.lastrowid is not None
+                with db.blobopen("inbound", "raw", cursor.lastrowid) as blob:
+                    view = memoryview(raw)
+                    for start in range(0, len(raw), BLOB_BLOCK):
+                        blob.write(view[start:start + BLOB_BLOCK])
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            return cursor.lastrowid
         finally:
             db.close()
 
