@@ -23,6 +23,7 @@ from datetime import datetime
 
 from inkless.addresses import fold_address
 from inkless.errors import Quarantine
+from inkless.mail import runs as base64_runs
 
 _MIME_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -254,20 +255,31 @@ def _parse_bytes(raw: bytes) -> Message:
     return parser.close()
 
 
-def _decoded_payload(part: Message) -> object:
+def _decoded_payload(part: Message, filename: str | None, runs: base64_runs.Runs | None) -> object:
     """part.get_payload(decode=True), without the library's line-by-line copies for clean
     base64 (4 times an attachment's size): the alphabet and line breaks only, whole quartets,
-    padding at the end. Anything else goes the library's way, defects and all."""
-    if str(part.get("content-transfer-encoding", "")).lower() == "base64" and not part.is_multipart():
-        payload = part.get_payload()
-        if isinstance(payload, str) and payload.isascii():
-            encoded = payload.encode("ascii")
-            quartets = len(encoded) - encoded.count(b"\r") - encoded.count(b"\n")
-            if quartets % 4 == 0 and _CLEAN_BASE64.fullmatch(encoded):
-                try:
-                    return binascii.a2b_base64(encoded)
-                except binascii.Error:  # the library says which defect
-                    pass
+    padding at the end. Anything else goes the library's way, defects and all. A body taken
+    out before parsing (mail/runs.py) is decoded from the message's bytes; its text is put
+    back unless the part is only a big file."""
+    payload = None if part.is_multipart() else part.get_payload()
+    base64 = str(part.get("content-transfer-encoding", "")).lower() == "base64"
+    if runs is not None and isinstance(payload, str) and runs.holds(payload):
+        data = runs.decoded(payload) if base64 else None
+        if data is not None and len(data) >= RELEASE_PAYLOAD and _only_a_file(part, filename):
+            part.set_payload("")  # its encoded text, as big as the file, is not read again
+            return data
+        payload = runs.restore(payload)
+        part.set_payload(payload)
+        if data is not None:
+            return data
+    if base64 and isinstance(payload, str) and payload.isascii():
+        encoded = payload.encode("ascii")
+        quartets = len(encoded) - encoded.count(b"\r") - encoded.count(b"\n")
+        if quartets % 4 == 0 and _CLEAN_BASE64.fullmatch(encoded):
+            try:
+                return binascii.a2b_base64(encoded)
+            except binascii.Error:  # the library says which defect
+                pass
     return part.get_payload(decode=True)
 
 
@@ -283,8 +295,16 @@ def parse_message(raw: bytes) -> ParsedMessage:
     if b"\x00" in raw:
         raise Quarantine("message contains NUL bytes")
     _check_header_section(raw)
+    runs = base64_runs.take_out(raw) if len(raw) >= RELEASE_PAYLOAD else None
+    parsed = _read(raw, runs)
+    if runs is not None and not runs.complete:  # a run the parser put where no body reads it
+        parsed = _read(raw, None)
+    return parsed
+
+
+def _read(raw: bytes, runs: base64_runs.Runs | None) -> ParsedMessage:
     try:
-        message = _parse_bytes(raw)
+        message = _parse_bytes(raw if runs is None else runs.reduced)
     except Exception as exc:  # the parser is lenient; anything it raises means unreadable input
         raise Quarantine(f"unparseable message: {type(exc).__name__}: {exc}") from None
 
@@ -315,7 +335,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         content_type = part.get_content_type()
         filename = part_filename(part)
         disposition = header_text(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
-        data = _decoded_payload(part)
+        data = _decoded_payload(part, filename, runs)
         if not isinstance(data, bytes):
             data = b""
         bad = [d for d in part.defects if isinstance(d, BASE64_DEFECTS)]
