@@ -221,3 +221,62 @@ async def test_smtp_activity_holds_background_work_back(service: Service) -> Non
     finally:
         pressure.quiet_for, pressure.max_defer = defaults
         pressure._last_arrival = float("-inf")  # let the workers waiting in quiet() go, so the service can stop
+
+
+async def answers(reader: asyncio.StreamReader, count: int) -> list[str]:
+    """The next `count` SMTP answers (multi-line ones as their last line)."""
+    got: list[str] = []
+    while len(got) < count:
+        line = (await asyncio.wait_for(reader.readline(), 30)).decode().rstrip("\r\n")
+        if line[3:4] != "-":
+            got.append(line)
+    return got
+
+
+async def test_commands_pipelined_after_the_end_of_data_are_answered(service: Service) -> None:
+    """A client that sends the end of one message and the next commands in one write (Postfix
+    pipelines QUIT so) gets every answer, and both messages are stored as sent, dots and all."""
+    first = simple_mail("clerk@test.gov", f"edu@{DOMAIN}", "[通知] 一", ".第一行以点开头\n..两个点\n.\n")
+    second = simple_mail("clerk@test.gov", f"edu@{DOMAIN}", "[通知] 二")
+    envelope = f"MAIL FROM:<clerk@test.gov>\r\nRCPT TO:<edu@{DOMAIN}>\r\nDATA\r\n".encode()
+
+    def stuffed(raw: bytes) -> bytes:
+        return b"".join(b"." + line if line.startswith(b".") else line for line in raw.splitlines(keepends=True))
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.smtp_port)
+    try:
+        assert (await answers(reader, 1))[0].startswith("220")
+        writer.write(b"EHLO client.test\r\n" + envelope)
+        assert [a[:3] for a in await answers(reader, 4)] == ["250", "250", "250", "354"]
+        writer.write(stuffed(first) + b".\r\n" + envelope)
+        got = await answers(reader, 4)
+        assert got[0].startswith("250 2.0.0 OK queued as ") and [a[:3] for a in got[1:]] == ["250", "250", "354"]
+        writer.write(stuffed(second) + b".\r\nQUIT\r\n")
+        got = await answers(reader, 2)
+        assert got[0].startswith("250 2.0.0 OK queued as ") and got[1].startswith("221")
+    finally:
+        writer.close()
+    assert [row.raw for row in await stored(service)] == [first, second]
+
+
+async def test_a_line_over_a_megabyte_gets_500_and_the_session_goes_on(service: Service) -> None:
+    long_line = b"X-Long: " + b"a" * (1024 * 1024) + b"\r\n"
+    mail = simple_mail("clerk@test.gov", f"edu@{DOMAIN}", "[通知] 长行")
+    envelope = f"MAIL FROM:<clerk@test.gov>\r\nRCPT TO:<edu@{DOMAIN}>\r\nDATA\r\n".encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", service.smtp_port)
+    try:
+        assert (await answers(reader, 1))[0].startswith("220")
+        writer.write(b"EHLO client.test\r\n" + envelope)
+        assert [a[:3] for a in await answers(reader, 4)] == ["250", "250", "250", "354"]
+        for start in range(0, len(long_line), 4096):  # as a slow client sends it
+            writer.write(long_line[start:start + 4096])
+        writer.write(mail + b".\r\n")
+        assert (await answers(reader, 1))[0].startswith("500")
+        assert await stored(service) == []
+        writer.write(envelope)
+        assert [a[:3] for a in await answers(reader, 3)] == ["250", "250", "354"]
+        writer.write(mail + b".\r\nQUIT\r\n")
+        assert (await answers(reader, 1))[0].startswith("250 2.0.0 OK queued as ")
+    finally:
+        writer.close()
+    assert [row.raw for row in await stored(service)] == [mail]

@@ -19,8 +19,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-# A copy at least this big is made ready for DATA in a thread, not on the event loop.
+# A copy at least this big is made ready for DATA in a thread, a piece at a time, and
+# written a block at a time as the relay takes it.
 PREPARE_APART = 256 * 1024
+PIECE = 1024 * 1024
+WRITE_BLOCK = 256 * 1024
 _LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
@@ -170,11 +173,14 @@ class _SmtpConnection:
         return SENT
 
     async def _send_prepared(self, mail_from: str, rcpt: str, data: bytes) -> dict[str, aiosmtplib.SMTPResponse]:
-        """sendmail for a big copy, its wire form made in a thread: aiosmtplib rewrites every
-        line ending and dot-stuffs on the event loop, three passes over the message (0.4 s
-        for 25 MB, while SMTP sessions and the web wait)."""
+        """sendmail for a big copy. aiosmtplib rewrites every line ending and dot-stuffs on
+        the event loop, three passes over the message (0.4 s for 25 MB, while SMTP sessions
+        and the web wait), and hands all of it to the transport, which keeps another copy
+        until the relay has read it. Here the wire form is made in a thread, a piece at a
+        time (the event loop gets the interpreter between pieces), and written a block at a
+        time as the relay takes it."""
         client = self.client
-        wire, size = await asyncio.to_thread(_wire_form, data)
+        wire, size = await asyncio.to_thread(_wire_form_in_pieces, data)
         if client.is_ehlo_or_helo_needed:  # first use, or just after STARTTLS: SIZE needs EHLO's answer
             try:
                 await client.ehlo()
@@ -185,18 +191,30 @@ class _SmtpConnection:
         started = await client.execute_command(b"DATA")
         if started.code != 354:
             raise aiosmtplib.SMTPDataError(started.code, started.message)
-        if client.protocol is None:
-            raise aiosmtplib.SMTPServerDisconnected("relay connection lost")
         try:
-            client.protocol.write(wire)
-            client.protocol.write(b".\r\n")
-            done = await client.protocol.read_response(timeout=client.timeout)
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+            await self._write(memoryview(wire))
+            done = await self._protocol().read_response(timeout=client.timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError, TimeoutError):
             client.close()  # as sendmail does: no QUIT that would wait out the timeout once more
             raise
         if done.code != 250:
             raise aiosmtplib.SMTPDataError(done.code, done.message)
         return {}
+
+    async def _write(self, wire: memoryview) -> None:
+        """The text and the final dot, a block at a time: each block waits until the relay
+        has taken the one before (at most the client's timeout)."""
+        for start in range(0, len(wire), WRITE_BLOCK):
+            protocol = self._protocol()
+            protocol.write(wire[start:start + WRITE_BLOCK])  # type: ignore[arg-type]  # any bytes-like
+            async with asyncio.timeout(self.client.timeout):
+                await protocol._drain_helper()  # StreamWriter.drain's wait, which aiosmtplib has no public name for
+        self._protocol().write(b".\r\n")
+
+    def _protocol(self) -> aiosmtplib.protocol.SMTPProtocol:
+        if self.client.protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("relay connection lost")
+        return self.client.protocol
 
     async def _reset(self) -> None:
         try:
@@ -219,7 +237,32 @@ def _wire_form(data: bytes) -> tuple[bytes, int]:
     normalized = data if clean else _LINE_END.sub(b"\r\n", data)
     if not normalized.endswith(b"\r\n"):
         normalized += b"\r\n"
-    return _LEADING_DOT.sub(b"..", normalized), len(normalized)
+    stuffed = _LEADING_DOT.sub(b"..", normalized) if normalized.startswith(b".") or b"\n." in normalized else normalized
+    return stuffed, len(normalized)
+
+
+def _wire_form_in_pieces(data: bytes) -> tuple[bytes, int]:
+    """_wire_form a piece of about PIECE bytes at a time, each ending after a line feed (so no
+    line end is split, and each piece starts a line); the message itself when no piece
+    changes, as with what Inkless composes."""
+    pieces: list[bytes | memoryview] = []
+    size = 0
+    changed = False
+    view = memoryview(data)
+    start = 0
+    while start < len(data):
+        cut = data.find(b"\n", min(start + PIECE, len(data)) - 1)
+        end = len(data) if cut < 0 else cut + 1
+        piece = data[start:end]
+        wire, piece_size = _wire_form(piece)
+        if wire is piece:
+            pieces.append(view[start:end])
+        else:
+            pieces.append(wire)
+            changed = True
+        size += piece_size
+        start = end
+    return (b"".join(pieces) if changed else data), size
 
 
 def _classify(code: int, message: str) -> Result:

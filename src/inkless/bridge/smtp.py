@@ -14,16 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 from collections.abc import Callable
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from inkless import metrics
 from inkless.addresses import fold_address
 from inkless.bridge.inbox import Arrival, InboundStore
+from inkless.bridge.spool import DataSpool
 from inkless.config import Config
 from inkless.directory import Directory
 from inkless.mail import authres
@@ -38,7 +40,8 @@ LINE_LIMIT = 1024 * 1024
 
 
 class InklessSMTP(SMTP):
-    """aiosmtpd's SMTP with a line limit large enough to quarantine rather than refuse."""
+    """aiosmtpd's SMTP with a line limit large enough to quarantine rather than refuse, and
+    DATA read in blocks into a spool (bridge/spool.py) rather than a list of lines."""
 
     line_length_limit = LINE_LIMIT
     _dir_names: list[str] | None = None
@@ -48,6 +51,58 @@ class InklessSMTP(SMTP):
         activity = getattr(self.event_handler, "activity", None)
         if activity is not None:
             activity()
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        # aiosmtpd's smtp_DATA, but for how the text is read: the checks and answers before
+        # and after it are the same.
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        spool = DataSpool(size_limit=self.data_size_limit, line_limit=self.line_length_limit)
+        try:
+            ended = await self._read_data(spool)
+            if ended and spool.problem is None:
+                self.envelope.content = self.envelope.original_content = spool.message()
+        except asyncio.CancelledError:
+            log.info("connection lost during DATA")
+            self._writer.close()
+            raise
+        finally:
+            spool.close()
+        if not ended:  # the client went away before the end
+            self._writer.close()
+            return
+        if spool.problem is not None:
+            await self.push(spool.problem.value)
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            return
+        status = await self._call_handler_hook("DATA") if "DATA" in self._handle_hooks else MISSING
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push("250 OK" if status is MISSING else status)
+
+    async def _read_data(self, spool: DataSpool) -> bool:
+        """Feed the spool everything the connection has delivered until the end of the text;
+        what came after the end (pipelined commands) goes back to the reader. False at EOF."""
+        reader = self._reader
+        while True:
+            # All that is buffered: the reader is empty afterwards, so what followed the end
+            # can be put back in front of anything that arrives later.
+            block = await reader.read(sys.maxsize)
+            if not block:
+                return False
+            after = spool.feed(block)
+            if after is not None:
+                if after and not reader.at_eof():
+                    reader.feed_data(after)
+                return True
 
     def __dir__(self) -> list[str]:
         # aiosmtpd's __init__ runs inspect.getmembers(self) and dir(self) on every connection
