@@ -247,6 +247,15 @@ class RssMonitor:
                 self.samples.append((time.monotonic(), self.status()[0]))
             self._stop.wait(self.every)
 
+    def parts(self) -> dict[str, int]:
+        """RssAnon, RssFile and RssShmem now, in KiB: what the RSS is made of."""
+        values = {}
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("RssAnon", "RssFile", "RssShmem"):
+                values[key] = int(value.split()[0])
+        return values
+
     def status(self) -> tuple[int, int]:
         """(VmRSS, VmHWM) now, in KiB."""
         values = {}
@@ -468,6 +477,7 @@ class Phase:
     stages: list[Stage] = field(default_factory=list)
     noop: list[tuple[float, float, str]] = field(default_factory=list)
     copies: int = 0
+    after_parts: dict[str, int] = field(default_factory=dict)  # RssAnon/RssFile/RssShmem, KiB
 
 
 @dataclass
@@ -561,6 +571,7 @@ async def run_phase(ctx: Context, phase: Phase, messages: list[bytes]) -> None:
             break
     phase.settle_seconds = time.monotonic() - settle_began
     phase.after_kib, hwm = monitor.status()
+    phase.after_parts = monitor.parts()
     samples = monitor.between(began, time.monotonic())
     phase.sampled_max_kib = max(samples) if samples else 0
     phase.peak_kib = hwm if phase.peak_source == "VmHWM" else phase.sampled_max_kib
@@ -574,6 +585,7 @@ class Outcome:
     message_bytes: int = 0
     attachment_bytes: int = 0
     idle_kib: int = 0
+    idle_parts: dict[str, int] = field(default_factory=dict)
     start_kib: int = 0
     warm_kib: int = 0
     phases: list[Phase] = field(default_factory=list)
@@ -637,6 +649,7 @@ async def run(args: argparse.Namespace) -> tuple[str, list[ResultRow]]:
         await asyncio.sleep(args.idle)
         now = time.monotonic()
         outcome.idle_kib = int(statistics.median(monitor.between(now - 1.0, now)))
+        outcome.idle_parts = monitor.parts()
         print(f"warm-up done ({ctx.per_document} relay messages per document); idle VmRSS"
               f" {mib(outcome.idle_kib):.1f} MiB", flush=True)
 
@@ -774,6 +787,10 @@ def report(args: argparse.Namespace, outcome: Outcome, load_start: str, source: 
         elif phase.sampled_max_kib < phase.peak_kib - 1024:
             lines.append(f"- {phase.name}: the highest sampled VmRSS was {mib(phase.sampled_max_kib):.1f} MiB,"
                          f" the kernel's VmHWM {mib(phase.peak_kib):.1f} MiB (a peak between two samples)")
+        if phase.after_parts:
+            lines.append(f"- {phase.name}: what the after-RSS is made of (idle in brackets): " + ", ".join(
+                f"{key} {mib(value):.1f} ({mib(outcome.idle_parts.get(key, 0)):.1f})"
+                for key, value in phase.after_parts.items()) + " MiB")
         if not phase.settled:
             lines.append(f"- {phase.name}: VmRSS had not settled (within 1 MiB for 2 s) after {args.settle:g} s;"
                          " after-RSS is the value then")
