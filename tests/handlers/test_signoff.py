@@ -8,6 +8,7 @@ import json
 import sys
 import zipfile
 from datetime import datetime, timezone
+from email import message_from_bytes
 from email.message import EmailMessage, Message
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import make_msgid
@@ -313,6 +314,29 @@ async def test_decisions_keep_their_evidence(service: Service, relay: CaptureRel
     assert inbound is not None and evidence.raw == inbound.raw
     assert (evidence.stripped_text, evidence.verdict) == ("同意，尽快落实", "approve")
     assert evidence.token.startswith("reply+a") and len(evidence.sha256) == 64
+
+
+async def test_a_big_reply_keeps_all_its_bytes_as_evidence(make_service, relay: CaptureRelay) -> None:  # type: ignore[no-untyped-def]
+    """A message over 256 KB is let go of once parsed (its bytes stay in the database); the
+    evidence of a decision it makes is still the whole message, byte for byte."""
+    service = await make_service(relay, smtp={"max_message_size": 2_000_000})
+    await submit(service)
+    request = await next_mail(relay, SIGNER)
+    message = message_from_bytes(reply(request, SIGNER, "同意"), policy=SMTP_POLICY)
+    assert isinstance(message, EmailMessage)
+    message.add_attachment(hashlib.sha512(b"scan").digest() * 6_000, maintype="application", subtype="pdf",
+                           filename="批示扫描件.pdf")
+    raw = message.as_bytes(policy=SMTP_POLICY)
+    assert len(raw) > 256 * 1024
+    assert (await smtp_send(service.smtp_port, SIGNER, [str(request["Reply-To"])], raw)).startswith("250")
+    await next_mail(relay, CHIEF)
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        [evidence] = (await session.scalars(select(Evidence))).all()
+    assert (evidence.raw, evidence.verdict) == (raw, "approve")
+    assert evidence.sha256 == hashlib.sha256(b"\0".join(
+        [raw, (evidence.authentication_results or "").encode(), evidence.token.encode(), b"\xe5\x90\x8c\xe6\x84\x8f",
+         b"approve"])).hexdigest()
 
 
 async def test_automatic_answers_are_capped_per_hour(make_service, relay: CaptureRelay) -> None:  # type: ignore[no-untyped-def]

@@ -19,8 +19,11 @@ from typing import Protocol
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from inkless import metrics
+from inkless.bridge import malloc
 from inkless.bridge.pressure import IngestPressure
 from inkless.bridge.worker import Worker
 from inkless.clock import Clock
@@ -40,6 +43,8 @@ MAX_ATTEMPTS = 5
 STORE_APART = 256 * 1024
 # Blocks in which a big arrival is written into its row.
 BLOB_BLOCK = 1024 * 1024
+# After processing a message at least this big, the memory it used is given back (malloc_trim).
+GIVE_BACK_AFTER = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -272,6 +277,7 @@ class InboxWorker(Worker):
         self._on_processed = on_processed
         # Claimed by this worker and not finished yet (the database went away mid-batch).
         self._held: list[int] = []
+        self._processed_big = False  # the message just processed was big: give its memory back
 
     async def idle_timeout(self) -> float:
         # Other processes store mail too; look for it now and then.
@@ -304,6 +310,9 @@ class InboxWorker(Worker):
             await self._process_claimed(inbound_id)
         finally:
             keeper.cancel()
+            if self._processed_big:
+                self._processed_big = False
+                malloc.give_back()
         metrics.PROCESSING_SECONDS.observe(time.perf_counter() - started)
 
     async def _keep_claim(self, inbound_id: int) -> None:
@@ -339,9 +348,12 @@ class InboxWorker(Worker):
         returned), any other is returned to be recorded on its own."""
         try:
             async with self._sessions() as session, session.begin():
-                inbound = await session.get(InboundMessage, inbound_id)
+                # The bytes are read on their own: a block at a time where the database can.
+                inbound = await session.get(InboundMessage, inbound_id, options=[defer(InboundMessage.raw)])
                 if inbound is None or inbound.claimed_by != self._worker_id or inbound.status != "processing":
                     return None
+                set_committed_value(inbound, "raw", await queries.inbound_raw(session, inbound_id, size=inbound.size))
+                self._processed_big = inbound.size >= GIVE_BACK_AFTER
                 if inbound.attempts > MAX_ATTEMPTS:
                     last = f"; the last: {inbound.reason}" if inbound.reason else ""
                     raise _Undo(pipeline.Outcome("quarantined", f"processing failed {MAX_ATTEMPTS} times{last}"))

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless import metrics
+from inkless.bridge import malloc
 from inkless.bridge.pressure import IngestPressure
 from inkless.bridge.worker import Worker
 from inkless.bridge.relay import Relay, RelayConnection, RelayUnavailable, Result
@@ -26,7 +27,7 @@ from inkless.config import RelaySection, WorkerSection
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.engine import transient_database_error
-from inkless.storage.models import OutboxBody, OutboxMessage, Recipient, ShortMessageRecipient
+from inkless.storage.models import OutboxMessage, Recipient, ShortMessageRecipient
 
 log = logging.getLogger(__name__)
 RECORD_EVERY = 50
@@ -112,6 +113,9 @@ class OutboxWorker(Worker):
                 answered += [(row, Result(ok=False, reason=unavailable[0])) for row in batch
                              if row.id not in done and not self._recorded(row)]
             await self._record(answered)
+            if any(len(body) >= LARGE_COPY for body in bodies.values()):
+                del bodies
+                malloc.give_back()
         except BaseException as exc:
             unexpected = [e for e in getattr(exc, "exceptions", [exc]) if not transient_database_error(e)]
             if unexpected:
@@ -175,9 +179,7 @@ class OutboxWorker(Worker):
         missing = [body_id for body_id in ids if body_id not in result]
         if missing:
             async with self._sessions() as session:
-                rows = await session.execute(select(OutboxBody.id, OutboxBody.data).where(OutboxBody.id.in_(missing)))
-                for body_id, data in rows:
-                    result[body_id] = data
+                result.update(await queries.outbox_bodies(session, missing))
         for body_id, data in result.items():
             if len(data) <= BODY_CACHE_BYTES:
                 self._bodies[body_id] = data

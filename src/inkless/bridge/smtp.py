@@ -211,11 +211,17 @@ class IngressHandler:
             return reply
         arrival = Arrival(peer=_peer(session), mail_from=envelope_sender(envelope),
                           rcpt_tos=list(envelope.rcpt_tos), raw=raw)
+        del raw
         try:
             inbound_id = await self._store.store(arrival)
         except Exception:
             log.exception("inbound store failed; answering 451")
             return "451 4.3.0 Temporary failure storing the message, please try again"
+        finally:
+            # Stored or not, the bytes are not needed here any more; let them go now rather
+            # than after the answer, while the worker may already be reading its own copy.
+            envelope.content = envelope.original_content = None
+            del arrival
         metrics.STORED_SMTP.inc()
         self._on_stored()
         return f"250 2.0.0 OK queued as {inbound_id}"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from inkless.calendar.ical import calendar_parts
 from inkless.clock import Clock
@@ -142,7 +143,13 @@ async def run(
         garbled = next((address for _, address in message.from_addresses if not _is_text(address)), None)
         if garbled is not None:
             raise Quarantine(f"header From holds bytes that are not text: {garbled}")
-        recipients = await queries.claim_delivery(session, inbound.id, delivery_keys(inbound, message))
+        keys = delivery_keys(inbound, message)
+        if len(raw) >= PARSE_APART:
+            # Parsed and named, a big message's bytes are let go while its files and copies are
+            # made (they stay in the database: queries.inbound_raw reads them again).
+            set_committed_value(inbound, "raw", b"")
+        del raw
+        recipients = await queries.claim_delivery(session, inbound.id, keys)
         if inbound.recipients and not recipients:
             raise Discard("already processed: the same message reached Inkless before (by SMTP or IMAP)")
         routes = route(recipients, domain=config.domain, directory=directory, signer=signer)

@@ -26,6 +26,7 @@ from inkless.mail.autoreply import automatic_reason
 from inkless.mail.parse import ParsedAttachment, header_text
 from inkless.mail.reply_text import reply_text
 from inkless.mail.texts import text
+from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Approval, Attachment, Document, DocumentVersion, Evidence
 from inkless.tokens import Token
@@ -180,12 +181,12 @@ async def handle_approval_reply(ctx: Context, token: Token) -> None:
                            why=why_unclear(language, verdict)), token)
         return
     await decide(session, ctx.office, document, approval, verdict, channel="mail", actor=author, now=now,
-                 evidence=_evidence(ctx, approval, token, new_text, verdict, now))
+                 evidence=await _evidence(ctx, approval, token, new_text, verdict, now))
 
 
-def _evidence(ctx: Context, approval: Approval, token: Token, stripped: str, verdict: Verdict,
-              now: datetime) -> Evidence:
-    raw = ctx.inbound.raw
+async def _evidence(ctx: Context, approval: Approval, token: Token, stripped: str, verdict: Verdict,
+                    now: datetime) -> Evidence:
+    raw = ctx.inbound.raw or await queries.inbound_raw(ctx.session, ctx.inbound.id)  # let go of if big
     results = "\n".join(header_text(v) for v in ctx.message.message.get_all("Authentication-Results") or []) or None
     local = ctx.signer.local_part(token)
     digest = hashlib.sha256(b"\0".join([raw, (results or "").encode(), local.encode(), stripped.encode(),

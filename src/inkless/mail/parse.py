@@ -353,7 +353,12 @@ def _read(raw: bytes, runs: base64_runs.Runs | None) -> ParsedMessage:
         if len(data) >= RELEASE_PAYLOAD and _only_a_file(part, filename):
             part.set_payload("")  # its encoded text, as big as the file, is not read again
 
-    walk(message, 0)
+    try:
+        walk(message, 0)
+    finally:
+        # walk calls itself: the closure is a reference cycle, and it holds `runs` (the whole
+        # message) until the collector's oldest generation runs. Emptying its cell breaks it.
+        del walk
     date = None
     if message.get("Date"):
         try:

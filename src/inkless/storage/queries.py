@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from inkless.storage import blobs
 from inkless.storage.models import (
     Approval,
     Attachment,
@@ -62,8 +63,38 @@ async def add_recipients(
 
 
 async def add_outbox_body(session: AsyncSession, data: bytes, *, now: datetime) -> int:
+    if await blobs.use_blobs(session, len(data)):
+        result = await session.execute(insert(OutboxBody).values(data=func.zeroblob(len(data)), created_at=now)
+                                       .returning(OutboxBody.id))
+        body_id = int(result.scalar_one())
+        await blobs.write(session, OutboxBody.__tablename__, "data", body_id, data)
+        return body_id
     result = await session.execute(insert(OutboxBody).values(data=data, created_at=now).returning(OutboxBody.id))
     return int(result.scalar_one())
+
+
+async def outbox_bodies(session: AsyncSession, ids: Sequence[int]) -> dict[int, bytes]:
+    """The bodies with these ids; a big one read a block at a time where the database can."""
+    rows = await session.execute(select(OutboxBody.id, func.length(OutboxBody.data)).where(OutboxBody.id.in_(ids)))
+    sizes = {int(body_id): int(size) for body_id, size in rows}
+    bodies: dict[int, bytes] = {}
+    small = []
+    for body_id, size in sizes.items():
+        if await blobs.use_blobs(session, size):
+            bodies[body_id] = await blobs.read(session, OutboxBody.__tablename__, "data", body_id)
+        else:
+            small.append(body_id)
+    if small:
+        chosen = await session.execute(select(OutboxBody.id, OutboxBody.data).where(OutboxBody.id.in_(small)))
+        bodies.update({int(body_id): data for body_id, data in chosen})
+    return bodies
+
+
+async def inbound_raw(session: AsyncSession, inbound_id: int, *, size: int | None = None) -> bytes:
+    """A stored message's bytes as they arrived (`size`: InboundMessage.size, when known)."""
+    if size is not None and await blobs.use_blobs(session, size):
+        return await blobs.read(session, InboundMessage.__tablename__, "raw", inbound_id)
+    return await session.scalar(select(InboundMessage.raw).where(InboundMessage.id == inbound_id)) or b""
 
 
 @dataclass(frozen=True)
