@@ -118,7 +118,8 @@ def test_a_big_copy_made_ready_in_pieces_reads_back_as_sent(lines: list[bytes], 
     original = relay.PIECE
     relay.PIECE = piece
     try:
-        assert relay._wire_form_in_pieces(data) == (whole, size)
+        pieces, pieces_size = relay._wire_form_in_pieces(data)
+        assert (b"".join(pieces), pieces_size) == (whole, size)
     finally:
         relay.PIECE = original
     spool = DataSpool(size_limit=None, line_limit=1_000)

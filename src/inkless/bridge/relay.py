@@ -180,7 +180,7 @@ class _SmtpConnection:
         time (the event loop gets the interpreter between pieces), and written a block at a
         time as the relay takes it."""
         client = self.client
-        wire, size = await asyncio.to_thread(_wire_form_in_pieces, data)
+        pieces, size = await asyncio.to_thread(_wire_form_in_pieces, data)
         if client.is_ehlo_or_helo_needed:  # first use, or just after STARTTLS: SIZE needs EHLO's answer
             try:
                 await client.ehlo()
@@ -192,7 +192,7 @@ class _SmtpConnection:
         if started.code != 354:
             raise aiosmtplib.SMTPDataError(started.code, started.message)
         try:
-            await self._write(memoryview(wire))
+            await self._write(pieces)
             done = await self._protocol().read_response(timeout=client.timeout)
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError, TimeoutError):
             client.close()  # as sendmail does: no QUIT that would wait out the timeout once more
@@ -201,14 +201,15 @@ class _SmtpConnection:
             raise aiosmtplib.SMTPDataError(done.code, done.message)
         return {}
 
-    async def _write(self, wire: memoryview) -> None:
+    async def _write(self, pieces: list[memoryview]) -> None:
         """The text and the final dot, a block at a time: each block waits until the relay
         has taken the one before (at most the client's timeout)."""
-        for start in range(0, len(wire), WRITE_BLOCK):
-            protocol = self._protocol()
-            protocol.write(wire[start:start + WRITE_BLOCK])  # type: ignore[arg-type]  # any bytes-like
-            async with asyncio.timeout(self.client.timeout):
-                await protocol._drain_helper()  # StreamWriter.drain's wait, which aiosmtplib has no public name for
+        for piece in pieces:
+            for start in range(0, len(piece), WRITE_BLOCK):
+                protocol = self._protocol()
+                protocol.write(piece[start:start + WRITE_BLOCK])  # type: ignore[arg-type]  # any bytes-like
+                async with asyncio.timeout(self.client.timeout):
+                    await protocol._drain_helper()  # StreamWriter.drain's wait; aiosmtplib has no public name
         self._protocol().write(b".\r\n")
 
     def _protocol(self) -> aiosmtplib.protocol.SMTPProtocol:
@@ -241,13 +242,12 @@ def _wire_form(data: bytes) -> tuple[bytes, int]:
     return stuffed, len(normalized)
 
 
-def _wire_form_in_pieces(data: bytes) -> tuple[bytes, int]:
+def _wire_form_in_pieces(data: bytes) -> tuple[list[memoryview], int]:
     """_wire_form a piece of about PIECE bytes at a time, each ending after a line feed (so no
-    line end is split, and each piece starts a line); the message itself when no piece
-    changes, as with what Inkless composes."""
-    pieces: list[bytes | memoryview] = []
+    line end is split, and each piece starts a line): the pieces to write, in order (views
+    of the message itself where nothing changes, as with what Inkless composes), and the size."""
+    pieces: list[memoryview] = []
     size = 0
-    changed = False
     view = memoryview(data)
     start = 0
     while start < len(data):
@@ -255,14 +255,10 @@ def _wire_form_in_pieces(data: bytes) -> tuple[bytes, int]:
         end = len(data) if cut < 0 else cut + 1
         piece = data[start:end]
         wire, piece_size = _wire_form(piece)
-        if wire is piece:
-            pieces.append(view[start:end])
-        else:
-            pieces.append(wire)
-            changed = True
+        pieces.append(view[start:end] if wire is piece else memoryview(wire))
         size += piece_size
         start = end
-    return (b"".join(pieces) if changed else data), size
+    return pieces, size
 
 
 def _classify(code: int, message: str) -> Result:
