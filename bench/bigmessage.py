@@ -248,11 +248,11 @@ class RssMonitor:
             self._stop.wait(self.every)
 
     def parts(self) -> dict[str, int]:
-        """RssAnon, RssFile and RssShmem now, in KiB: what the RSS is made of."""
+        """RssAnon, RssFile and RssShmem now, in KiB, and the number of threads: what the RSS is made of."""
         values = {}
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
             key, _, value = line.partition(":")
-            if key in ("RssAnon", "RssFile", "RssShmem"):
+            if key in ("RssAnon", "RssFile", "RssShmem", "Threads"):
                 values[key] = int(value.split()[0])
         return values
 
@@ -789,8 +789,9 @@ def report(args: argparse.Namespace, outcome: Outcome, load_start: str, source: 
                          f" the kernel's VmHWM {mib(phase.peak_kib):.1f} MiB (a peak between two samples)")
         if phase.after_parts:
             lines.append(f"- {phase.name}: what the after-RSS is made of (idle in brackets): " + ", ".join(
-                f"{key} {mib(value):.1f} ({mib(outcome.idle_parts.get(key, 0)):.1f})"
-                for key, value in phase.after_parts.items()) + " MiB")
+                f"{key} {value} ({outcome.idle_parts.get(key, 0)})" if key == "Threads" else
+                f"{key} {mib(value):.1f} ({mib(outcome.idle_parts.get(key, 0)):.1f}) MiB"
+                for key, value in phase.after_parts.items()))
         if not phase.settled:
             lines.append(f"- {phase.name}: VmRSS had not settled (within 1 MiB for 2 s) after {args.settle:g} s;"
                          " after-RSS is the value then")
