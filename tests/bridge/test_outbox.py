@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -169,3 +170,82 @@ async def test_a_big_copy_arrives_whole_and_a_refusal_of_it_fails_that_recipient
         [body] = [p for p in parts if p.get_content_type() == "text/plain" and not p.get_filename()]
         assert body["Content-Transfer-Encoding"] in ("7bit", "8bit") and "\n.hidden line\n..two dots\n" in body.get_content().replace("\r\n", "\n")
         assert [p.get_content() for p in parts if p.get_filename() == "data.bin"] == [data]
+
+
+class StallingProxy:
+    """A TCP proxy in front of the relay that, on its first connection, stops reading from
+    Inkless once `stall_after` bytes have passed: a relay that hangs in the middle of DATA."""
+
+    def __init__(self, upstream_port: int, stall_after: int) -> None:
+        self.upstream_port = upstream_port
+        self.stall_after = stall_after
+        self.connections = 0
+        self.stalled = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        stall = self.stall_after if self.connections == 1 else None
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        self._writers += [writer, up_writer]
+        for task in (self._pump(reader, up_writer, stall), self._pump(up_reader, writer, None)):
+            self._tasks.add(asyncio.create_task(task))
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stall: int | None) -> None:
+        passed = 0
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+            passed += len(data)
+            if stall is not None and passed >= stall:
+                self.stalled.set()
+                await asyncio.Event().wait()  # reads no more: the sender's buffers fill up
+        writer.close()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for writer in self._writers:
+            writer.transport.abort()
+        if self._server is not None:
+            self._server.close()
+
+
+async def test_a_relay_that_hangs_in_the_middle_of_data_gets_the_copy_again(
+        make_service, relay: CaptureRelay) -> None:  # type: ignore[no-untyped-def]
+    """A big copy is written as the relay takes it, each block within relay.timeout: a relay
+    that stops reading in the middle of DATA costs one attempt (that connection is dropped, the
+    partial message never completes at the relay), and every copy arrives once, whole."""
+    proxy = StallingProxy(relay.port, stall_after=1_000_000)
+    port = await proxy.start()
+    try:
+        service = await make_service(relay, smtp={"max_message_size": 20_000_000},
+                                     relay={"url": f"smtp://127.0.0.1:{port}?starttls=off", "timeout": 2})
+        data = hashlib.sha512(b"hang").digest() * 120_000  # 7.7 MB: more than the sockets' buffers hold
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "fin-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 大文件"
+        message.set_content("见附件。")
+        message.add_attachment(data, maintype="application", subtype="pdf", filename="大文件.pdf")
+        assert (await smtp_send(service.smtp_port, "fin-clerk@test.gov", [f"edu@{DOMAIN}"],
+                                message.as_bytes())).startswith("250")
+        await wait_for(proxy.stalled.is_set, timeout=60, what="the relay to hang in the middle of a copy")
+
+        async def all_sent() -> bool:
+            rows = await recipient_rows(service)
+            return len(rows) == 3 and all(r.sent_at for r in rows.values())
+
+        await wait_for(all_sent, timeout=90, what="every copy sent after the hang")
+        copies = [m for m in relay.messages if m.rcpt in EDU]
+        assert sorted(m.rcpt for m in copies) == sorted(EDU)  # once each: the hung attempt never completed
+        for copy in copies:
+            assert [(p.get_filename(), p.get_content()) for p in copy.message.walk() if p.get_filename()] == \
+                [("大文件.pdf", data)]
+        assert proxy.connections >= 2
+    finally:
+        await proxy.stop()

@@ -14,7 +14,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
@@ -195,7 +195,11 @@ class _SmtpConnection:
             await self._write(pieces)
             done = await self._protocol().read_response(timeout=client.timeout)
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError, TimeoutError):
-            client.close()  # as sendmail does: no QUIT that would wait out the timeout once more
+            # No QUIT that would wait out the timeout once more (as sendmail does), and no close
+            # that waits for a relay that takes nothing to take what is buffered: dropped now.
+            if client.transport is not None:
+                cast(asyncio.WriteTransport, client.transport).abort()
+            client.close()
             raise
         if done.code != 250:
             raise aiosmtplib.SMTPDataError(done.code, done.message)
