@@ -214,6 +214,23 @@ def _instant(value: date | datetime, zone: ZoneInfo) -> datetime:
     return datetime(value.year, value.month, value.day, tzinfo=zone)
 
 
+def _when(event: icalendar.cal.Component, name: str) -> date | datetime:
+    """A date or date-time property. icalendar hands back the text of one it cannot read, and
+    a list for one given twice: either is a Quarantine that names the property."""
+    value = event.decoded(name)
+    if not isinstance(value, date):
+        raise Quarantine(f"calendar event: {name} is not a date or time: {_shown(event.get(name))}")
+    return value
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return "given more than once"
+    text = getattr(value, "to_ical", lambda: str(value))()
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    return text if len(text) <= 60 else text[:60] + "…"
+
+
 def _text(component: icalendar.cal.Component, name: str) -> str:
     value = component.get(name)
     if value is None:
@@ -246,15 +263,18 @@ def read_calendar(message: ParsedMessage, zone: ZoneInfo) -> CalendarItem | None
         event = next((e for e in events if "RECURRENCE-ID" not in e), events[0])
         if "DTSTART" not in event:
             raise Quarantine("calendar event without DTSTART")
-        raw_start = event.decoded("DTSTART")
+        raw_start = _when(event, "DTSTART")
         all_day = not isinstance(raw_start, datetime)
         if str(event.get("X-MICROSOFT-CDO-ALLDAYEVENT", "")).upper() == "TRUE":
             all_day = True
         start = _instant(raw_start, zone)
         if "DTEND" in event:
-            end = _instant(event.decoded("DTEND"), zone)
+            end = _instant(_when(event, "DTEND"), zone)
         elif "DURATION" in event:
-            end = start + event.decoded("DURATION")
+            duration = event.decoded("DURATION")
+            if not isinstance(duration, timedelta):
+                raise Quarantine(f"calendar event: DURATION is not a duration: {_shown(event.get('DURATION'))}")
+            end = start + duration
         else:
             # RFC 5545 §3.6.1: a date lasts one day, a date-time is an instant.
             end = start + (timedelta(days=1) if all_day else timedelta())
