@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import random
 import secrets
@@ -81,12 +82,13 @@ def free_port() -> int:
     raise RuntimeError(f"no free port below the ephemeral range (which starts at {first_ephemeral})")
 
 
-async def wait_for(condition: Callable[[], Awaitable[bool] | bool], timeout: float = 10.0, what: str = "") -> None:
-    """Wait until condition() is true, checking often; fail with `what` after timeout."""
+async def wait_for(condition: Callable[[], Awaitable[object] | object], timeout: float = 10.0, what: str = "") -> None:
+    """Wait until condition() is true (or an awaitable it returns gives something true),
+    checking often; fail with `what` after timeout."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
-        if not isinstance(result, bool):
+        if inspect.isawaitable(result):
             result = await result
         if result:
             return
