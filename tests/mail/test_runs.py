@@ -154,3 +154,14 @@ def test_the_window_never_cuts_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
     assert taken is not None and len(taken.spans) == 2
     same(raw)
     assert parse.RELEASE_PAYLOAD <= 500_000
+
+
+@pytest.mark.parametrize("charset", ["idna", "undefined"])
+def test_eight_bit_text_in_a_charset_that_cannot_replace_is_read(charset: str) -> None:
+    """The email package decodes 8-bit text in its labelled charset with errors="replace", which
+    the idna and undefined codecs refuse: found by the hostile-MIME suite (an internal error)."""
+    head = (b"From: fin-clerk@test.gov\r\nTo: edu@oa.test.gov\r\nSubject: x\r\n"
+            b"Content-Type: text/plain; charset=" + charset.encode() + b"\r\n\r\n\xc2\x80\r\n")
+    for raw in (head, head + (b"QUJD" * 19 + b"\r\n") * 5000):  # small, and big enough for runs
+        parsed = same(raw)
+        assert not isinstance(parsed, str) and parsed.text.startswith("\x80")

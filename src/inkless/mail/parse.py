@@ -261,8 +261,13 @@ def _decoded_payload(part: Message, filename: str | None, runs: base64_runs.Runs
     padding at the end. Anything else goes the library's way, defects and all. A body taken
     out before parsing (mail/runs.py) is decoded from the message's bytes; its text is put
     back unless the part is only a big file."""
-    payload = None if part.is_multipart() else part.get_payload()
     base64 = str(part.get("content-transfer-encoding", "")).lower() == "base64"
+    if part.is_multipart() or not (base64 or runs is not None):
+        return part.get_payload(decode=True)
+    try:
+        payload = part.get_payload()
+    except (LookupError, UnicodeError):  # compat32 decodes 8-bit text in the labelled charset (idna, say)
+        return part.get_payload(decode=True)
     if runs is not None and isinstance(payload, str) and runs.holds(payload):
         data = runs.decoded(payload) if base64 else None
         if data is not None and len(data) >= RELEASE_PAYLOAD and _only_a_file(part, filename):
