@@ -31,7 +31,7 @@ from inkless.config import Config
 from inkless.directory import Directory
 from inkless.handlers import pipeline
 from inkless.printable import printable
-from inkless.storage import queries
+from inkless.storage import blobs, queries
 from inkless.storage.audit import record
 from inkless.storage.engine import SQLITE_PRAGMAS, transient_database_error
 from inkless.storage.models import InboundMessage
@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 # An arrival at least this big is written by SqliteInboundStore in a thread, not on the loop.
 STORE_APART = 256 * 1024
-# Blocks in which a big arrival is written into its row.
-BLOB_BLOCK = 1024 * 1024
 # After processing a message at least this big, the memory it used is given back (malloc_trim).
 GIVE_BACK_AFTER = 1024 * 1024
 
@@ -96,16 +94,23 @@ class SqliteInboundStore:
         self._pending: list[tuple[tuple[object, ...], asyncio.Future[int]]] = []
         self._deadline = 0.0
 
-    def _insert(self, rows: list[tuple[object, ...]], db: sqlite3.Connection | None = None) -> list[int]:
+    def _insert(self, rows: list[tuple[object, ...]], db: sqlite3.Connection | None = None, *,
+                in_blocks: bool = False) -> list[int]:
+        """Insert arrivals in one transaction; `in_blocks`: each message goes into a zeroblob a
+        block at a time (bound as a parameter, SQLite would copy it twice over first)."""
         db = db or self._db
+        sql = ("INSERT INTO inbound (received_at, source, peer, mail_from, rcpt_tos, raw, size, status, attempts)"
+               f" VALUES (?, ?, ?, ?, ?, {'zeroblob(?)' if in_blocks else '?'}, ?, 'new', 0)")
         db.execute("BEGIN IMMEDIATE")
         try:
             ids = []
             for row in rows:
-                cursor = db.execute(
-                    "INSERT INTO inbound (received_at, source, peer, mail_from, rcpt_tos, raw, size, status, attempts)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'new', 0)", row)
+                raw = row[5]
+                assert isinstance(raw, bytes)
+                cursor = db.execute(sql, (*row[:5], len(raw), row[6]) if in_blocks else row)
                 assert cursor.lastrowid is not None
+                if in_blocks:
+                    blobs.fill(db, "inbound", "raw", cursor.lastrowid, raw)
                 ids.append(cursor.lastrowid)
             db.execute("COMMIT")
         except BaseException:
@@ -122,26 +127,7 @@ class SqliteInboundStore:
             for pragma in SQLITE_PRAGMAS:  # busy_timeout among them: this thread may wait
                 db.execute(pragma)
             db.execute("PRAGMA wal_autocheckpoint=0")
-            # The message is written into a zeroblob a block at a time: bound as a parameter,
-            # SQLite would copy it twice over first (the bound value, then the record).
-            raw = row[5]
-            assert isinstance(raw, bytes)
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = db.execute(
-                    "INSERT INTO inbound (received_at, source, peer, mail_from, rcpt_tos, raw, size, status, attempts)"
-                    " VALUES (?, ?, ?, ?, ?, zeroblob(?), ?, 'new', 0)", (*row[:5], len(raw), len(raw)))
-                assert cursor.lastrowid is not None
-                with db.blobopen("inbound", "raw", cursor.lastrowid) as blob:
-                    view = memoryview(raw)
-                    for start in range(0, len(raw), BLOB_BLOCK):
-                        blob.write(view[start:start + BLOB_BLOCK])
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-            return cursor.lastrowid
+            return self._insert([row], db, in_blocks=True)[0]
         finally:
             db.close()
 

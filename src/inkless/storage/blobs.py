@@ -42,15 +42,16 @@ async def write(session: AsyncSession, table: str, column: str, rowid: int, data
     """Fill the zeroblob(len(data)) the row was inserted with."""
     driver = await _sqlite(session)
     assert driver is not None, "use_blobs() first"
+    await driver._execute(fill, driver._conn, table, column, rowid, data)
 
-    def fill(db: sqlite3.Connection) -> None:
-        view = memoryview(data)
-        with db.blobopen(table, column, rowid) as blob:
-            for start in range(0, len(data), BLOCK):
-                blob.write(view[start:start + BLOCK])
-        _shrink(db)
 
-    await driver._execute(fill, driver._conn)
+def fill(db: sqlite3.Connection, table: str, column: str, rowid: int, data: bytes) -> None:
+    """On a sqlite3 connection, in its thread: fill the zeroblob the row was inserted with."""
+    view = memoryview(data)
+    with db.blobopen(table, column, rowid) as blob:
+        for start in range(0, len(data), BLOCK):
+            blob.write(view[start:start + BLOCK])
+    _shrink(db)
 
 
 async def read(session: AsyncSession, table: str, column: str, rowid: int) -> bytes:
