@@ -94,23 +94,20 @@ class SqliteInboundStore:
         self._pending: list[tuple[tuple[object, ...], asyncio.Future[int]]] = []
         self._deadline = 0.0
 
-    def _insert(self, rows: list[tuple[object, ...]], db: sqlite3.Connection | None = None, *,
-                in_blocks: bool = False) -> list[int]:
-        """Insert arrivals in one transaction; `in_blocks`: each message goes into a zeroblob a
-        block at a time (bound as a parameter, SQLite would copy it twice over first)."""
+    def _insert(self, rows: list[tuple[object, ...]], db: sqlite3.Connection | None = None) -> list[int]:
+        """Insert arrivals in one transaction (a big one's bytes kept apart, storage/blobs.py)."""
         db = db or self._db
         sql = ("INSERT INTO inbound (received_at, source, peer, mail_from, rcpt_tos, raw, size, status, attempts)"
-               f" VALUES (?, ?, ?, ?, ?, {'zeroblob(?)' if in_blocks else '?'}, ?, 'new', 0)")
+               " VALUES (?, ?, ?, ?, ?, ?, ?, 'new', 0)")
         db.execute("BEGIN IMMEDIATE")
         try:
             ids = []
             for row in rows:
                 raw = row[5]
                 assert isinstance(raw, bytes)
-                cursor = db.execute(sql, (*row[:5], len(raw), row[6]) if in_blocks else row)
+                cursor = db.execute(sql, (*row[:5], blobs.inline(raw), row[6]))
                 assert cursor.lastrowid is not None
-                if in_blocks:
-                    blobs.fill(db, "inbound", "raw", cursor.lastrowid, raw)
+                blobs.put_sqlite(db, blobs.INBOUND, cursor.lastrowid, raw)
                 ids.append(cursor.lastrowid)
             db.execute("COMMIT")
         except BaseException:
@@ -127,7 +124,7 @@ class SqliteInboundStore:
             for pragma in SQLITE_PRAGMAS:  # busy_timeout among them: this thread may wait
                 db.execute(pragma)
             db.execute("PRAGMA wal_autocheckpoint=0")
-            return self._insert([row], db, in_blocks=True)[0]
+            return self._insert([row], db)[0]
         finally:
             db.close()
 
@@ -180,15 +177,16 @@ class SessionInboundStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._pending: list[tuple[dict[str, object], asyncio.Future[int]]] = []
+        self._pending: list[tuple[dict[str, object], bytes, asyncio.Future[int]]] = []
         self._committing: asyncio.Task[None] | None = None
 
     async def store(self, arrival: Arrival) -> int:
         row: dict[str, object] = dict(
             received_at=self._clock.now(), source=arrival.source, peer=arrival.peer, mail_from=arrival.mail_from,
-            rcpt_tos="\n".join(arrival.rcpt_tos), raw=arrival.raw, size=len(arrival.raw), status="new", attempts=0)
+            rcpt_tos="\n".join(arrival.rcpt_tos), raw=blobs.inline(arrival.raw), size=len(arrival.raw),
+            status="new", attempts=0)
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, future))
+        self._pending.append((row, arrival.raw, future))
         if self._committing is None or self._committing.done():
             self._committing = asyncio.create_task(self._commit_pending())
         # A client that hangs up cancels only its own future, not the commit others wait for.
@@ -202,14 +200,16 @@ class SessionInboundStore:
                     connection = await session.connection()
                     result = await connection.execute(
                         insert(InboundMessage).returning(InboundMessage.id, sort_by_parameter_order=True),
-                        [row for row, _ in batch])
+                        [row for row, _, _ in batch])
                     ids = [int(inbound_id) for inbound_id in result.scalars()]
+                    for inbound_id, (_, raw, _) in zip(ids, batch, strict=True):
+                        await blobs.put(session, blobs.INBOUND, inbound_id, raw)
             except Exception as exc:  # the database is unreachable, say: every caller answers 451
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), inbound_id in zip(batch, ids, strict=True):
+            for (_, _, future), inbound_id in zip(batch, ids, strict=True):
                 if not future.done():
                     future.set_result(inbound_id)
 
@@ -334,11 +334,11 @@ class InboxWorker(Worker):
         returned), any other is returned to be recorded on its own."""
         try:
             async with self._sessions() as session, session.begin():
-                # The bytes are read on their own: a block at a time where the database can.
+                # The bytes are read on their own: a big message's a chunk at a time.
                 inbound = await session.get(InboundMessage, inbound_id, options=[defer(InboundMessage.raw)])
                 if inbound is None or inbound.claimed_by != self._worker_id or inbound.status != "processing":
                     return None
-                set_committed_value(inbound, "raw", await queries.inbound_raw(session, inbound_id, size=inbound.size))
+                set_committed_value(inbound, "raw", await queries.inbound_raw(session, inbound_id))
                 self._processed_big = inbound.size >= GIVE_BACK_AFTER
                 if inbound.attempts > MAX_ATTEMPTS:
                     last = f"; the last: {inbound.reason}" if inbound.reason else ""

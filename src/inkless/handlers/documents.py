@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +18,7 @@ from inkless.mail.parse import ParsedAttachment
 from inkless.mail.texts import text
 from inkless.storage import queries
 from inkless.storage.audit import record
-from inkless.storage.models import Attachment, Document, DocumentVersion
+from inkless.storage.models import Document, DocumentVersion
 from inkless.tokens import Token, TokenSigner
 
 
@@ -44,20 +45,18 @@ class DocumentHandler:
             created_at=now,
         )
         version = DocumentVersion(version=1, created_at=now, body=ctx.message.text, body_html=ctx.message.html)
-        version.attachments = [
-            Attachment(filename=a.filename, content_type=a.content_type, size=len(a.data), sha256=a.sha256, data=a.data)
-            for a in ctx.message.attachments
-        ]
         document.versions.append(version)
         ctx.session.add(document)
         await ctx.session.flush()
+        attachments = ctx.message.attachments
+        await queries.add_attachments(ctx.session, version.id, [(a.filename, a.content_type, a.data) for a in attachments])
         record(ctx.session, now=now, actor=sender.email, action="document.created", subject_type="document",
                subject_id=document.id, detail={"title": document.title, "to": list(ctx.routes.units)})
         approvers = chain_of(document, ctx.office)
         if approvers:
             await start_signoff(ctx.session, ctx.office, document, version, approvers, now=now)
             return
-        await issue_document(ctx.session, document, version, version.attachments, office=ctx.office, now=now)
+        await issue_document(ctx.session, document, version, attachments, office=ctx.office, now=now)
 
 
 def recipients_of(document: Document, directory: Directory) -> list[PersonInfo]:
@@ -69,7 +68,7 @@ async def issue_document(
     session: AsyncSession,
     document: Document,
     version: DocumentVersion,
-    attachments: list[Attachment],
+    attachments: Sequence[ParsedAttachment],
     *,
     office: Office,
     now: datetime,
@@ -90,7 +89,7 @@ async def issue_document(
     )
     language = config.language
     tracking_url = f"{config.web.base_url}/documents/{document.id}"
-    body = compose.split_body([ParsedAttachment(a.filename, a.content_type, a.data) for a in attachments])
+    body = compose.split_body(attachments)
     body_id = await queries.add_outbox_body(session, body.tail, now=now)
     issued_at = now.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")
     text_before_link = copy_text(document, version.body, unit_name=unit.name,

@@ -28,7 +28,7 @@ from inkless.mail.reply_text import reply_text
 from inkless.mail.texts import text
 from inkless.storage import queries
 from inkless.storage.audit import record
-from inkless.storage.models import Approval, Attachment, Document, DocumentVersion, Evidence
+from inkless.storage.models import Approval, Document, DocumentVersion, Evidence
 from inkless.tokens import Token
 
 
@@ -62,8 +62,7 @@ async def ask(session: AsyncSession, office: Office, approval: Approval, documen
     steps = await session.scalar(select(Approval.position).where(
         Approval.document_id == document.id, Approval.version == approval.version).order_by(
         Approval.position.desc()).limit(1))
-    attachments = (await session.scalars(select(Attachment).where(Attachment.version_id == version.id)
-                                         .order_by(Attachment.id))).all()
+    attachments = await queries.attachments_of(session, version.id)
     intro = text(language, "signoff_intro", sender=sender.display if sender else document.sender,
                  step=approval.position + 1, steps=(steps or 0) + 1)
     body = f"{intro}\n\n{document.title}\n\n{version.body.rstrip()}\n"
@@ -219,8 +218,8 @@ async def decide(session: AsyncSession, office: Office, document: Document, appr
         if following is not None:
             await ask(session, office, following, document, version, now=now)
             return
-        attachments = list((await session.scalars(select(Attachment).where(Attachment.version_id == version.id)
-                                                  .order_by(Attachment.id))).all())
+        attachments = [ParsedAttachment(a.filename, a.content_type, a.data)
+                       for a in await queries.attachments_of(session, version.id)]
         await issue_document(session, document, version, attachments, office=office, now=now)
         return
     document.status = "rejected"
@@ -286,11 +285,8 @@ async def handle_revision(ctx: Context, token: Token) -> None:
     if ctx.message.attachments:
         files = [(a.filename, a.content_type, a.data) for a in ctx.message.attachments]
     else:
-        previous = (await session.scalars(select(Attachment).where(Attachment.version_id == latest.id)
-                                          .order_by(Attachment.id))).all()
-        files = [(a.filename, a.content_type, a.data) for a in previous]
-    session.add_all(Attachment(version_id=version.id, filename=name, content_type=kind, size=len(data),
-                               sha256=hashlib.sha256(data).hexdigest(), data=data) for name, kind, data in files)
+        files = [(a.filename, a.content_type, a.data) for a in await queries.attachments_of(session, latest.id)]
+    await queries.add_attachments(session, version.id, files)
     record(session, now=now, actor=author, action="document.revised", subject_type="document",
            subject_id=document.id, detail={"version": version.version, "inbound": ctx.inbound.id})
     await start_signoff(session, ctx.office, document, version, chain_of(document, ctx.office), now=now)

@@ -1,74 +1,75 @@
-"""Big values written into and read out of SQLite a block at a time.
+"""Big values kept apart from their rows, a megabyte to a row.
 
-Bound as a parameter, a blob is copied twice before SQLite writes it (the bound value, then
-the record), and a selected blob twice on the way out (SQLite gathers its overflow pages,
-then Python copies them): a 25 MB body cost 50 MB more than itself each time. SQLite's
-incremental blob I/O writes into a zeroblob and reads into one buffer, a page at a time.
-It runs on aiosqlite's own thread, on the session's connection, inside its transaction.
-PostgreSQL (and any other driver) takes the ordinary way: use_blobs() says which.
+A message as it arrived, an attachment's file and a shared outbox body can each be tens of
+megabytes, and kept in their owner's own column they cost several times themselves: bound
+as one parameter, SQLite copies a blob twice before writing it (and materialises a zeroblob
+that is not the record's last column); asyncpg builds the whole value in its write buffer
+and reads it whole into its read buffer before handing out bytes; and on SQLite every update
+of the owner's row (a message's status, its claim's heartbeat) rewrites the whole record.
+
+So a value of APART bytes or more is written as CHUNK-sized rows of `blob_chunks`, one
+statement each, and read back the same way; its owner's column stays empty. Rows stored
+before this (revision 0011) keep their values inline and are read as before: an empty
+column is what sends a reader here.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
 
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# A value at least this big is written and read a block at a time on SQLite.
-BLOB_APART = 256 * 1024
-BLOCK = 1024 * 1024
+from inkless.storage.models import BlobChunk
+
+APART = 256 * 1024
+CHUNK = 1024 * 1024
+
+# Owners (blob_chunks.owner): whose id owner_id is.
+INBOUND = "inbound"
+ATTACHMENT = "attachment"
+OUTBOX_BODY = "outbox_body"
 
 
-async def _sqlite(session: AsyncSession) -> Any | None:
-    """The session's aiosqlite connection, or None on any other driver."""
-    connection = await session.connection()
-    if connection.dialect.name != "sqlite":
-        return None
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    # aiosqlite runs every call on its thread through _execute; blobopen has no wrapper of its own.
-    if not hasattr(driver, "_execute") or not hasattr(driver, "_conn"):
-        return None
-    return driver
+def apart(data: bytes) -> bool:
+    """Whether this value is kept in blob_chunks (its owner's column then stays empty)."""
+    return len(data) >= APART
 
 
-async def use_blobs(session: AsyncSession, size: int) -> bool:
-    """Whether a value of this size goes through write()/read() on this session."""
-    return size >= BLOB_APART and await _sqlite(session) is not None
+def inline(data: bytes) -> bytes:
+    """What the owner's own column holds: the value itself, or nothing when it is kept apart."""
+    return b"" if apart(data) else data
 
 
-async def write(session: AsyncSession, table: str, column: str, rowid: int, data: bytes) -> None:
-    """Fill the zeroblob(len(data)) the row was inserted with."""
-    driver = await _sqlite(session)
-    assert driver is not None, "use_blobs() first"
-    await driver._execute(fill, driver._conn, table, column, rowid, data)
-
-
-def fill(db: sqlite3.Connection, table: str, column: str, rowid: int, data: bytes) -> None:
-    """On a sqlite3 connection, in its thread: fill the zeroblob the row was inserted with."""
+def _pieces(data: bytes) -> list[memoryview]:
     view = memoryview(data)
-    with db.blobopen(table, column, rowid) as blob:
-        for start in range(0, len(data), BLOCK):
-            blob.write(view[start:start + BLOCK])
-    _shrink(db)
+    return [view[start:start + CHUNK] for start in range(0, len(data), CHUNK)]
 
 
-async def read(session: AsyncSession, table: str, column: str, rowid: int) -> bytes:
-    driver = await _sqlite(session)
-    assert driver is not None, "use_blobs() first"
+async def put(session: AsyncSession, owner: str, owner_id: int, data: bytes) -> None:
+    """Keep a value apart (if it is big; a small one stays in its owner's column)."""
+    if not apart(data):
+        return
+    for seq, piece in enumerate(_pieces(data)):
+        await session.execute(insert(BlobChunk).values(owner=owner, owner_id=owner_id, seq=seq, data=piece))
 
-    def take(db: sqlite3.Connection) -> bytes:
-        with db.blobopen(table, column, rowid, readonly=True) as blob:
-            data = blob.read()
-        _shrink(db)
-        return data
 
-    data: bytes = await driver._execute(take, driver._conn)
+def put_sqlite(db: sqlite3.Connection, owner: str, owner_id: int, data: bytes) -> None:
+    """put() on a plain sqlite3 connection, inside the caller's transaction."""
+    if apart(data):
+        db.executemany("INSERT INTO blob_chunks (owner, owner_id, seq, data) VALUES (?, ?, ?, ?)",
+                       ((owner, owner_id, seq, piece) for seq, piece in enumerate(_pieces(data))))
+
+
+async def get(session: AsyncSession, owner: str, owner_id: int) -> bytes:
+    """A value kept apart, read a chunk per statement (b"" when there is none)."""
+    chunks: list[bytes] = []
+    query = select(BlobChunk.data).where(BlobChunk.owner == owner, BlobChunk.owner_id == owner_id)
+    while (chunk := await session.scalar(query.where(BlobChunk.seq == len(chunks)))) is not None:
+        chunks.append(chunk)
+    if len(chunks) == 1:
+        return chunks[0]
+    data = b"".join(chunks)
+    chunks.clear()
     return data
 
-
-def _shrink(db: sqlite3.Connection) -> None:
-    """Give back the page cache a big value filled (2 MB per pooled connection, which each
-    connection would otherwise keep: +22 MB after one 25 MB message)."""
-    db.execute("PRAGMA shrink_memory")

@@ -214,6 +214,18 @@ class OutboxBody(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class BlobChunk(Base):
+    """A piece of a big value kept apart from its row: a message as it arrived, an attachment's
+    file, a shared outbox body (storage/blobs.py). The owner's own column is empty then."""
+
+    __tablename__ = "blob_chunks"
+
+    owner: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Delivery:
     """The state of something sent by a worker: claimed, retried with backoff, then sent or failed."""
 

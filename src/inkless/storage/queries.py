@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, delete, false, func, insert, or_, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.attributes import set_committed_value
 
 from inkless.storage import blobs
 from inkless.storage.models import (
@@ -63,38 +65,47 @@ async def add_recipients(
 
 
 async def add_outbox_body(session: AsyncSession, data: bytes, *, now: datetime) -> int:
-    if await blobs.use_blobs(session, len(data)):
-        result = await session.execute(insert(OutboxBody).values(data=func.zeroblob(len(data)), created_at=now)
-                                       .returning(OutboxBody.id))
-        body_id = int(result.scalar_one())
-        await blobs.write(session, OutboxBody.__tablename__, "data", body_id, data)
-        return body_id
-    result = await session.execute(insert(OutboxBody).values(data=data, created_at=now).returning(OutboxBody.id))
-    return int(result.scalar_one())
+    result = await session.execute(insert(OutboxBody).values(data=blobs.inline(data), created_at=now)
+                                   .returning(OutboxBody.id))
+    body_id = int(result.scalar_one())
+    await blobs.put(session, blobs.OUTBOX_BODY, body_id, data)
+    return body_id
 
 
 async def outbox_bodies(session: AsyncSession, ids: Sequence[int]) -> dict[int, bytes]:
-    """The bodies with these ids; a big one read a block at a time where the database can."""
-    rows = await session.execute(select(OutboxBody.id, func.length(OutboxBody.data)).where(OutboxBody.id.in_(ids)))
-    sizes = {int(body_id): int(size) for body_id, size in rows}
-    bodies: dict[int, bytes] = {}
-    small = []
-    for body_id, size in sizes.items():
-        if await blobs.use_blobs(session, size):
-            bodies[body_id] = await blobs.read(session, OutboxBody.__tablename__, "data", body_id)
-        else:
-            small.append(body_id)
-    if small:
-        chosen = await session.execute(select(OutboxBody.id, OutboxBody.data).where(OutboxBody.id.in_(small)))
-        bodies.update({int(body_id): data for body_id, data in chosen})
+    """The bodies with these ids (a big one read a chunk at a time)."""
+    rows = await session.execute(select(OutboxBody.id, OutboxBody.data).where(OutboxBody.id.in_(ids)))
+    bodies = {int(body_id): data for body_id, data in rows}
+    for body_id, data in bodies.items():
+        if not data:
+            bodies[body_id] = await blobs.get(session, blobs.OUTBOX_BODY, body_id)
     return bodies
 
 
-async def inbound_raw(session: AsyncSession, inbound_id: int, *, size: int | None = None) -> bytes:
-    """A stored message's bytes as they arrived (`size`: InboundMessage.size, when known)."""
-    if size is not None and await blobs.use_blobs(session, size):
-        return await blobs.read(session, InboundMessage.__tablename__, "raw", inbound_id)
-    return await session.scalar(select(InboundMessage.raw).where(InboundMessage.id == inbound_id)) or b""
+async def inbound_raw(session: AsyncSession, inbound_id: int) -> bytes:
+    """A stored message's bytes as they arrived."""
+    raw = await session.scalar(select(InboundMessage.raw).where(InboundMessage.id == inbound_id))
+    return raw or await blobs.get(session, blobs.INBOUND, inbound_id)
+
+
+async def add_attachments(session: AsyncSession, version_id: int,
+                          files: Sequence[tuple[str, str, bytes]]) -> None:
+    """Keep a version's files (name, content type, bytes), in this order."""
+    for filename, content_type, data in files:
+        result = await session.execute(insert(Attachment).values(
+            version_id=version_id, filename=filename, content_type=content_type, size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(), data=blobs.inline(data)).returning(Attachment.id))
+        await blobs.put(session, blobs.ATTACHMENT, int(result.scalar_one()), data)
+
+
+async def attachments_of(session: AsyncSession, version_id: int) -> list[Attachment]:
+    """A version's files, in the order they came, each with its bytes."""
+    attachments = list((await session.scalars(
+        select(Attachment).where(Attachment.version_id == version_id).order_by(Attachment.id))).all())
+    for attachment in attachments:
+        if not attachment.data and attachment.size:
+            set_committed_value(attachment, "data", await blobs.get(session, blobs.ATTACHMENT, attachment.id))
+    return attachments
 
 
 @dataclass(frozen=True)
@@ -126,8 +137,10 @@ async def enqueue_each(session: AsyncSession, messages: Sequence[tuple[OutboundC
     if not messages:
         return
     result = await session.execute(insert(OutboxBody).returning(OutboxBody.id, sort_by_parameter_order=True),
-                                   [{"data": body, "created_at": now} for _, body in messages])
+                                   [{"data": blobs.inline(body), "created_at": now} for _, body in messages])
     body_ids = [row[0] for row in result.all()]
+    for body_id, (_, body) in zip(body_ids, messages, strict=True):
+        await blobs.put(session, blobs.OUTBOX_BODY, body_id, body)
     await session.execute(
         insert(OutboxMessage),
         [{"created_at": now, "kind": c.kind, "mail_from": c.mail_from, "rcpt": c.rcpt, "headers": c.headers,

@@ -71,9 +71,9 @@ async def raw_message(request: web.Request) -> web.StreamResponse:
         return refused(request)
     inbound_id = item_id(request)
     async with request.app[SESSIONS]() as session:
-        raw = await session.scalar(select(InboundMessage.raw).where(InboundMessage.id == inbound_id))
-    if raw is None:
-        return message(request, "not_found", 404)
+        if await session.scalar(select(InboundMessage.id).where(InboundMessage.id == inbound_id)) is None:
+            return message(request, "not_found", 404)
+        raw = await queries.inbound_raw(session, inbound_id)
     return web.Response(body=raw, content_type="message/rfc822", headers={
         "Content-Disposition": f'attachment; filename="inbound-{inbound_id}.eml"', "Cache-Control": "no-store"})
 
