@@ -105,10 +105,12 @@ def test_a_big_message_goes_to_a_file_and_comes_back_whole() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(lines=st.lists(LINE, max_size=40), ends=st.lists(st.sampled_from([b"\r\n", b"\n", b"\r"]), min_size=1),
-       piece=st.integers(1, 64))
-def test_a_big_copy_made_ready_in_pieces_reads_back_as_sent(lines: list[bytes], ends: list[bytes], piece: int) -> None:
-    """The relay's side (bridge/relay.py): a copy's wire form made a piece at a time is the wire
-    form made at once, whatever its line ends; and DATA read back gives the copy, CRLF-ended."""
+       piece=st.integers(1, 64), cut=st.integers(0, 10_000))
+def test_a_big_copy_made_ready_in_pieces_reads_back_as_sent(lines: list[bytes], ends: list[bytes], piece: int,
+                                                            cut: int) -> None:
+    """The relay's side (bridge/relay.py): a copy's wire form made a piece at a time, from its
+    headers and its shared body given apart (cut anywhere), is the wire form made at once,
+    whatever its line ends; and DATA read back gives the copy, CRLF-ended."""
     from inkless.bridge import relay
 
     # Lines that are not empty: a bare CR then an empty LF-ended line would be one CRLF.
@@ -119,6 +121,9 @@ def test_a_big_copy_made_ready_in_pieces_reads_back_as_sent(lines: list[bytes], 
     relay.PIECE = piece
     try:
         pieces, pieces_size = relay._wire_form_in_pieces(data)
+        assert (b"".join(pieces), pieces_size) == (whole, size)
+        cut %= len(data) + 1
+        pieces, pieces_size = relay._wire_form_of_parts(data[:cut], data[cut:])
         assert (b"".join(pieces), pieces_size) == (whole, size)
     finally:
         relay.PIECE = original

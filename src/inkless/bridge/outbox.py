@@ -154,7 +154,7 @@ class OutboxWorker(Worker):
 
     async def _send(self, connection: RelayConnection, row: OutboxMessage, body: bytes) -> Result:
         async with self._large_sends if len(body) >= LARGE_COPY else contextlib.nullcontext():
-            return await connection.send(row.mail_from, row.rcpt, row.headers + body)
+            return await connection.send(row.mail_from, row.rcpt, row.headers, body)
 
     async def _settle_held(self) -> None:
         """Record what a database outage left unrecorded; requeue what it left unsent."""

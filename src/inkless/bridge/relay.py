@@ -41,7 +41,10 @@ SENT = Result(ok=True)
 
 
 class RelayConnection(Protocol):
-    async def send(self, mail_from: str, rcpt: str, data: bytes) -> Result: ...
+    async def send(self, mail_from: str, rcpt: str, head: bytes, body: bytes = b"") -> Result:
+        """Send the message head + body (given apart: a copy's own headers and the body it shares
+        with other copies, which is not copied once more to join them)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -76,18 +79,19 @@ class MaildirRelay:
             raise RelayUnavailable(f"maildir {self.path}: {exc.strerror or exc}") from None
         return self
 
-    async def send(self, mail_from: str, rcpt: str, data: bytes) -> Result:
+    async def send(self, mail_from: str, rcpt: str, head: bytes, body: bytes = b"") -> Result:
         # fsync blocks: keep it off the event loop, which is answering SMTP meanwhile.
-        return await asyncio.to_thread(self._write, mail_from, rcpt, data)
+        return await asyncio.to_thread(self._write, mail_from, rcpt, head, body)
 
-    def _write(self, mail_from: str, rcpt: str, data: bytes) -> Result:
+    def _write(self, mail_from: str, rcpt: str, head: bytes, body: bytes) -> Result:
         self._counter += 1
         name = f"{time.time_ns()}.P{os.getpid()}Q{self._counter}.{socket.gethostname()}"
         tmp = self.path / "tmp" / name
         trace = f"Return-Path: <{mail_from}>\r\nDelivered-To: {rcpt}\r\n".encode()
         try:
             with open(tmp, "wb") as handle:
-                handle.write(trace + data)
+                handle.write(trace + head)
+                handle.write(body)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.rename(tmp, self.path / "new" / name)
@@ -144,12 +148,12 @@ class _SmtpConnection:
     def __init__(self, client: aiosmtplib.SMTP) -> None:
         self.client = client
 
-    async def send(self, mail_from: str, rcpt: str, data: bytes) -> Result:
+    async def send(self, mail_from: str, rcpt: str, head: bytes, body: bytes = b"") -> Result:
         try:
-            if len(data) >= PREPARE_APART:
-                errors = await self._send_prepared(mail_from, rcpt, data)
+            if len(head) + len(body) >= PREPARE_APART:
+                errors = await self._send_prepared(mail_from, rcpt, head, body)
             else:
-                errors, _ = await self.client.sendmail(mail_from, [rcpt], data)
+                errors, _ = await self.client.sendmail(mail_from, [rcpt], head + body)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refused = exc.recipients[0]
             return _classify(refused.code, refused.message)
@@ -172,7 +176,8 @@ class _SmtpConnection:
             return _classify(code, message)
         return SENT
 
-    async def _send_prepared(self, mail_from: str, rcpt: str, data: bytes) -> dict[str, aiosmtplib.SMTPResponse]:
+    async def _send_prepared(self, mail_from: str, rcpt: str, head: bytes,
+                             body: bytes) -> dict[str, aiosmtplib.SMTPResponse]:
         """sendmail for a big copy. aiosmtplib rewrites every line ending and dot-stuffs on
         the event loop, three passes over the message (0.4 s for 25 MB, while SMTP sessions
         and the web wait), and hands all of it to the transport, which keeps another copy
@@ -180,7 +185,7 @@ class _SmtpConnection:
         time (the event loop gets the interpreter between pieces), and written a block at a
         time as the relay takes it."""
         client = self.client
-        pieces, size = await asyncio.to_thread(_wire_form_in_pieces, data)
+        pieces, size = await asyncio.to_thread(_wire_form_of_parts, head, body)
         if client.is_ehlo_or_helo_needed:  # first use, or just after STARTTLS: SIZE needs EHLO's answer
             try:
                 await client.ehlo()
@@ -263,6 +268,15 @@ def _wire_form_in_pieces(data: bytes) -> tuple[list[memoryview], int]:
         size += piece_size
         start = end
     return pieces, size
+
+
+def _wire_form_of_parts(head: bytes, body: bytes) -> tuple[list[memoryview], int]:
+    """_wire_form_in_pieces of head + body, without joining them when head ends a line."""
+    if not body or not head.endswith(b"\n"):
+        return _wire_form_in_pieces(head + body)
+    head_pieces, head_size = _wire_form_in_pieces(head)
+    body_pieces, body_size = _wire_form_in_pieces(body)
+    return head_pieces + body_pieces, head_size + body_size
 
 
 def _classify(code: int, message: str) -> Result:

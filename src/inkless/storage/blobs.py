@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.storage.models import BlobChunk
@@ -52,6 +52,7 @@ async def put(session: AsyncSession, owner: str, owner_id: int, data: bytes) -> 
         return
     for seq, piece in enumerate(_pieces(data)):
         await session.execute(insert(BlobChunk).values(owner=owner, owner_id=owner_id, seq=seq, data=piece))
+    await _shrink(session)
 
 
 def put_sqlite(db: sqlite3.Connection, owner: str, owner_id: int, data: bytes) -> None:
@@ -67,9 +68,17 @@ async def get(session: AsyncSession, owner: str, owner_id: int) -> bytes:
     query = select(BlobChunk.data).where(BlobChunk.owner == owner, BlobChunk.owner_id == owner_id)
     while (chunk := await session.scalar(query.where(BlobChunk.seq == len(chunks)))) is not None:
         chunks.append(chunk)
+    if chunks:
+        await _shrink(session)
     if len(chunks) == 1:
         return chunks[0]
     data = b"".join(chunks)
     chunks.clear()
     return data
 
+
+async def _shrink(session: AsyncSession) -> None:
+    """On SQLite, give back the page cache a big value went through: each pooled connection
+    would otherwise keep its 2 MB (+19 MB after one 25 MB message, measured)."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("PRAGMA shrink_memory"))
