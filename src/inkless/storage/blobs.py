@@ -50,8 +50,10 @@ async def put(session: AsyncSession, owner: str, owner_id: int, data: bytes) -> 
     """Keep a value apart (if it is big; a small one stays in its owner's column)."""
     if not apart(data):
         return
+    # The values go as parameters of the execution: a statement built with .values(data=…)
+    # would sit in SQLAlchemy's compiled cache with its first chunk, a view of the whole value.
     for seq, piece in enumerate(_pieces(data)):
-        await session.execute(insert(BlobChunk).values(owner=owner, owner_id=owner_id, seq=seq, data=piece))
+        await session.execute(insert(BlobChunk), {"owner": owner, "owner_id": owner_id, "seq": seq, "data": piece})
     await _shrink(session)
 
 

@@ -65,8 +65,9 @@ async def add_recipients(
 
 
 async def add_outbox_body(session: AsyncSession, data: bytes, *, now: datetime) -> int:
-    result = await session.execute(insert(OutboxBody).values(data=blobs.inline(data), created_at=now)
-                                   .returning(OutboxBody.id))
+    # Values as execution parameters, never .values(): a compiled statement is cached with them.
+    result = await session.execute(insert(OutboxBody).returning(OutboxBody.id),
+                                   {"data": blobs.inline(data), "created_at": now})
     body_id = int(result.scalar_one())
     await blobs.put(session, blobs.OUTBOX_BODY, body_id, data)
     return body_id
@@ -92,9 +93,9 @@ async def add_attachments(session: AsyncSession, version_id: int,
                           files: Sequence[tuple[str, str, bytes]]) -> None:
     """Keep a version's files (name, content type, bytes), in this order."""
     for filename, content_type, data in files:
-        result = await session.execute(insert(Attachment).values(
-            version_id=version_id, filename=filename, content_type=content_type, size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(), data=blobs.inline(data)).returning(Attachment.id))
+        result = await session.execute(insert(Attachment).returning(Attachment.id), {
+            "version_id": version_id, "filename": filename, "content_type": content_type, "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(), "data": blobs.inline(data)})
         await blobs.put(session, blobs.ATTACHMENT, int(result.scalar_one()), data)
 
 
