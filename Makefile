@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_TEST_PEERS := postfix swaks chromium fonts-wqy-zenhei dovecot-imapd dovecot-lmtpd
 
-.PHONY: run test faults install test-peers bench clean
+.PHONY: run test lint faults install test-peers bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,16 @@ test-peers:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_TEST_PEERS); \
 	fi
 
+# The shape of the house, checked like a test (README "What is where"): the import contracts in
+# pyproject.toml (layers, storage and handlers below the edges), strict types, lint.
+lint: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/mypy --strict src/
+	$(BIN)/ruff check src tests bench
+
 # Two workers (this machine has two cores), one test file each at a time: every test makes its
 # own database, ports and folders, so files share nothing.
-test: $(STAMP) test-peers
+test: $(STAMP) test-peers lint
 	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 # The slow fault and hostile-input suites (tests marked slow).

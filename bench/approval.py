@@ -25,7 +25,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ import aiosmtplib
 import asyncpg
 import yaml
 from aiosmtpd.smtp import SMTP, Envelope, Session
-
+from common import free_port, percentile
 from rows import ResultRow, row, write_rows
 
 HERE = Path(__file__).resolve().parent
@@ -76,12 +75,6 @@ class Relay:
                 await asyncio.wait_for(self.changed.wait(), remaining)
             except TimeoutError:
                 pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_config(folder: Path, database: str, relay_port: int, smtp_port: int, web_port: int) -> Path:
@@ -127,11 +120,6 @@ def approval_reply(request: Message) -> bytes:
 async def send(port: int, sender: str, rcpt: str, data: bytes) -> None:
     await aiosmtplib.send(data, sender=sender, recipients=[rcpt], hostname="127.0.0.1", port=port,
                           start_tls=False, timeout=30)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 async def wait_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -40,7 +40,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,21 +54,21 @@ import aiohttp
 import asyncpg
 import icalendar
 import yaml
+from common import free_port, percentile
+from rows import ResultRow, row, write_rows
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.calendar.events import render
 from inkless.calendar.feeds import feed_url
 from inkless.config import Config, build_config
-from inkless.handlers.pipeline import Office
+from inkless.office import Office
 from inkless.org import load_org
 from inkless.storage import migrate
 from inkless.storage.engine import create_engine, session_factory
 from inkless.storage.models import Attendee, Event
 from inkless.storage.org import import_org, load_directory
 from inkless.tokens import TokenSigner
-
-from rows import ResultRow, row, write_rows
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -79,12 +78,6 @@ PARTSTATS = ("NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE")
 PLACES = ("县政府三楼第一会议室", "财政局二楼会商室", "教育局报告厅", "视频会议（各乡镇分会场）")
 PLAIN = {"Accept-Encoding": "identity"}
 BATCH = 1000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_config(folder: Path, database: str, web_port: int) -> Config:
@@ -195,36 +188,31 @@ def build_with_icalendar(rows: list[Row], zone: ZoneInfo) -> bytes:
     calendar.add("prodid", "-//Inkless bench//icalendar baseline//ZH")
     calendar.add("version", "2.0")
     calendar.add_component(icalendar.Timezone.from_tzid(zone.key))
-    for row in rows:
+    for item in rows:
         event = icalendar.Event()
-        event.add("uid", row.uid)
-        event.add("dtstamp", row.stamp)
-        event.add("dtstart", row.start.astimezone(zone))
-        event.add("dtend", row.end.astimezone(zone))
-        event.add("summary", row.title)
-        event.add("description", row.description)
-        if row.location:
-            event.add("location", row.location)
-        event.add("sequence", row.sequence)
-        event.add("status", row.status)
-        organizer = icalendar.vCalAddress(f"mailto:{row.organizer}")
-        if row.organizer_name:
-            organizer.params["CN"] = row.organizer_name
+        event.add("uid", item.uid)
+        event.add("dtstamp", item.stamp)
+        event.add("dtstart", item.start.astimezone(zone))
+        event.add("dtend", item.end.astimezone(zone))
+        event.add("summary", item.title)
+        event.add("description", item.description)
+        if item.location:
+            event.add("location", item.location)
+        event.add("sequence", item.sequence)
+        event.add("status", item.status)
+        organizer = icalendar.vCalAddress(f"mailto:{item.organizer}")
+        if item.organizer_name:
+            organizer.params["CN"] = item.organizer_name
         event.add("organizer", organizer)
-        attendee = icalendar.vCalAddress(f"mailto:{row.attendee}")
-        if row.attendee_name:
-            attendee.params["CN"] = row.attendee_name
+        attendee = icalendar.vCalAddress(f"mailto:{item.attendee}")
+        if item.attendee_name:
+            attendee.params["CN"] = item.attendee_name
         attendee.params["CUTYPE"] = "INDIVIDUAL"
         attendee.params["ROLE"] = "REQ-PARTICIPANT"
-        attendee.params["PARTSTAT"] = row.partstat
+        attendee.params["PARTSTAT"] = item.partstat
         event.add("attendee", attendee)
         calendar.add_component(event)
     return bytes(calendar.to_ical())
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 async def wait_healthy(client: aiohttp.ClientSession, base: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -340,7 +328,7 @@ async def run(args: argparse.Namespace) -> tuple[str, list[ResultRow]]:
         # 10. Validity.
         served = icalendar.Calendar.from_ical(body.decode())
         vevents = served.walk("VEVENT")
-        expected = {row.uid: row.partstat for row in rows}
+        expected = {item.uid: item.partstat for item in rows}
         seen = {}
         for vevent in vevents:
             attendee = vevent.get("ATTENDEE")

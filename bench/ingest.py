@@ -32,7 +32,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -41,9 +40,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from common import Processes, free_port, loadavg, wait_smtp
 from rows import ResultRow, row, write_rows
 
 HERE = Path(__file__).resolve().parent
@@ -82,42 +81,6 @@ def run_aiosmtpd_sink(host: str, port: int) -> None:
     asyncio.run(main())  # the default event loop: no uvloop here, on purpose
 
 
-# --------------------------------------------------------------------------- helpers
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_smtp(port: int, proc: subprocess.Popen[bytes], timeout: float, log: Path | None = None) -> None:
-    """Wait until the port answers with a 220 greeting (or the process dies)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
-            raise RuntimeError(f"server pid {proc.pid} exited with {proc.returncode} before listening\n{tail}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                s.settimeout(5)
-                greeting = s.recv(512)
-                if greeting.startswith(b"220"):
-                    s.sendall(b"QUIT\r\n")
-                    with contextlib.suppress(OSError):
-                        s.recv(512)
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"port {port} did not answer 220 within {timeout:.0f}s")
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -136,37 +99,6 @@ def tool_version(cmd: list[str]) -> str:
         return (out.stdout or out.stderr).strip().splitlines()[0]
     except Exception:
         return "?"
-
-
-class Processes:
-    """Every child we start, stopped by PID (SIGTERM, then SIGKILL) in reverse order."""
-
-    def __init__(self) -> None:
-        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        proc: subprocess.Popen[bytes] = subprocess.Popen(cmd, **kwargs)
-        self.procs.append((name, proc))
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, sig)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        return proc.returncode
-
-    def stop_all(self) -> None:
-        for name, proc in reversed(self.procs):
-            try:
-                self.stop(proc)
-            except Exception as exc:  # keep going: every process must go
-                print(f"warning: stopping {name} (pid {proc.pid}): {exc}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- databases

@@ -45,7 +45,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,19 +56,28 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import aiosmtplib
 import asyncpg
 import yaml
+from common import (
+    Processes,
+    free_port,
+    loadavg,
+    person_name,
+    pg_admin,
+    pg_urls,
+    source_state,
+)
+from rows import ResultRow, row, write_rows
 from sqlalchemy import insert, text
 
 from inkless.calendar.events import render
 from inkless.calendar.feeds import feed_url
 from inkless.config import Config, build_config
 from inkless.handlers.classify import DOCUMENT_TYPES
-from inkless.handlers.pipeline import Office
+from inkless.office import Office
 from inkless.org import load_org
 from inkless.storage import migrate
 from inkless.storage.engine import create_engine, session_factory
@@ -87,16 +95,12 @@ from inkless.storage.models import (
 from inkless.storage.org import import_org, load_directory
 from inkless.tokens import TokenSigner
 
-from rows import ResultRow, row, write_rows
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DOMAIN = "oa.bench.gov"
 TARGET_MB = 250.0
 BATCH = 2000
 PERSON = "staff-p@bench.gov"
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建文辉力"
 UNITS = [  # id, name, prefix, members
     ("county-office", "县政府办公室", "延政办发", 14),
     ("finance", "财政局", "延财发", 22),
@@ -135,37 +139,6 @@ SENTENCES = [
     "本通知自印发之日起施行，此前有关规定与本通知不一致的，以本通知为准。",
 ]
 PLACES = ("县政府三楼第一会议室", "财政局二楼会商室", "教育局报告厅", "视频会议（各乡镇分会场）")
-
-
-# --------------------------------------------------------------------------- helpers
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
-
-def source_state() -> str:
-    """Which code was measured: HEAD, uncommitted files under src/, and a hash of src/ (others edit it)."""
-    def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
-        return result.stdout.strip() if result.returncode == 0 else "?"
-    digest = hashlib.sha256()
-    for path in sorted((REPO / "src").rglob("*.py")):
-        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
-    dirty = [line.split(maxsplit=1)[1] for line in git("status", "--porcelain", "--", "src").splitlines() if line]
-    changes = f" + uncommitted {', '.join(p.removeprefix('src/inkless/') for p in dirty)}" if dirty else ""
-    return f"src at {git('rev-parse', '--short', 'HEAD')}{changes} (sha256 of src/*.py {digest.hexdigest()[:12]})"
-
-
-def person_name(index: int) -> str:
-    return SURNAMES[index % len(SURNAMES)] + GIVEN[(index // len(SURNAMES)) % len(GIVEN)] \
-        + GIVEN[(index * 7 + 3) % len(GIVEN)]
 
 
 def mb(kib: int) -> float:
@@ -228,55 +201,6 @@ class Sampler:
     @property
     def peak(self) -> int:
         return max(s[2] for s in self.samples)
-
-
-class Processes:
-    """Every child we start, stopped by PID (SIGTERM, then SIGKILL) in reverse order."""
-
-    def __init__(self) -> None:
-        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
-        proc: subprocess.Popen[bytes] = subprocess.Popen(cmd, **kwargs)
-        self.procs.append((name, proc))
-        return proc
-
-    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 30) -> int | None:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        return proc.returncode
-
-    def stop_all(self) -> None:
-        for name, proc in reversed(self.procs):
-            try:
-                self.stop(proc)
-            except Exception as exc:  # keep going: every process must go
-                print(f"warning: stopping {name} (pid {proc.pid}): {exc}", file=sys.stderr)
-        self.procs = []
-
-
-def pg_urls(url: str, database: str) -> tuple[str, str]:
-    """(asyncpg DSN, SQLAlchemy URL) for `database` on the server of `url`."""
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("postgres"):
-        raise SystemExit(f"--postgres: expected postgresql+asyncpg://..., got {parts.scheme}://")
-    return (urlunsplit(("postgresql", parts.netloc, "/" + database, parts.query, "")),
-            urlunsplit(("postgresql+asyncpg", parts.netloc, "/" + database, parts.query, "")))
-
-
-async def pg_admin(url: str, statement: str) -> None:
-    conn = await asyncpg.connect(pg_urls(url, "postgres")[0])
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 # --------------------------------------------------------------------------- org and config

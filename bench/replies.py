@@ -25,10 +25,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from inkless.handlers.verdict import read_verdict
+from common import percentile
+from rows import ResultRow, row, write_rows
+
 from inkless.mail.parse import parse_message
 from inkless.mail.reply_text import reply_text
-from rows import ResultRow, row, write_rows
+from inkless.mail.verdict import read_verdict
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -58,12 +60,7 @@ def decide(raw: bytes) -> str:
     return read_verdict(reply_text(message.text, message.html)).decision or "unclear"
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
-
-
-READER = ("src/inkless/mail/parse.py", "src/inkless/mail/reply_text.py", "src/inkless/handlers/verdict.py")
+READER = ("src/inkless/mail/parse.py", "src/inkless/mail/reply_text.py", "src/inkless/mail/verdict.py", "src/inkless/mail/reply_words.py")
 
 
 def source_state() -> str:

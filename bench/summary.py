@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from common import loadavg
 from rows import ResultRow
 
 HERE = Path(__file__).resolve().parent
@@ -111,13 +112,6 @@ def git_state() -> str:
                if line[3:] != "bench/results.md"]
     return f"git HEAD {git('rev-parse', '--short', 'HEAD')}" + (
         f", dirty ({len(changed)} uncommitted or untracked files)" if changed else ", clean")
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
 
 
 def summary(results: list[Result], since: float, output: Path) -> str:

@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
-from email.policy import SMTP as SMTP_POLICY, default as default_policy
+from email.policy import SMTP as SMTP_POLICY
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,8 @@ import aiosmtplib
 import asyncpg
 import pytest
 import yaml
-from sqlalchemy import select
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import select
 
 from inkless.bridge.app import Service
 from inkless.clock import Clock
@@ -276,8 +277,26 @@ async def make_service(tmp_path: Path, database_url: str) -> AsyncIterator[Calla
 
 
 @pytest.fixture
-async def service(make_service: Callable[..., Awaitable[Service]], relay: CaptureRelay) -> Service:
-    return await make_service(relay)
+def clock() -> Clock | None:
+    """The clock `service` runs on: the real one, unless a module overrides this fixture (with a
+    FixedClock its tests move)."""
+    return None
+
+
+@pytest.fixture
+def service_at(make_service: Callable[..., Awaitable[Service]],
+               relay: CaptureRelay) -> Callable[..., Awaitable[Service]]:
+    """`await service_at(clock, **overrides)`: a service on that clock, relaying to `relay`."""
+
+    async def start(clock: Clock | None, **overrides: Any) -> Service:
+        return await make_service(relay, clock=clock, **overrides)
+
+    return start
+
+
+@pytest.fixture
+async def service(service_at: Callable[..., Awaitable[Service]], clock: Clock | None) -> Service:
+    return await service_at(clock)
 
 
 # An SMTP client that reports every reply -------------------------------------------------

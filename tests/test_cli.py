@@ -15,7 +15,15 @@ import pytest
 import yaml
 
 from inkless.bridge.app import Service
-from tests.conftest import DOMAIN, CaptureRelay, free_port, simple_mail, smtp_send, wait_for, write_config
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    free_port,
+    simple_mail,
+    smtp_send,
+    wait_for,
+    write_config,
+)
 
 
 def inkless(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -23,7 +23,16 @@ from inkless.chat import links
 from inkless.logs import MASK, hide_secrets, show_secrets
 from tests.bridge.test_durability import Fleet
 from tests.chat.botapi import FakeBotAPI
-from tests.conftest import DOMAIN, CaptureRelay, free_port, next_mail, simple_mail, smtp_send, wait_for, write_config
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    free_port,
+    next_mail,
+    simple_mail,
+    smtp_send,
+    wait_for,
+    write_config,
+)
 
 BOT_TOKEN = "987654:Bot-Token-Secret-9f3e"
 RELAY_USER, RELAY_PASSWORD = "inkless", "Relay-Pass/Secret+7c1"

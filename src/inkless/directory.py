@@ -93,6 +93,10 @@ class Directory:
             current = self.units[current].parent
         return result
 
+    def reaching(self, person: PersonInfo) -> set[str]:
+        """The unit addresses whose mail reaches this person: all@, their units and every unit above."""
+        return {"all"} | {above for own in person.units for above in self.ancestors(own)}
+
     def members(self, unit_id: str, *, recursive: bool = True) -> list[PersonInfo]:
         """Members of a unit (and its sub-units), each person once, in org-file order."""
         seen: dict[str, PersonInfo] = {}
@@ -115,3 +119,13 @@ class Directory:
 
     def leaders(self, unit_id: str) -> list[PersonInfo]:
         return [p for p in self._members.get(unit_id, []) if "leader" in p.roles_in(unit_id)]
+
+    def leaders_above(self, unit_id: str, *, besides: str) -> list[PersonInfo]:
+        """The unit's leaders other than `besides`; failing those, the parent unit's, and so on."""
+        current: str | None = unit_id
+        while current is not None:
+            leaders = [p for p in self.leaders(current) if p.email != besides]
+            if leaders:
+                return leaders
+            current = self.units[current].parent
+        return []

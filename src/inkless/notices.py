@@ -1,4 +1,5 @@
-"""Queue one mail to one person: notices, requests, reminders, automatic answers."""
+"""Queue one mail to one person: notices, requests, reminders, automatic answers (the
+pipeline's answers to a person's mail go through handlers/answer.py, which caps them)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inkless.directory import PersonInfo
-from inkless.handlers.pipeline import Context, Office
 from inkless.mail import compose
 from inkless.mail.parse import ParsedAttachment
+from inkless.office import Office
 from inkless.storage import queries
-from inkless.storage.audit import record
 from inkless.storage.models import AutoAnswer
-from inkless.tokens import Token
 
 
 @dataclass(frozen=True)
@@ -70,18 +68,3 @@ async def may_answer(session: AsyncSession, sender: str, *, kind: str, now: date
         return False
     session.add(AutoAnswer(sender=sender, at=now, kind=kind))
     return True
-
-
-async def answer(ctx: Context, to: PersonInfo, kind: str, subject: str, body: str, token: Token | None = None) -> None:
-    """An automatic answer to a person's mail, within the hourly cap (then only audited)."""
-    now = ctx.clock.now()
-    if not await may_answer(ctx.session, to.email, kind=kind, now=now,
-                                    limit=ctx.config.workflow.auto_answer_limit):
-        record(ctx.session, now=now, actor="inkless", action="answer.capped", subject_type="inbound",
-               subject_id=ctx.inbound.id, detail={"to": to.email, "kind": kind})
-        return
-    await send(ctx.session, ctx.office, Notice(
-        kind=kind, unit_id=to.home_unit, to_email=to.email, to_name=to.name, subject=subject, text=body,
-        message_id=f"<inkless.in{ctx.inbound.id}.{kind}@{ctx.config.domain}>", mail_from="",
-        reply_to=ctx.signer.address(token) if token else None, references=ctx.message.message_id,
-        auto_replied=True), now=now)

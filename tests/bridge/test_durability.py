@@ -23,7 +23,8 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.parser import BytesHeaderParser
-from email.policy import compat32, default as default_policy
+from email.policy import compat32
+from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 

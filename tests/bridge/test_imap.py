@@ -9,10 +9,9 @@ import asyncio
 import re
 import sys
 from collections.abc import Iterator
-from typing import Any
-
 from email.parser import BytesHeaderParser
 from email.utils import parseaddr
+from typing import Any
 
 import aiohttp
 import pytest
@@ -22,7 +21,15 @@ from sqlalchemy import func, select
 from inkless.bridge.app import Service
 from inkless.storage.models import Document, InboundMessage
 from tests.bridge.dovecot import PASSWORD, USER, Dovecot, private_dovecot
-from tests.conftest import DOMAIN, CaptureRelay, api, next_mail, settled, simple_mail, wait_for
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    api,
+    next_mail,
+    settled,
+    simple_mail,
+    wait_for,
+)
 from tests.handlers.replies import reply
 
 FINANCE = ["fin-clerk@test.gov", "fin-staff@test.gov", "shared@test.gov"]

@@ -15,10 +15,18 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from inkless.bridge import inbox, worker
+from inkless import worker
+from inkless.bridge import inbox
 from inkless.bridge.app import Service
 from inkless.storage.models import AuditEntry, Document, InboundMessage
-from tests.conftest import DOMAIN, CaptureRelay, next_mail, simple_mail, smtp_send, wait_for
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    next_mail,
+    simple_mail,
+    smtp_send,
+    wait_for,
+)
 
 SENDER = "fin-clerk@test.gov"
 UNIT = f"edu@{DOMAIN}"

@@ -24,7 +24,16 @@ from sqlalchemy import select
 from inkless.bridge.app import Service
 from inkless.storage.models import InboundMessage, OutboxMessage, Recipient
 from tests.bridge.postfix import Postfix, inkless_settings, private_postfix
-from tests.conftest import DOMAIN, TEST_ORG, CaptureRelay, api, free_port, simple_mail, smtp_send, wait_for
+from tests.conftest import (
+    DOMAIN,
+    TEST_ORG,
+    CaptureRelay,
+    api,
+    free_port,
+    simple_mail,
+    smtp_send,
+    wait_for,
+)
 
 SENDER = "fin-clerk@test.gov"
 STAFF, CLERK, SHARED = "edu-staff@test.gov", "edu-clerk@test.gov", "shared@test.gov"

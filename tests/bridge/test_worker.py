@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from inkless.bridge.worker import Worker
+from inkless.worker import Worker
 from tests.conftest import wait_for
 
 

@@ -21,7 +21,15 @@ from inkless.bridge.app import Service
 from inkless.calendar.feeds import feed_url
 from inkless.clock import FixedClock
 from tests.calendar.test_meetings import CLERK, NOW, call_meeting
-from tests.conftest import DOMAIN, CaptureRelay, api, next_mail, settled, simple_mail, smtp_send
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    api,
+    next_mail,
+    settled,
+    simple_mail,
+    smtp_send,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STAFF = "fin-staff@test.gov"
@@ -31,11 +39,6 @@ TOKEN = {"Authorization": "Bearer static-test-token"}
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(NOW)
-
-
-@pytest.fixture
-async def service(make_service: Any, relay: CaptureRelay, clock: FixedClock) -> Service:
-    return await make_service(relay, clock=clock)  # type: ignore[no-any-return]
 
 
 def local(service: Service, url: str) -> str:

@@ -24,8 +24,8 @@ WALL_START, WALL_END = datetime(2026, 12, 3, 9, 30), datetime(2026, 12, 3, 11, 0
 
 
 @pytest.fixture
-async def service(make_service: Any, relay: CaptureRelay) -> Service:
-    return await make_service(relay, clock=FixedClock(NOW))  # type: ignore[no-any-return]
+def clock() -> FixedClock:
+    return FixedClock(NOW)
 
 
 async def send_invitation(service: Service, client: str, **options: Any) -> str:

@@ -18,7 +18,15 @@ from inkless.bridge.app import Service
 from inkless.clock import FixedClock
 from inkless.storage.models import AuditEntry
 from tests.calendar import clients
-from tests.conftest import DOMAIN, CaptureRelay, api, next_mail, settled, simple_mail, smtp_send
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    api,
+    next_mail,
+    settled,
+    simple_mail,
+    smtp_send,
+)
 from tests.handlers.replies import reply
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -65,19 +73,19 @@ async def inkless_cli(*args: str) -> str:
 
 
 @pytest.fixture
-async def meeting_service(make_service: Any, relay: CaptureRelay) -> Service:
-    return await make_service(relay, clock=FixedClock(NOW))  # type: ignore[no-any-return]
+def clock() -> FixedClock:
+    return FixedClock(NOW)
 
 
 async def test_meeting_mail_invites_every_member_once_with_a_personal_imip_request(
-        meeting_service: Service, relay: CaptureRelay) -> None:
-    await call_meeting(meeting_service, "各位：\n时间：2026年12月3日（星期四）上午9:30-11:00\n地点：县政府三楼会议室\n"
+        service: Service, relay: CaptureRelay) -> None:
+    await call_meeting(service, "各位：\n时间：2026年12月3日（星期四）上午9:30-11:00\n地点：县政府三楼会议室\n"
                                         "要求：请带上本单位预算草案。\n")
     invitations = [await next_mail(relay, rcpt) for rcpt in FINANCE]
-    await settled(meeting_service)
+    await settled(service)
     assert sorted(m.rcpt for m in relay.messages if m.message["X-Inkless-Event"]) == sorted(FINANCE)
 
-    event = await the_event(meeting_service)
+    event = await the_event(service)
     assert event["title"] == "年终预算协调会"
     assert event["start"] == "2026-12-03T09:30:00+08:00" and event["end"] == "2026-12-03T11:00:00+08:00"
     assert event["location"] == "县政府三楼会议室" and event["requirements"] == "请带上本单位预算草案。"
@@ -119,19 +127,19 @@ async def test_meeting_mail_invites_every_member_once_with_a_personal_imip_reque
     ("２０２６年１２月３日　９：３０－１１：００", datetime(2026, 12, 3, 9, 30), datetime(2026, 12, 3, 11, 0)),
     ("2026-12-03 14:00 - 2026-12-04 11:30", datetime(2026, 12, 3, 14, 0), datetime(2026, 12, 4, 11, 30)),
 ])
-async def test_every_time_format_ends_in_the_right_instant(meeting_service: Service, relay: CaptureRelay,
+async def test_every_time_format_ends_in_the_right_instant(service: Service, relay: CaptureRelay,
                                                            line: str, start: datetime, end: datetime) -> None:
-    await call_meeting(meeting_service, f"时间：{line}\n地点：二楼\n")
+    await call_meeting(service, f"时间：{line}\n地点：二楼\n")
     await next_mail(relay, "fin-staff@test.gov")
-    event = await the_event(meeting_service)
+    event = await the_event(service)
     assert datetime.fromisoformat(event["start"]) == start.replace(tzinfo=SHANGHAI)
     assert datetime.fromisoformat(event["end"]) == end.replace(tzinfo=SHANGHAI)
 
 
-async def test_full_width_colon_on_the_time_line(meeting_service: Service, relay: CaptureRelay) -> None:
-    await call_meeting(meeting_service, "时间： 2026年12月3日 9:30-11:00\n地点：二楼\n")
+async def test_full_width_colon_on_the_time_line(service: Service, relay: CaptureRelay) -> None:
+    await call_meeting(service, "时间： 2026年12月3日 9:30-11:00\n地点：二楼\n")
     await next_mail(relay, "fin-staff@test.gov")
-    assert (await the_event(meeting_service))["start"] == "2026-12-03T09:30:00+08:00"
+    assert (await the_event(service))["start"] == "2026-12-03T09:30:00+08:00"
 
 
 @pytest.mark.parametrize("body, named", [
@@ -140,26 +148,26 @@ async def test_full_width_colon_on_the_time_line(meeting_service: Service, relay
     ("地点：二楼\n请准时参加。\n", "时间"),
 ])
 async def test_an_unreadable_time_is_answered_naming_the_line_and_nothing_is_sent(
-        meeting_service: Service, relay: CaptureRelay, body: str, named: str) -> None:
-    await call_meeting(meeting_service, body)
+        service: Service, relay: CaptureRelay, body: str, named: str) -> None:
+    await call_meeting(service, body)
     answer = await next_mail(relay, CLERK)
-    await settled(meeting_service)
+    await settled(service)
     assert answer["Subject"] == "未能读取时间：年终预算协调会"
     assert named in answer.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert answer["Auto-Submitted"] == "auto-replied"
-    assert (await api(meeting_service, "/api/v1/events"))["items"] == []
+    assert (await api(service, "/api/v1/events"))["items"] == []
     assert not [m for m in relay.messages if m.rcpt in FINANCE]
 
 
-async def test_text_replies_record_answers_and_reasons(meeting_service: Service, relay: CaptureRelay) -> None:
-    await call_meeting(meeting_service, "时间：2026-12-03 09:30-11:00\n")
+async def test_text_replies_record_answers_and_reasons(service: Service, relay: CaptureRelay) -> None:
+    await call_meeting(service, "时间：2026-12-03 09:30-11:00\n")
     invitations = {rcpt: await next_mail(relay, rcpt) for rcpt in FINANCE}
-    await answer_by_text(meeting_service, invitations["fin-clerk@test.gov"], "fin-clerk@test.gov", "参加")
-    await answer_by_text(meeting_service, invitations["fin-staff@test.gov"], "fin-staff@test.gov",
+    await answer_by_text(service, invitations["fin-clerk@test.gov"], "fin-clerk@test.gov", "参加")
+    await answer_by_text(service, invitations["fin-staff@test.gov"], "fin-staff@test.gov",
                          "请假，当天下乡检查。", style="foxmail")
-    await answer_by_text(meeting_service, invitations["shared@test.gov"], "shared@test.gov", "不参加")
-    await settled(meeting_service)
-    answers = {a["email"]: a for a in (await the_event(meeting_service))["attendees"]}
+    await answer_by_text(service, invitations["shared@test.gov"], "shared@test.gov", "不参加")
+    await settled(service)
+    answers = {a["email"]: a for a in (await the_event(service))["attendees"]}
     assert answers["fin-clerk@test.gov"]["partstat"] == "ACCEPTED"
     assert answers["fin-clerk@test.gov"]["channel"] == "mail"
     assert answers["fin-staff@test.gov"]["partstat"] == "DECLINED"
@@ -169,39 +177,39 @@ async def test_text_replies_record_answers_and_reasons(meeting_service: Service,
     assert answers["fin-clerk@test.gov"]["responded_at"] is not None
 
     # A changed answer replaces the earlier one.
-    await answer_by_text(meeting_service, invitations["shared@test.gov"], "shared@test.gov", "待定")
-    await settled(meeting_service)
-    answers = {a["email"]: a for a in (await the_event(meeting_service))["attendees"]}
+    await answer_by_text(service, invitations["shared@test.gov"], "shared@test.gov", "待定")
+    await settled(service)
+    answers = {a["email"]: a for a in (await the_event(service))["attendees"]}
     assert answers["shared@test.gov"]["partstat"] == "TENTATIVE"
 
 
-async def test_unclear_answer_is_asked_again_and_changes_nothing(meeting_service: Service, relay: CaptureRelay) -> None:
-    await call_meeting(meeting_service, "时间：2026-12-03 09:30-11:00\n")
+async def test_unclear_answer_is_asked_again_and_changes_nothing(service: Service, relay: CaptureRelay) -> None:
+    await call_meeting(service, "时间：2026-12-03 09:30-11:00\n")
     invitation = await next_mail(relay, "fin-staff@test.gov")
-    await answer_by_text(meeting_service, invitation, "fin-staff@test.gov", "参加吗？几点开始？")
+    await answer_by_text(service, invitation, "fin-staff@test.gov", "参加吗？几点开始？")
     question = await next_mail(relay, "fin-staff@test.gov", 2)
     assert question["Subject"] == "请明确是否参加：年终预算协调会"
     assert "参加吗？几点开始？" in question.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    answers = {a["email"]: a for a in (await the_event(meeting_service))["attendees"]}
+    answers = {a["email"]: a for a in (await the_event(service))["attendees"]}
     assert answers["fin-staff@test.gov"]["partstat"] == "NEEDS-ACTION"
     # The question can itself be answered.
-    await answer_by_text(meeting_service, question, "fin-staff@test.gov", "参加")
-    await settled(meeting_service)
-    answers = {a["email"]: a for a in (await the_event(meeting_service))["attendees"]}
+    await answer_by_text(service, question, "fin-staff@test.gov", "参加")
+    await settled(service)
+    answers = {a["email"]: a for a in (await the_event(service))["attendees"]}
     assert answers["fin-staff@test.gov"]["partstat"] == "ACCEPTED"
 
 
-async def test_wrong_person_and_auto_replies_never_count(meeting_service: Service, relay: CaptureRelay) -> None:
-    await call_meeting(meeting_service, "时间：2026-12-03 09:30-11:00\n")
+async def test_wrong_person_and_auto_replies_never_count(service: Service, relay: CaptureRelay) -> None:
+    await call_meeting(service, "时间：2026-12-03 09:30-11:00\n")
     invitation = await next_mail(relay, "fin-staff@test.gov")
     # Someone else answers on fin-staff's address (forwarded mail): audited, nothing changes.
-    await answer_by_text(meeting_service, invitation, "fin-clerk@test.gov", "参加")
+    await answer_by_text(service, invitation, "fin-clerk@test.gov", "参加")
     # An out-of-office reply that happens to start with a yes word.
-    await answer_by_text(meeting_service, invitation, "fin-staff@test.gov", "参加会议请联系我的同事，我出差中。",
+    await answer_by_text(service, invitation, "fin-staff@test.gov", "参加会议请联系我的同事，我出差中。",
                          headers={"Auto-Submitted": "auto-replied"})
-    inbound = await settled(meeting_service)
+    inbound = await settled(service)
     assert [m.status for m in inbound[1:]] == ["discarded", "discarded"]
-    answers = {a["email"]: a for a in (await the_event(meeting_service))["attendees"]}
+    answers = {a["email"]: a for a in (await the_event(service))["attendees"]}
     assert answers["fin-staff@test.gov"]["partstat"] == "NEEDS-ACTION"
     assert answers["fin-clerk@test.gov"]["partstat"] == "NEEDS-ACTION"
     # Nothing was sent back to either (no loops).
@@ -214,14 +222,14 @@ async def test_wrong_person_and_auto_replies_never_count(meeting_service: Servic
     ("fin-staff@test.gov", "fin-staff@test.gov", False),  # the token only in References (a forwarded copy)
 ])
 async def test_an_answer_counts_only_from_the_attendee_s_own_envelope_and_from(
-        meeting_service: Service, relay: CaptureRelay, envelope: str, header_from: str, to_reply_address: bool) -> None:
-    await call_meeting(meeting_service, "时间：2026-12-03 09:30-11:00\n")
+        service: Service, relay: CaptureRelay, envelope: str, header_from: str, to_reply_address: bool) -> None:
+    await call_meeting(service, "时间：2026-12-03 09:30-11:00\n")
     invitation = await next_mail(relay, "fin-staff@test.gov")
     rcpt = str(invitation["Reply-To"]) if to_reply_address else f"reply@{DOMAIN}"
     raw = reply(invitation, header_from, "参加", to=rcpt)
-    assert (await smtp_send(meeting_service.smtp_port, envelope, [rcpt], raw)).startswith("250")
-    inbound = await settled(meeting_service)
-    answers = {a["email"]: a for a in (await the_event(meeting_service))["attendees"]}
+    assert (await smtp_send(service.smtp_port, envelope, [rcpt], raw)).startswith("250")
+    inbound = await settled(service)
+    answers = {a["email"]: a for a in (await the_event(service))["attendees"]}
     if envelope == header_from and to_reply_address:
         assert answers["fin-staff@test.gov"]["partstat"] == "ACCEPTED"
         return
@@ -231,9 +239,9 @@ async def test_an_answer_counts_only_from_the_attendee_s_own_envelope_and_from(
 
 @pytest.mark.parametrize("client", clients.CLIENTS)
 @pytest.mark.parametrize("partstat", ["ACCEPTED", "DECLINED", "TENTATIVE"])
-async def test_itip_reply_from_any_client_records_the_answer(meeting_service: Service, relay: CaptureRelay,
+async def test_itip_reply_from_any_client_records_the_answer(service: Service, relay: CaptureRelay,
                                                              client: str, partstat: str) -> None:
-    await call_meeting(meeting_service, "时间：2026-12-03 09:30-11:00\n地点：二楼\n")
+    await call_meeting(service, "时间：2026-12-03 09:30-11:00\n地点：二楼\n")
     invitation = await next_mail(relay, "fin-staff@test.gov")
     item = vevent(invitation)
     organizer = str(item["ORGANIZER"])[7:]
@@ -242,9 +250,9 @@ async def test_itip_reply_from_any_client_records_the_answer(meeting_service: Se
                         end=datetime(2026, 12, 3, 11, 0), partstat=partstat, organizer=organizer,
                         comment="临时有会" if partstat == "DECLINED" else None,
                         in_reply_to=str(invitation["Message-ID"]))
-    assert (await smtp_send(meeting_service.smtp_port, "fin-staff@test.gov", [organizer], raw)).startswith("250")
-    await settled(meeting_service)
-    answers = {a["email"]: a for a in (await the_event(meeting_service))["attendees"]}
+    assert (await smtp_send(service.smtp_port, "fin-staff@test.gov", [organizer], raw)).startswith("250")
+    await settled(service)
+    answers = {a["email"]: a for a in (await the_event(service))["attendees"]}
     assert answers["fin-staff@test.gov"]["partstat"] == partstat
     assert answers["fin-staff@test.gov"]["channel"] == "itip"
     if partstat == "DECLINED":
@@ -252,8 +260,8 @@ async def test_itip_reply_from_any_client_records_the_answer(meeting_service: Se
 
 
 async def test_itip_reply_from_the_wrong_person_or_for_another_uid_changes_nothing(
-        meeting_service: Service, relay: CaptureRelay) -> None:
-    await call_meeting(meeting_service, "时间：2026-12-03 09:30-11:00\n")
+        service: Service, relay: CaptureRelay) -> None:
+    await call_meeting(service, "时间：2026-12-03 09:30-11:00\n")
     invitation = await next_mail(relay, "fin-staff@test.gov")
     item = vevent(invitation)
     organizer = str(item["ORGANIZER"])[7:]
@@ -266,24 +274,24 @@ async def test_itip_reply_from_the_wrong_person_or_for_another_uid_changes_nothi
                          auto_submitted="auto-replied", **common)
     for sender, raw in (("fin-clerk@test.gov", wrong_person), ("fin-staff@test.gov", other_uid),
                         ("fin-staff@test.gov", auto)):
-        assert (await smtp_send(meeting_service.smtp_port, sender, [organizer], raw)).startswith("250")
-    inbound = await settled(meeting_service)
+        assert (await smtp_send(service.smtp_port, sender, [organizer], raw)).startswith("250")
+    inbound = await settled(service)
     assert [m.status for m in inbound[1:]] == ["discarded"] * 3
-    answers = {a["email"]: a for a in (await the_event(meeting_service))["attendees"]}
+    answers = {a["email"]: a for a in (await the_event(service))["attendees"]}
     assert answers["fin-staff@test.gov"]["partstat"] == "NEEDS-ACTION"
     assert answers["fin-clerk@test.gov"]["partstat"] == "NEEDS-ACTION"
-    async with meeting_service.sessions() as session:  # type: ignore[misc]
+    async with service.sessions() as session:  # type: ignore[misc]
         actions = (await session.scalars(select(AuditEntry.action))).all()
     assert not [a for a in actions if a.startswith("rsvp.")]
 
 
-async def test_organiser_reply_moves_the_meeting_then_cancels_it(meeting_service: Service,
+async def test_organiser_reply_moves_the_meeting_then_cancels_it(service: Service,
                                                                  relay: CaptureRelay) -> None:
-    await call_meeting(meeting_service, "时间：2026-12-03 09:30-11:00\n地点：二楼\n")
+    await call_meeting(service, "时间：2026-12-03 09:30-11:00\n地点：二楼\n")
     first = await next_mail(relay, "fin-staff@test.gov")
-    await answer_by_text(meeting_service, first, "fin-staff@test.gov", "参加")
+    await answer_by_text(service, first, "fin-staff@test.gov", "参加")
     confirmation = await next_mail(relay, CLERK)
-    await answer_by_text(meeting_service, confirmation, CLERK, "时间：2026年12月4日 15:00-16:00\n地点：五楼大会议室")
+    await answer_by_text(service, confirmation, CLERK, "时间：2026年12月4日 15:00-16:00\n地点：五楼大会议室")
     update = await next_mail(relay, "fin-staff@test.gov", 2)
     assert update["Subject"].startswith("会议变更：年终预算协调会")
     item = vevent(update)
@@ -291,25 +299,25 @@ async def test_organiser_reply_moves_the_meeting_then_cancels_it(meeting_service
     assert int(item["SEQUENCE"]) == 1
     assert item.decoded("DTSTART") == datetime(2026, 12, 4, 15, 0, tzinfo=SHANGHAI)
     assert str(item["LOCATION"]) == "五楼大会议室"
-    event = await the_event(meeting_service)
+    event = await the_event(service)
     assert event["sequence"] == 1 and event["start"] == "2026-12-04T15:00:00+08:00"
     # A new time asks everyone again.
     assert {a["partstat"] for a in event["attendees"]} == {"NEEDS-ACTION"}
 
-    await answer_by_text(meeting_service, confirmation, CLERK, "取消")
+    await answer_by_text(service, confirmation, CLERK, "取消")
     cancel = await next_mail(relay, "fin-staff@test.gov", 3)
     [part] = [p for p in cancel.walk() if p.get_content_type() == "text/calendar"]
     assert part.get_param("method") == "CANCEL"
     item = vevent(cancel)
     assert str(item["STATUS"]) == "CANCELLED" and int(item["SEQUENCE"]) == 2
-    event = await the_event(meeting_service)
+    event = await the_event(service)
     assert event["status"] == "CANCELLED" and event["sequence"] == 2
 
     # An answer to a cancelled meeting is not recorded; the attendee is told.
-    await answer_by_text(meeting_service, first, "fin-staff@test.gov", "参加")
+    await answer_by_text(service, first, "fin-staff@test.gov", "参加")
     told = await next_mail(relay, "fin-staff@test.gov", 4)
     assert told["Subject"] == "会议已取消：年终预算协调会"
-    assert {a["partstat"] for a in (await the_event(meeting_service))["attendees"]} == {"NEEDS-ACTION"}
+    assert {a["partstat"] for a in (await the_event(service))["attendees"]} == {"NEEDS-ACTION"}
 
 
 async def test_organiser_gets_one_digest_of_who_has_not_answered(make_service: Any, relay: CaptureRelay) -> None:
@@ -333,12 +341,12 @@ async def test_organiser_gets_one_digest_of_who_has_not_answered(make_service: A
     assert "请假（1）：两边都在（出差）" in text
 
 
-async def test_event_show_prints_the_attendance_list(meeting_service: Service, relay: CaptureRelay,
+async def test_event_show_prints_the_attendance_list(service: Service, relay: CaptureRelay,
                                                      tmp_path: Any) -> None:
-    await call_meeting(meeting_service, "时间：2026-12-03 09:30-11:00\n")
-    await answer_by_text(meeting_service, await next_mail(relay, "fin-clerk@test.gov"), "fin-clerk@test.gov", "出席")
-    await settled(meeting_service)
-    event = await the_event(meeting_service)
+    await call_meeting(service, "时间：2026-12-03 09:30-11:00\n")
+    await answer_by_text(service, await next_mail(relay, "fin-clerk@test.gov"), "fin-clerk@test.gov", "出席")
+    await settled(service)
+    event = await the_event(service)
     output = await inkless_cli("event", "show", str(event["id"]), "-c", str(tmp_path / "config.yaml"))
     assert "年终预算协调会" in output
     lines = {line.split()[0]: line for line in output.splitlines() if line.strip() and "@" in line.split()[0]}

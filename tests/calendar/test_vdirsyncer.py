@@ -27,7 +27,15 @@ import pytest
 from inkless.bridge.app import Service
 from inkless.calendar.feeds import feed_url
 from inkless.clock import FixedClock
-from tests.conftest import DOMAIN, CaptureRelay, api, next_mail, settled, simple_mail, smtp_send
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    api,
+    next_mail,
+    settled,
+    simple_mail,
+    smtp_send,
+)
 from tests.handlers.replies import reply
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -129,13 +137,13 @@ def sequence(event: icalendar.cal.Component) -> int:
 
 
 @pytest.fixture
-async def clocked_service(make_service: Any, relay: CaptureRelay) -> Service:
-    return await make_service(relay, clock=FixedClock(NOW))  # type: ignore[no-any-return]
+def clock() -> FixedClock:
+    return FixedClock(NOW)
 
 
-async def test_vdirsyncer_follows_a_meeting_through_the_feed(clocked_service: Service, relay: CaptureRelay,
+async def test_vdirsyncer_follows_a_meeting_through_the_feed(service: Service, relay: CaptureRelay,
                                                              tmp_path: Path) -> None:
-    service = clocked_service
+    service = service
     await send(service, CLERK, f"finance@{DOMAIN}", simple_mail(
         CLERK, f"finance@{DOMAIN}", f"[会议] {MEETING}", "时间：2026-12-03 09:30-11:00\n地点：县政府三楼会议室\n"))
     invitations = {rcpt: await next_mail(relay, rcpt) for rcpt in FINANCE}

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from inkless.calendar.when import Fields, Span, WhenError, parse_when, read_fields
+from inkless.calendar.fields import Fields, read_fields
+from inkless.calendar.when import Span, WhenError, parse_when
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TODAY = date(2026, 11, 27)

@@ -17,9 +17,28 @@ from sqlalchemy import func, insert, select
 from inkless.bridge.app import Service
 from inkless.chat import links
 from inkless.clock import FixedClock
-from inkless.storage.models import Approval, ChatLink, ChatMessage, ShortMessageRecipient
+from inkless.storage.models import (
+    Approval,
+    ChatLink,
+    ChatMessage,
+    Document,
+    DocumentVersion,
+    Event,
+    EventUnit,
+    ShortMessageRecipient,
+)
+from inkless.web import desk
 from tests.chat.botapi import FakeBotAPI
-from tests.conftest import DOMAIN, CaptureRelay, api, next_mail, settled, simple_mail, smtp_send, wait_for
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    api,
+    next_mail,
+    settled,
+    simple_mail,
+    smtp_send,
+    wait_for,
+)
 from tests.handlers.replies import reply
 
 NOW = datetime(2026, 11, 27, 2, 0, tzinfo=timezone.utc)
@@ -225,6 +244,26 @@ async def test_reject_by_button_asks_for_the_reason_and_returns_the_document(
     assert (first.decision, first.comment, first.channel) == ("reject", "预算过高，请压缩", "bot")
 
 
+async def test_a_later_approver_cannot_decide_before_it_is_their_turn(
+        service: Service, relay: CaptureRelay, botapi: FakeBotAPI) -> None:
+    """A press crafted with the next approver's approval id (ids are sequential) decides
+    nothing while the first approver has not decided: the bot asks storage, as mail and the
+    desk do, whether the approval can be decided now."""
+    await link(service, botapi, CHIEF, 851)
+    await submit_for_signoff(service)
+    await next_mail(relay, SIGNER)
+    _, chiefs = await approvals(service)
+    [linked] = botapi.messages_to(851)
+    for data in (f"ap:{chiefs.id}:y", f"apc:{chiefs.id}"):
+        query = await botapi.press(linked["message_id"], data, chat_id=851)
+        await botapi.wait_until(lambda query=query: any(a["callback_query_id"] == query for a in botapi.answered),
+                                what="the press to be answered")
+        [answered] = [a for a in botapi.answered if a["callback_query_id"] == query]
+        assert answered["text"] == "尚未轮到您审批：请等待前一位审批人。"
+    assert [a.decision for a in await approvals(service)] == [None, None]
+    assert relay.to(CHIEF) == []
+
+
 async def test_a_mail_decision_makes_the_bot_button_stale(service: Service, relay: CaptureRelay,
                                                           botapi: FakeBotAPI) -> None:
     await link(service, botapi, SIGNER, 821)
@@ -350,3 +389,55 @@ async def test_webhook_mode_takes_updates_on_the_services_own_port(botapi: FakeB
     [answer] = await botapi.wait_sent(901)
     assert "/start" in answer["text"]  # an unlinked chat is told how to link
     assert not [call for call in botapi.calls if call[0] == "getUpdates"]
+
+
+async def test_pending_offers_only_the_current_version_as_the_desk_does(botapi: FakeBotAPI, make_service: Any,
+                                                                       relay: CaptureRelay) -> None:
+    """/pending asks storage what the desk asks: a request left undecided for an older version
+    of a document now at version 2 is not offered (one question, one query)."""
+    service = await started(make_service, relay, botapi, clock=FixedClock(NOW))
+    await link(service, botapi, SIGNER, 841)
+    signer = service.office().directory.person(SIGNER)
+    assert signer is not None and service.sessions is not None
+    async with service.sessions() as session, session.begin():
+        document = Document(unit_id="signed", sender=SIGNED_CLERK, type="请示", title="关于追加预算的请示",
+                            status="pending_approval", created_at=NOW)
+        document.versions += [DocumentVersion(version=1, created_at=NOW, body="十万元"),
+                              DocumentVersion(version=2, created_at=NOW, body="五万元")]
+        session.add(document)
+        await session.flush()
+        session.add_all(Approval(document_id=document.id, version=version, position=0, approver=SIGNER,
+                                 person_id=signer.id, asked_at=NOW - timedelta(hours=3 - version))
+                        for version in (1, 2))
+    # The bot answers in order: what /pending said is everything before /help's answer.
+    await botapi.push_text("/pending", chat_id=841)
+    await botapi.push_text("/help", chat_id=841)
+    _, offered, helped = await botapi.wait_sent(841, 3)
+    assert offered["text"].startswith("【待签发】关于追加预算的请示（第2版）")
+    assert "/pending" in helped["text"]  # not a second request: the stale version is not offered
+    async with service.sessions() as session:
+        assert [p.approval.version for p in await desk.pending_approvals(session, signer)] == [2]
+
+
+async def test_today_lists_a_units_meeting_only_for_its_attendees_as_the_desk_does(
+        botapi: FakeBotAPI, make_service: Any, relay: CaptureRelay) -> None:
+    """/today asks storage what the desk and the feed ask: of what was sent to one's unit, the
+    schedule entries and only the meetings one attends (a member who joined after the
+    invitation is not invited to it)."""
+    service = await started(make_service, relay, botapi, clock=FixedClock(NOW))
+    await link(service, botapi, "fin-staff@test.gov", 842)
+    office = service.office()
+    staff = office.directory.person("fin-staff@test.gov")
+    assert staff is not None and service.sessions is not None
+    async with service.sessions() as session, session.begin():
+        for kind, title in (("meeting", "预算会（未受邀）"), ("schedule", "财政局值班")):
+            event = Event(uid=f"{kind}@test", kind=kind, title=title, start=NOW + timedelta(hours=1),
+                          end=NOW + timedelta(hours=2), organizer=CHIEF, unit_id="finance", status="CONFIRMED",
+                          source="mail", created_at=NOW, updated_at=NOW)
+            session.add(event)
+            await session.flush()
+            session.add(EventUnit(event_id=event.id, unit_id="finance"))
+    assert await said(botapi, 842, "/today", 2) == "11:00–12:00 财政局值班"
+    async with service.sessions() as session:
+        today, _ = await desk.appointments(session, office, staff, NOW)
+        assert [a.event.title for a in today] == ["财政局值班"]

@@ -18,8 +18,13 @@ from typing import Any
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter
-from telegram.ext import (Application, BaseHandler, CallbackQueryHandler, CommandHandler,
-                          ContextTypes)
+from telegram.ext import (
+    Application,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+)
 
 from tests.chat.botapi import FakeBotAPI
 

@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from inkless.storage.models import Document, InboundMessage, OutboxMessage
-from tests.bridge.test_durability import Fleet, open_engine, send_one, status_counts, title_of, wait_until
+from tests.bridge.test_durability import (
+    Fleet,
+    open_engine,
+    send_one,
+    status_counts,
+    title_of,
+    wait_until,
+)
 from tests.conftest import CaptureRelay, free_port, write_config
 
 CLIENTS = 8

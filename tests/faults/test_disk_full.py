@@ -31,7 +31,15 @@ from sqlalchemy import select
 from inkless.storage.models import OutboxBody, OutboxMessage
 from tests.bridge.test_durability import Fleet, open_engine, status_counts, wait_until
 from tests.conftest import DOMAIN, free_port, smtp_send, write_config
-from tests.faults.fanout import SENDER, UNIT, crowd, crowd_org, fan_out_mail, final_check, outbox_rows
+from tests.faults.fanout import (
+    SENDER,
+    UNIT,
+    crowd,
+    crowd_org,
+    fan_out_mail,
+    final_check,
+    outbox_rows,
+)
 
 RECIPIENTS = 400
 BATCH = 50

@@ -19,7 +19,14 @@ from sqlalchemy import func, select
 
 from inkless.storage.models import Document, OutboxMessage, Recipient
 from tests.bridge.test_durability import Fleet, open_engine, status_counts, wait_until
-from tests.conftest import DOMAIN, CaptureRelay, free_port, simple_mail, smtp_send, write_config
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    free_port,
+    simple_mail,
+    smtp_send,
+    write_config,
+)
 from tests.faults.fanout import SENDER, crowd_org
 
 RECIPIENTS = 2_000

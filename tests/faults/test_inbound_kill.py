@@ -28,8 +28,17 @@ import pytest
 from sqlalchemy import func, select
 
 from inkless.storage.models import Document, InboundMessage, OutboxMessage, Recipient
-from tests.bridge.test_durability import (PER_DOCUMENT, SENDER, UNIT_ADDRESS, Fleet, open_engine, relay_keys,
-                                          status_counts, title_of, wait_until)
+from tests.bridge.test_durability import (
+    PER_DOCUMENT,
+    SENDER,
+    UNIT_ADDRESS,
+    Fleet,
+    open_engine,
+    relay_keys,
+    status_counts,
+    title_of,
+    wait_until,
+)
 from tests.conftest import CaptureRelay, free_port, simple_mail, write_config
 
 CLIENTS = 8

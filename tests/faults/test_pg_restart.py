@@ -37,7 +37,8 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
-from email.policy import compat32, default as default_policy
+from email.policy import compat32
+from email.policy import default as default_policy
 from pathlib import Path
 
 import aiosmtplib
@@ -47,9 +48,22 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from inkless.storage.models import Document, InboundMessage, Lease, OutboxMessage, Recipient
+from inkless.storage.models import (
+    Document,
+    InboundMessage,
+    Lease,
+    OutboxMessage,
+    Recipient,
+)
 from tests.bridge.test_durability import Fleet, relay_keys, status_counts, wait_until
-from tests.conftest import DOMAIN, TEST_ORG, CaptureRelay, free_port, simple_mail, write_config
+from tests.conftest import (
+    DOMAIN,
+    TEST_ORG,
+    CaptureRelay,
+    free_port,
+    simple_mail,
+    write_config,
+)
 
 SENDER = "fin-clerk@test.gov"  # finance clerk → edu@: one copy per edu member + an "issued" notice
 UNIT_ADDRESS = f"edu@{DOMAIN}"

@@ -10,7 +10,14 @@ from sqlalchemy import select
 from inkless.bridge.app import Service
 from inkless.storage.models import Document, Recipient
 from inkless.tokens import Token
-from tests.conftest import DOMAIN, TEST_ORG, CaptureRelay, simple_mail, smtp_send, wait_for
+from tests.conftest import (
+    DOMAIN,
+    TEST_ORG,
+    CaptureRelay,
+    simple_mail,
+    smtp_send,
+    wait_for,
+)
 
 
 async def send_document(service: Service, sender: str, units: list[str], subject: str, body: str = "正文") -> None:

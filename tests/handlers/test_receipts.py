@@ -27,7 +27,14 @@ from sqlalchemy import select
 
 from inkless.bridge.app import Service
 from inkless.storage.models import InboundMessage
-from tests.conftest import DOMAIN, CaptureRelay, Captured, simple_mail, smtp_send, wait_for
+from tests.conftest import (
+    DOMAIN,
+    Captured,
+    CaptureRelay,
+    simple_mail,
+    smtp_send,
+    wait_for,
+)
 
 SENDER = "fin-clerk@test.gov"
 STAFF, CLERK, SHARED = "edu-staff@test.gov", "edu-clerk@test.gov", "shared@test.gov"

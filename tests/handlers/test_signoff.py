@@ -21,7 +21,16 @@ from sqlalchemy import select
 from inkless.bridge.app import Service
 from inkless.clock import FixedClock
 from inkless.storage.models import AuditEntry, Document, Evidence, InboundMessage
-from tests.conftest import DOMAIN, CaptureRelay, api, next_mail, settled, simple_mail, smtp_send, wait_for
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    api,
+    next_mail,
+    settled,
+    simple_mail,
+    smtp_send,
+    wait_for,
+)
 from tests.handlers.replies import STYLES, reply
 
 CLERK, SIGNER, CHIEF = "signed-clerk@test.gov", "signer@test.gov", "chief@test.gov"

@@ -32,7 +32,14 @@ from inkless.mail.parse import parse_message
 from inkless.storage.models import DeliveryKey, InboundMessage, OutboxMessage
 from inkless.tokens import Token
 from tests.conftest import CaptureRelay, Refused, settled, smtp_send, wait_for
-from tests.hostile.strategies import MAX_MESSAGE_SIZE, SENDER, SIGNER, UNIT, HostileMail, hostile_mail
+from tests.hostile.strategies import (
+    MAX_MESSAGE_SIZE,
+    SENDER,
+    SIGNER,
+    UNIT,
+    HostileMail,
+    hostile_mail,
+)
 
 # Slow, and still finding bugs (see the session note): run by `make faults`, not `make test`.
 pytestmark = pytest.mark.slow

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from inkless.handlers.verdict import read_verdict
 from inkless.mail.reply_text import html_to_text, quote_style, strip_reply
+from inkless.mail.verdict import read_verdict
 
 
 @pytest.mark.parametrize(("text", "decision", "comment"), [

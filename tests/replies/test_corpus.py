@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from inkless.handlers.verdict import read_verdict
 from inkless.mail.parse import parse_message
 from inkless.mail.reply_text import reply_text
+from inkless.mail.verdict import read_verdict
 from tests.replies.build_corpus import build
 
 CORPUS = Path(__file__).resolve().parent / "corpus"

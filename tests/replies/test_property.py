@@ -19,8 +19,8 @@ from itertools import product
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from inkless.handlers.verdict import read_verdict
 from inkless.mail.reply_text import reply_text
+from inkless.mail.verdict import read_verdict
 from tests.replies.clients import HTML_BODIES, TEXT_BODIES, Draft
 from tests.replies.originals import DOCUMENTS, PEOPLE, Document, make_request
 

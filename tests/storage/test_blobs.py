@@ -14,11 +14,18 @@ import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inkless.bridge.inbox import Arrival, SessionInboundStore, SqliteInboundStore
+from inkless.bridge.store import Arrival, SessionInboundStore, SqliteInboundStore
 from inkless.clock import Clock
 from inkless.storage import blobs, migrate, queries
 from inkless.storage.engine import create_engine, session_factory
-from inkless.storage.models import Attachment, BlobChunk, Document, DocumentVersion, InboundMessage, OutboxBody
+from inkless.storage.models import (
+    Attachment,
+    BlobChunk,
+    Document,
+    DocumentVersion,
+    InboundMessage,
+    OutboxBody,
+)
 from tests.conftest import build_config
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc)

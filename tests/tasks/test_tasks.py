@@ -13,7 +13,15 @@ import pytest
 
 from inkless.bridge.app import Service
 from inkless.clock import FixedClock
-from tests.conftest import DOMAIN, CaptureRelay, api, next_mail, settled, simple_mail, smtp_send
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    api,
+    next_mail,
+    settled,
+    simple_mail,
+    smtp_send,
+)
 from tests.handlers.replies import reply
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -31,9 +39,9 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-async def service(make_service: Any, relay: CaptureRelay, clock: FixedClock) -> Service:
-    return await make_service(relay, clock=clock,  # type: ignore[no-any-return]
-                              workflow={"task_remind_before": [3, 1], "task_escalate_after": 2})
+async def service(service_at: Any, clock: FixedClock) -> Service:
+    return await service_at(clock, workflow={"task_remind_before": [3, 1],  # type: ignore[no-any-return]
+                                             "task_escalate_after": 2})
 
 
 async def assign(service: Service, body: str, *, to: tuple[str, ...] = ("finance",),

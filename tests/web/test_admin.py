@@ -11,11 +11,19 @@ import pytest
 from sqlalchemy import select
 
 from inkless.bridge.app import Service
-from inkless.bridge.inbox import Arrival
+from inkless.bridge.store import Arrival
 from inkless.org import OrgSpec
 from inkless.storage.models import AuditEntry, InboundMessage, OutboxMessage
 from inkless.storage.org import import_org
-from tests.conftest import DOMAIN, TEST_ORG, CaptureRelay, api, settled, simple_mail, wait_for
+from tests.conftest import (
+    DOMAIN,
+    TEST_ORG,
+    CaptureRelay,
+    api,
+    settled,
+    simple_mail,
+    wait_for,
+)
 from tests.web.test_desk import member
 from tests.web.test_pages import base, csrf, issue
 

@@ -21,7 +21,14 @@ import aiohttp
 import pytest
 
 from inkless.bridge.app import Service
-from tests.conftest import DOMAIN, CaptureRelay, free_port, simple_mail, smtp_send, wait_for
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    free_port,
+    simple_mail,
+    smtp_send,
+    wait_for,
+)
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -18,7 +18,16 @@ from inkless.bridge.app import Service
 from inkless.clock import FixedClock
 from inkless.storage.models import Approval, Attendee, Event, Recipient, Task, TaskEntry
 from tests.chat.botapi import FakeBotAPI, botapi
-from tests.conftest import DOMAIN, CaptureRelay, api, next_mail, settled, simple_mail, smtp_send, wait_for
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    api,
+    next_mail,
+    settled,
+    simple_mail,
+    smtp_send,
+    wait_for,
+)
 from tests.web.test_pages import AUTH, base, browser, confirm, csrf, issue
 
 __all__ = ["botapi"]

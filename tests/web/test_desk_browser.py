@@ -12,7 +12,15 @@ import aiohttp
 
 from inkless.bridge.app import Service
 from inkless.clock import FixedClock
-from tests.conftest import DOMAIN, CaptureRelay, api, settled, simple_mail, smtp_send, wait_for
+from tests.conftest import (
+    DOMAIN,
+    CaptureRelay,
+    api,
+    settled,
+    simple_mail,
+    smtp_send,
+    wait_for,
+)
 from tests.web.test_browser import SCREENSHOTS, Page, page
 from tests.web.test_desk import add_task
 

@@ -94,7 +94,7 @@ async def test_next_with_a_tab_does_not_leave_the_site_after_sign_in(service: Se
             response = await http.post(f"{base(service)}/signin", data={
                 "email": email, "next": next_path, "csrf_token": csrf(form)})
             assert response.status == 200
-            await wait_for(lambda: len(relay.to(email)) > before, what="the sign-in mail")
+            await wait_for(lambda email=email, before=before: len(relay.to(email)) > before, what="the sign-in mail")
             text = relay.to(email)[-1].message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
             link = re.search(r"http://inkless.test(/signin/\S+)", text)
             assert link
@@ -176,7 +176,8 @@ async def test_members_and_strangers_get_the_same_answer_in_the_same_time(servic
             times[kind].append(seconds)
             answers[kind].add(body)
             if kind == "member":  # the link is mailed after the answer; the next request waits for that
-                await wait_for(lambda: sent(relay, email) == before + 1, what=f"the mail to {email}")
+                await wait_for(lambda email=email, before=before: sent(relay, email) == before + 1,
+                               what=f"the mail to {email}")
             await asyncio.sleep(0.2)
     assert answers["member"] == answers["stranger"] and len(answers["member"]) == 1
     member, stranger = statistics.median(times["member"]), statistics.median(times["stranger"])

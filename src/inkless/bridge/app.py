@@ -26,26 +26,28 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from inkless.bridge import malloc
 from inkless.bridge.heartbeat import Heartbeat
 from inkless.bridge.imap import ImapIngress
-from inkless.chat.bot import ChatBot
-from inkless.bridge.inbox import InboundStore, InboxWorker, SessionInboundStore, SqliteInboundStore
+from inkless.bridge.inbox import InboxWorker
 from inkless.bridge.outbox import OutboxWorker
 from inkless.bridge.pressure import IngestPressure
 from inkless.bridge.relay import build_relay
 from inkless.bridge.scheduler import Scheduler
 from inkless.bridge.smtp import IngressHandler, InklessSMTP
-from inkless.bridge.worker import Worker
+from inkless.bridge.store import InboundStore, SessionInboundStore, SqliteInboundStore
+from inkless.chat.telegram.bot import ChatBot
 from inkless.clock import Clock
-from inkless.config import Config, split_listen
+from inkless.config import Config
+from inkless.config.sections import split_listen
 from inkless.directory import Directory
 from inkless.errors import InklessError
-from inkless.handlers.pipeline import Office
 from inkless.logs import config_secrets, hide_secrets, quiet_libraries, show_secrets
+from inkless.office import Office
 from inkless.org import load_org
 from inkless.storage import migrate
 from inkless.storage.engine import create_engine, session_factory
 from inkless.storage.org import import_org, load_directory
 from inkless.tokens import TokenSigner
 from inkless.web.app import init_app
+from inkless.worker import Worker
 
 log = logging.getLogger(__name__)
 ORG_LOCK_KEY = 0x1A4B1E56

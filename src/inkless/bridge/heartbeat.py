@@ -31,7 +31,7 @@ from typing import IO
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.clock import Clock
-from inkless.config import WorkerSection
+from inkless.config.sections import WorkerSection
 from inkless.storage import queries
 
 log = logging.getLogger(__name__)

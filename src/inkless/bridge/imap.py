@@ -33,9 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless import metrics
 from inkless.addresses import fold_address
-from inkless.bridge.inbox import Arrival, InboundStore
+from inkless.bridge.store import Arrival, InboundStore
 from inkless.clock import Clock
-from inkless.config import ImapMailbox
+from inkless.config.sections import ImapMailbox
 from inkless.storage import queries
 from inkless.storage.models import ImapCheckpoint
 

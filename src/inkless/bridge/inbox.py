@@ -1,23 +1,18 @@
-"""The durable inbound store, and the worker that runs stored messages through pipelines.
+"""The worker that runs stored messages through pipelines.
 
-The SMTP edge answers 250 only after `InboundStore.store` returns: the raw bytes and the
-envelope are committed by then. Processing happens afterwards, from the store, so a
-crash between the two loses nothing: the worker finds the message again at start.
+The SMTP edge answers 250 only after `InboundStore.store` returns (bridge/store.py): the raw
+bytes and the envelope are committed by then. Processing happens afterwards, from the store,
+so a crash between the two loses nothing: the worker finds the message again at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timezone
-from pathlib import Path
-from typing import Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
@@ -25,198 +20,22 @@ from sqlalchemy.orm.attributes import set_committed_value
 from inkless import metrics
 from inkless.bridge import malloc
 from inkless.bridge.pressure import IngestPressure
-from inkless.bridge.worker import Worker
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.directory import Directory
 from inkless.handlers import pipeline
 from inkless.printable import printable
-from inkless.storage import blobs, queries
+from inkless.storage import queries
 from inkless.storage.audit import record
-from inkless.storage.engine import SQLITE_PRAGMAS, transient_database_error
+from inkless.storage.engine import transient_database_error
 from inkless.storage.models import InboundMessage
 from inkless.tokens import TokenSigner
+from inkless.worker import Worker
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
-# An arrival at least this big is written by SqliteInboundStore in a thread, not on the loop.
-STORE_APART = 256 * 1024
 # After processing a message at least this big, the memory it used is given back (malloc_trim).
 GIVE_BACK_AFTER = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """A message as the SMTP edge received it."""
-
-    peer: str | None
-    mail_from: str
-    rcpt_tos: list[str]
-    raw: bytes
-    source: str = "smtp"
-
-
-class InboundStore(Protocol):
-    """Commits an arrival durably and returns its id."""
-
-    name: str
-
-    async def store(self, arrival: Arrival) -> int: ...
-
-    def close(self) -> None: ...
-
-
-class SqliteInboundStore:
-    """Inserts and commits on the event loop's own thread: a WAL commit takes ~50 µs, less
-    than handing the work to another thread would cost. Messages whose DATA ends in the
-    same turn of the loop share one transaction (group commit); each caller's 250 still
-    waits for that commit.
-
-    The connection never waits for the write lock inside SQLite (that would block the
-    event loop while the lock's holder may need the loop to finish); it yields and tries
-    again instead. A big arrival (STORE_APART) is written on a connection of its own in a
-    thread, which may wait: a 25 MB insert is no work for the loop.
-    """
-
-    name = "sqlite-inline"
-
-    def __init__(self, path: Path, clock: Clock) -> None:
-        self._clock = clock
-        self._path = path
-        # cached_statements=0: a cached INSERT would keep the last raw message bound to it.
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, cached_statements=0)
-        for pragma in SQLITE_PRAGMAS:
-            self._db.execute(pragma)
-        self._db.execute("PRAGMA busy_timeout=0")
-        # Checkpoints (and their fsync) are left to the pooled connections, which run them in
-        # their own threads; here one would stall the event loop every ~800 arrivals.
-        self._db.execute("PRAGMA wal_autocheckpoint=0")
-        self._pending: list[tuple[tuple[object, ...], asyncio.Future[int]]] = []
-        self._deadline = 0.0
-
-    def _insert(self, rows: list[tuple[object, ...]], db: sqlite3.Connection | None = None) -> list[int]:
-        """Insert arrivals in one transaction (a big one's bytes kept apart, storage/blobs.py)."""
-        db = db or self._db
-        sql = ("INSERT INTO inbound (received_at, source, peer, mail_from, rcpt_tos, raw, size, status, attempts)"
-               " VALUES (?, ?, ?, ?, ?, ?, ?, 'new', 0)")
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            ids = []
-            for row in rows:
-                raw = row[5]
-                assert isinstance(raw, bytes)
-                cursor = db.execute(sql, (*row[:5], blobs.inline(raw), row[6]))
-                assert cursor.lastrowid is not None
-                blobs.put_sqlite(db, blobs.INBOUND, cursor.lastrowid, raw)
-                ids.append(cursor.lastrowid)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        return ids
-
-    def _insert_apart(self, row: tuple[object, ...]) -> int:
-        """One big arrival, on a connection of its own in a worker thread: writing megabytes
-        (and waiting for the write lock meanwhile) is no work for the event loop."""
-        db = sqlite3.connect(str(self._path), isolation_level=None, cached_statements=0)
-        try:
-            for pragma in SQLITE_PRAGMAS:  # busy_timeout among them: this thread may wait
-                db.execute(pragma)
-            db.execute("PRAGMA wal_autocheckpoint=0")
-            return self._insert([row], db)[0]
-        finally:
-            db.close()
-
-    async def store(self, arrival: Arrival) -> int:
-        received_at = self._clock.now().astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-        row = (received_at, arrival.source, arrival.peer, arrival.mail_from, "\n".join(arrival.rcpt_tos),
-               arrival.raw, len(arrival.raw))
-        if len(arrival.raw) >= STORE_APART:
-            return await asyncio.to_thread(self._insert_apart, row)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._pending.append((row, future))
-        if len(self._pending) == 1:
-            self._deadline = time.monotonic() + 30
-            loop.call_soon(self._flush, 0.0005)
-        return await future
-
-    def _flush(self, delay: float) -> None:
-        batch, self._pending = self._pending, []
-        loop = asyncio.get_running_loop()
-        try:
-            ids = self._insert([row for row, _ in batch])
-        except sqlite3.OperationalError as exc:
-            busy = "locked" in str(exc) or "busy" in str(exc)
-            if busy and time.monotonic() < self._deadline:
-                self._pending = batch + self._pending
-                loop.call_later(delay, self._flush, min(delay * 2, 0.005))
-                return
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, future), inbound_id in zip(batch, ids, strict=True):
-            if not future.done():
-                future.set_result(inbound_id)
-
-    def close(self) -> None:
-        self._db.close()
-
-
-class SessionInboundStore:
-    """Inserts through the async engine (PostgreSQL), with group commit: arrivals that come
-    while a commit is under way wait for the next one and share it (one multi-row INSERT,
-    one commit, one WAL flush). Each caller's 250 still waits for the commit of its own row;
-    a failed commit fails every caller in it (each answers 451), and nothing is half-stored.
-    """
-
-    name = "session"
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
-        self._sessions = sessions
-        self._clock = clock
-        self._pending: list[tuple[dict[str, object], bytes, asyncio.Future[int]]] = []
-        self._committing: asyncio.Task[None] | None = None
-
-    async def store(self, arrival: Arrival) -> int:
-        row: dict[str, object] = dict(
-            received_at=self._clock.now(), source=arrival.source, peer=arrival.peer, mail_from=arrival.mail_from,
-            rcpt_tos="\n".join(arrival.rcpt_tos), raw=blobs.inline(arrival.raw), size=len(arrival.raw),
-            status="new", attempts=0)
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, arrival.raw, future))
-        if self._committing is None or self._committing.done():
-            self._committing = asyncio.create_task(self._commit_pending())
-        # A client that hangs up cancels only its own future, not the commit others wait for.
-        return await future
-
-    async def _commit_pending(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                async with self._sessions() as session, session.begin():
-                    connection = await session.connection()
-                    result = await connection.execute(
-                        insert(InboundMessage).returning(InboundMessage.id, sort_by_parameter_order=True),
-                        [row for row, _, _ in batch])
-                    ids = [int(inbound_id) for inbound_id in result.scalars()]
-                    for inbound_id, (_, raw, _) in zip(ids, batch, strict=True):
-                        await blobs.put(session, blobs.INBOUND, inbound_id, raw)
-            except Exception as exc:  # the database is unreachable, say: every caller answers 451
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, _, future), inbound_id in zip(batch, ids, strict=True):
-                if not future.done():
-                    future.set_result(inbound_id)
-
-    def close(self) -> None:
-        pass
-
-
 class _Undo(Exception):
     """Roll back a message's transaction, then record this outcome on its own."""
 
@@ -428,12 +247,3 @@ class InboxWorker(Worker):
             record(session, now=now, actor="inkless", action=f"inbound.{outcome.status}", subject_type="inbound",
                    subject_id=inbound_id, detail={"reason": reason})
         metrics.INBOUND_PROCESSED.labels(outcome.status).inc()
-
-
-async def quarantined(session: AsyncSession, limit: int = 100) -> list[InboundMessage]:
-    """The newest quarantined messages (for `inkless check`)."""
-    rows = await session.scalars(
-        select(InboundMessage).where(InboundMessage.status == "quarantined")
-        .order_by(InboundMessage.id.desc()).limit(limit))
-    return list(rows.all())
-

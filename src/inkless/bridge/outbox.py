@@ -20,14 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inkless import metrics
 from inkless.bridge import malloc
 from inkless.bridge.pressure import IngestPressure
-from inkless.bridge.worker import Worker
 from inkless.bridge.relay import Relay, RelayConnection, RelayUnavailable, Result
 from inkless.clock import Clock
-from inkless.config import RelaySection, WorkerSection
+from inkless.config.sections import RelaySection, WorkerSection
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.engine import transient_database_error
-from inkless.storage.models import OutboxMessage, Recipient, ShortMessageRecipient
+from inkless.storage.models import OutboxMessage
+from inkless.worker import Worker
 
 log = logging.getLogger(__name__)
 RECORD_EVERY = 50
@@ -38,11 +38,6 @@ BODY_CACHE_BYTES = 4 * 1024 * 1024
 # over (ours, the SMTP client's dot-stuffed one, the socket's buffer) until the relay has it.
 LARGE_COPY = 1024 * 1024
 
-
-# Which per-recipient table an outbound copy's recipient_id points into, by its kind: the
-# relay's acceptance sets that row's sent_at, a permanent failure its failed and reason.
-RECIPIENT_TABLES: dict[str, type[Recipient] | type[ShortMessageRecipient]] = {
-    "document": Recipient, "short_message": ShortMessageRecipient}
 
 class OutboxWorker(Worker):
     """Sends what the handlers queued, retrying transient failures with backoff."""
@@ -224,11 +219,7 @@ class OutboxWorker(Worker):
         await session.execute(update(OutboxMessage).where(
             OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == self._worker_id, OutboxMessage.status == "sending"
         ).values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=None))
-        for kind, table in RECIPIENT_TABLES.items():
-            recipient_ids = [row.recipient_id for row in rows if row.recipient_id is not None and row.kind == kind]
-            if recipient_ids:
-                await session.execute(update(table).where(table.id.in_(recipient_ids), table.sent_at.is_(None))
-                                      .values(sent_at=now))
+        await queries.mark_recipients_sent(session, rows, now)
         metrics.OUTBOUND.labels("sent").inc(len(rows))
 
     async def _mark_failed(self, session: AsyncSession, row: OutboxMessage, result: Result, now: datetime) -> None:
@@ -236,9 +227,7 @@ class OutboxWorker(Worker):
         if not await self._still_ours(session, row, status="failed", attempts=OutboxMessage.attempts + 1,
                                       last_error=reason):
             return
-        table = RECIPIENT_TABLES.get(row.kind)
-        if row.recipient_id is not None and table is not None:
-            await session.execute(update(table).where(table.id == row.recipient_id).values(failed=True, reason=reason))
+        await queries.mark_recipient_failed(session, row, reason)
         record(session, now=now, actor="relay", action="outbound.failed", subject_type="outbox", subject_id=row.id,
                detail={"rcpt": row.rcpt, "reason": reason, "recipient_id": row.recipient_id})
         metrics.OUTBOUND.labels("failed").inc()

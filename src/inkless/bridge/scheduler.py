@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.calendar.digest import send_rsvp_digests
 from inkless.clock import Clock
-from inkless.tasks.core import remind_tasks
-from inkless.handlers.pipeline import Office
 from inkless.handlers.reminders import remind_approvals, remind_silent
+from inkless.office import Office
 from inkless.storage import queries
+from inkless.tasks.core import remind_tasks
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "scheduler"

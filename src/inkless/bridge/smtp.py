@@ -24,8 +24,8 @@ from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 
 from inkless import metrics
 from inkless.addresses import fold_address
-from inkless.bridge.inbox import Arrival, InboundStore
 from inkless.bridge.spool import DataSpool
+from inkless.bridge.store import Arrival, InboundStore
 from inkless.config import Config
 from inkless.directory import Directory
 from inkless.mail import authres

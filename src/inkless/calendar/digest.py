@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inkless import notices
 from inkless.calendar.events import attendees_of, describe_time
-from inkless.handlers import notices
-from inkless.handlers.pipeline import Office
 from inkless.mail.texts import text
+from inkless.office import Office
 from inkless.storage.audit import record
 from inkless.storage.models import Event
 from inkless.tokens import Token

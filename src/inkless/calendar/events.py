@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inkless import notices
 from inkless.calendar import ical
 from inkless.chat import notify as chat
 from inkless.directory import PersonInfo
-from inkless.handlers import notices
-from inkless.handlers.pipeline import Office
 from inkless.mail import compose
 from inkless.mail.texts import text
+from inkless.office import Office
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Attendee, Event, EventUnit

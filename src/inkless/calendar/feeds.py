@@ -31,7 +31,15 @@ from inkless.calendar import ical
 from inkless.config import Config
 from inkless.directory import Directory, PersonInfo
 from inkless.mail.texts import text
-from inkless.storage.models import Attendee, CalendarState, Event, EventUnit, FeedToken, Task
+from inkless.storage import queries
+from inkless.storage.models import (
+    Attendee,
+    CalendarState,
+    Event,
+    EventUnit,
+    FeedToken,
+    Task,
+)
 
 
 def token_for(secret_key: str, salt: str) -> str:
@@ -164,7 +172,7 @@ async def person_feed(session: AsyncSession, config: Config, person: PersonInfo,
     """A person's schedule: meetings they attend (with their own answer), meetings they
     organise, their units' schedule entries and entries on their own schedule."""
     window = _window(config, now)
-    units = {"all"} | {unit for own in person.units for unit in directory.ancestors(own)}
+    units = directory.reaching(person)
     attending = (await session.execute(
         select(Event.id, Event.start, Event.ical, Attendee.name, Attendee.email, Attendee.partstat)
         .join(Attendee, Attendee.event_id == Event.id)
@@ -172,12 +180,8 @@ async def person_feed(session: AsyncSession, config: Config, person: PersonInfo,
     pieces: dict[int, tuple[datetime, str]] = {
         event_id: (start, body + ical.attendee_line(name, email, partstat) + ical.VEVENT_TAIL)
         for event_id, start, body, name, email, partstat in attending}
-    own = (await session.execute(
-        select(Event.id, Event.start, Event.ical).where(
-            or_(Event.person_id == person.id, Event.organizer == person.email,
-                Event.id.in_(select(EventUnit.event_id).join(Event, Event.id == EventUnit.event_id).where(
-                    EventUnit.unit_id.in_(units), Event.kind == "schedule"))),
-            window))).all()
+    own = (await session.execute(select(Event.id, Event.start, Event.ical).where(
+        queries.on_schedule_of(person.id, person.email, units), window))).all()
     for event_id, start, body in own:
         pieces.setdefault(event_id, (start, body + ical.VEVENT_TAIL))
     tasks = (await session.scalars(select(Task).where(

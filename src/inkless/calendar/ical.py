@@ -22,7 +22,12 @@ import icalendar
 
 from inkless.addresses import fold_address
 from inkless.errors import Quarantine
-from inkless.mail.parse import CALENDAR_TYPES, ParsedMessage, decode_bytes, part_filename
+from inkless.mail.parse import (
+    CALENDAR_TYPES,
+    ParsedMessage,
+    decode_bytes,
+    part_filename,
+)
 
 PRODID = "-//Inkless//Inkless paperless office//ZH"
 PARTSTATS = ("NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE")

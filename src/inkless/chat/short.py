@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inkless.addresses import fold_address
 from inkless.chat.notify import Notification, linked_chats, notify
 from inkless.directory import PersonInfo
-from inkless.handlers.pipeline import Office
 from inkless.mail import compose
 from inkless.mail.texts import text as wording
+from inkless.office import Office
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import ShortMessage, ShortMessageRecipient

@@ -6,13 +6,13 @@ tags, and runs their handlers in the order below.
 
 from __future__ import annotations
 
-from inkless.calendar.mail import EventMail
-from inkless.chat.mail import ShortMessageMail
-from inkless.tasks.mail import TaskMail
+from inkless.handlers.context import Handler
 from inkless.handlers.documents import DocumentHandler
-from inkless.handlers.pipeline import Handler
+from inkless.handlers.meetings import EventMail
 from inkless.handlers.returns import ReturnMail
 from inkless.handlers.sender import SenderCheck
+from inkless.handlers.short_messages import ShortMessageMail
+from inkless.handlers.tasks import TaskMail
 
 HANDLERS: dict[str, Handler] = {
     handler.name: handler

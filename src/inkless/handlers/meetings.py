@@ -17,13 +17,14 @@ import unicodedata
 from sqlalchemy import select
 
 from inkless.calendar import events
+from inkless.calendar.fields import Fields, read_fields
 from inkless.calendar.ical import PARTSTATS, CalendarItem, read_calendar
 from inkless.calendar.rsvp import read_answer
-from inkless.calendar.when import Fields, Span, WhenError, parse_when, read_fields
+from inkless.calendar.when import Span, WhenError, parse_when
 from inkless.directory import PersonInfo
 from inkless.errors import Discard, Quarantine
-from inkless.handlers import notices
-from inkless.handlers.pipeline import Context
+from inkless.handlers.answer import answer
+from inkless.handlers.context import Context
 from inkless.handlers.signoff import check_reply
 from inkless.mail.reply_text import reply_text
 from inkless.mail.texts import text
@@ -85,7 +86,7 @@ class EventMail:
         if reason is not None:
             record(ctx.session, now=ctx.clock.now(), actor=sender.email, action="event.refused",
                    subject_type="inbound", subject_id=ctx.inbound.id, detail={"reason": reason})
-            await notices.answer(ctx, sender, "event_refused", text(language, "event_refused_subject", title=title),
+            await answer(ctx, sender, "event_refused", text(language, "event_refused_subject", title=title),
                          text(language, "event_refused_body", reason=reason))
             return None
         return person
@@ -142,7 +143,7 @@ async def read_time(ctx: Context, sender: PersonInfo, fields: Fields, title: str
             line, reason = fields.time_line or fields.time, str(error)
     record(ctx.session, now=now, actor=sender.email, action="event.unreadable", subject_type="inbound",
            subject_id=ctx.inbound.id, detail={"line": line, "reason": reason})
-    await notices.answer(ctx, sender, "event_unreadable", text(language, "event_unreadable_subject", title=title),
+    await answer(ctx, sender, "event_unreadable", text(language, "event_unreadable_subject", title=title),
                  text(language, "event_unreadable_body", line=line, reason=reason))
     return None
 
@@ -175,7 +176,7 @@ async def handle_rsvp(ctx: Context, token: Token) -> None:
                    subject_id=attendee.id, detail={"inbound": ctx.inbound.id})
             if person is not None:
                 at = (event.cancelled_at or now).astimezone(ctx.config.zone).strftime("%Y-%m-%d %H:%M")
-                await notices.answer(ctx, person, "event_cancelled", text(language, "event_cancelled_subject", title=event.title),
+                await answer(ctx, person, "event_cancelled", text(language, "event_cancelled_subject", title=event.title),
                              text(language, "event_cancelled_body", at=at), token)
             return
         found = read_answer(reply_text(ctx.message.text, ctx.message.html))
@@ -183,7 +184,7 @@ async def handle_rsvp(ctx: Context, token: Token) -> None:
             record(session, now=now, actor=author, action="rsvp.unclear", subject_type="attendee",
                    subject_id=attendee.id, detail={"inbound": ctx.inbound.id, "first_line": found.first_line})
             if person is not None:
-                await notices.answer(ctx, person, "rsvp_clarification",
+                await answer(ctx, person, "rsvp_clarification",
                              text(language, "rsvp_unclear_subject", title=event.title),
                              text(language, "rsvp_unclear_body", line=found.first_line[:200]), token)
             return

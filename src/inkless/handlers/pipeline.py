@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -14,9 +13,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from inkless.calendar.ical import calendar_parts
 from inkless.clock import Clock
 from inkless.config import Config
-from inkless.directory import Directory, PersonInfo
+from inkless.directory import Directory
 from inkless.errors import Discard, PipelineOutcome, Quarantine, Retry
-from inkless.handlers.classify import Routes, Subject, known_tags, route, split_subject
+from inkless.handlers import HANDLERS, PIPELINES
+from inkless.handlers.classify import known_tags, route, split_subject
+from inkless.handlers.context import Context
 from inkless.mail.parse import ParsedMessage, parse_message
 from inkless.storage import queries
 from inkless.storage.models import InboundMessage
@@ -24,49 +25,6 @@ from inkless.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
 PARSE_APART = 256 * 1024
-
-
-@dataclass(frozen=True)
-class Office:
-    """What handlers and the scheduler use besides the session: settings, people, tokens."""
-
-    config: Config
-    directory: Directory
-    signer: TokenSigner
-
-
-@dataclass
-class Context:
-    """Everything a handler may use while processing one message, in one transaction."""
-
-    session: AsyncSession
-    config: Config
-    directory: Directory
-    signer: TokenSigner
-    clock: Clock
-    inbound: InboundMessage
-    message: ParsedMessage
-    routes: Routes
-    # The subject split into its tags and title, read once for every handler.
-    subject: Subject
-    # Filled in by the sender check for the handlers after it.
-    sender: PersonInfo | None = None
-    # Whether the return's token came in an address the mail was sent to (see
-    # returns.find_token), not only in References/In-Reply-To; set by the return router.
-    # Only an addressed token can decide anything.
-    token_addressed: bool = False
-
-    @property
-    def office(self) -> Office:
-        return Office(self.config, self.directory, self.signer)
-
-
-class Handler(Protocol):
-    """One step of a pipeline."""
-
-    name: str
-
-    async def process(self, ctx: Context) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -133,8 +91,6 @@ async def run(
     inbound: InboundMessage,
 ) -> Outcome:
     """Process one message. Handler outcomes end here, logged with message id, pipeline and handler."""
-    from inkless.handlers import HANDLERS, PIPELINES
-
     pipeline = handler_name = "parse"
     try:
         raw = inbound.raw

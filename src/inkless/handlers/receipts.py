@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.chat import notify as chat
 from inkless.errors import Discard, Quarantine
-from inkless.handlers.documents import copy_message_id
-from inkless.handlers.pipeline import Context
+from inkless.handlers.context import Context
+from inkless.handlers.issue import copy_message_id
 from inkless.mail.autoreply import automatic_reason
 from inkless.mail.parse import header_text
 from inkless.mail.reply_text import reply_text

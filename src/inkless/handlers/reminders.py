@@ -7,11 +7,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inkless.directory import PersonInfo
-from inkless.handlers import notices
-from inkless.handlers.pipeline import Office
+from inkless import notices
 from inkless.handlers.signoff import ask
 from inkless.mail.texts import text
+from inkless.office import Office
 from inkless.storage.audit import record
 from inkless.storage.models import Approval, Document, DocumentVersion, Recipient
 from inkless.tokens import Token
@@ -52,22 +51,11 @@ async def remind_approvals(session: AsyncSession, office: Office, *, now: dateti
     return acted
 
 
-def leaders_above(office: Office, unit_id: str, approver: str) -> list[PersonInfo]:
-    """The unit's leaders other than the approver; failing those, the parent unit's."""
-    current: str | None = unit_id
-    while current is not None:
-        leaders = [p for p in office.directory.leaders(current) if p.email != approver]
-        if leaders:
-            return leaders
-        current = office.directory.units[current].parent
-    return []
-
-
 async def _escalate(session: AsyncSession, office: Office, approval: Approval, document: Document, *,
                     now: datetime) -> None:
     language = office.config.language
     approver = office.directory.person(approval.approver)
-    leaders = leaders_above(office, document.unit_id, approval.approver)
+    leaders = office.directory.leaders_above(document.unit_id, besides=approval.approver)
     assert approval.asked_at is not None
     values = {"approver": approver.display if approver else approval.approver, "title": document.title,
               "version": approval.version, "unit": office.directory.units[document.unit_id].name,

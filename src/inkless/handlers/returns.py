@@ -6,13 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from inkless.errors import Discard, Quarantine
-from inkless.calendar import mail as calendar_mail
-from inkless.handlers import receipts, signoff
-from inkless.tasks import mail as task_mail
-from inkless.handlers.pipeline import Context
+from inkless.handlers import meetings, receipts, signoff, tasks
+from inkless.handlers.context import Context
 from inkless.mail.parse import header_text
 from inkless.tokens import KINDS, Token
-
 
 # Headers a return's token is read from when no envelope recipient carries one: first those
 # that name the address the mail was sent to, then those that only thread it to an Inkless
@@ -58,10 +55,10 @@ RETURN_HANDLERS: dict[tuple[str, str], Callable[[Context, Token], Awaitable[None
     ("reply", "v"): signoff.handle_revision,
     ("reply", "d"): receipts.handle_copy_reply,
     ("receipt", "d"): receipts.handle_mdn,
-    ("reply", "m"): calendar_mail.handle_rsvp,
-    ("reply", "e"): calendar_mail.handle_organizer_reply,
-    ("reply", "t"): task_mail.handle_member_reply,
-    ("reply", "x"): task_mail.handle_owner_reply,
+    ("reply", "m"): meetings.handle_rsvp,
+    ("reply", "e"): meetings.handle_organizer_reply,
+    ("reply", "t"): tasks.handle_member_reply,
+    ("reply", "x"): tasks.handle_owner_reply,
     **{("bounce", kind): receipts.handle_bounce for kind in KINDS},
 }
 

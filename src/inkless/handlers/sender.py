@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inkless.addresses import fold_address
 from inkless.errors import Quarantine
-from inkless.handlers.pipeline import Context
+from inkless.handlers.context import Context
 
 
 class SenderCheck:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from inkless.chat.short import ShortMessageError, send_short_message
-from inkless.handlers import notices
-from inkless.handlers.pipeline import Context
+from inkless.handlers.answer import answer
+from inkless.handlers.context import Context
 from inkless.mail.reply_text import reply_text
 from inkless.mail.texts import text
 from inkless.storage.audit import record
@@ -28,5 +28,5 @@ class ShortMessageMail:
             head = (ctx.subject.title or body)[:30]
             record(ctx.session, now=ctx.clock.now(), actor=sender.email, action="short_message.refused",
                    subject_type="inbound", subject_id=ctx.inbound.id, detail={"reason": str(error)})
-            await notices.answer(ctx, sender, "short_refused", text(language, "short_refused_subject", head=head),
+            await answer(ctx, sender, "short_refused", text(language, "short_refused_subject", head=head),
                                  str(error) + "\n")

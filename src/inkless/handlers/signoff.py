@@ -14,18 +14,20 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inkless import notices
 from inkless.addresses import fold_address
 from inkless.chat import notify as chat
 from inkless.directory import PersonInfo
 from inkless.errors import Discard, Quarantine
-from inkless.handlers import notices
-from inkless.handlers.pipeline import Context, Office
-from inkless.handlers.verdict import Verdict, read_verdict, why_unclear
+from inkless.handlers.context import Context
+from inkless.handlers.issue import issue_document
 from inkless.mail import authres
 from inkless.mail.autoreply import automatic_reason
 from inkless.mail.parse import ParsedAttachment, header_text
 from inkless.mail.reply_text import reply_text
 from inkless.mail.texts import text
+from inkless.mail.verdict import Verdict, read_verdict, why_unclear
+from inkless.office import Office
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Approval, Document, DocumentVersion, Evidence
@@ -156,8 +158,7 @@ async def handle_approval_reply(ctx: Context, token: Token) -> None:
     document = await session.get(Document, approval.document_id, with_for_update=True)
     assert document is not None
     author = check_reply(ctx, approval.approver, f"approval {approval.id}")
-    latest = await _latest_version(session, document.id)
-    if approval.decision is not None or document.status != "pending_approval" or approval.version != latest.version:
+    if not await queries.decidable(session, approval, document):
         decided = approval if approval.decision is not None else None
         record(session, now=now, actor=author, action="signoff.reply_after_decision", subject_type="approval",
                subject_id=approval.id, detail={"inbound": ctx.inbound.id, "status": document.status})
@@ -198,8 +199,6 @@ async def _evidence(ctx: Context, approval: Approval, token: Token, stripped: st
 async def decide(session: AsyncSession, office: Office, document: Document, approval: Approval, verdict: Verdict,
                  *, channel: str, actor: str, now: datetime, evidence: Evidence | None = None) -> None:
     """Record a decision and move the chain: ask the next approver, issue, or return to the sender."""
-    from inkless.handlers.documents import issue_document
-
     approval.decision = verdict.decision
     approval.comment = verdict.comment
     approval.decided_at = now

@@ -6,15 +6,16 @@ import re
 import unicodedata
 from datetime import date
 
-from inkless.calendar.when import WhenError, parse_when, read_fields
+from inkless.calendar.fields import read_fields
+from inkless.calendar.when import WhenError, parse_when
 from inkless.directory import PersonInfo
 from inkless.errors import Discard, Quarantine
-from inkless.handlers import notices
-from inkless.handlers.pipeline import Context
+from inkless.handlers.answer import answer
+from inkless.handlers.context import Context
 from inkless.handlers.signoff import check_reply
-from inkless.handlers.verdict import read_verdict, why_unclear
 from inkless.mail.reply_text import reply_text
 from inkless.mail.texts import text
+from inkless.mail.verdict import read_verdict, why_unclear
 from inkless.storage.audit import record
 from inkless.storage.models import Task
 from inkless.tasks import core
@@ -59,7 +60,7 @@ async def read_deadline(ctx: Context, sender: PersonInfo, value: str | None, lin
             shown, reason = line or value, str(error)
     record(ctx.session, now=now, actor=sender.email, action="task.unreadable", subject_type="inbound",
            subject_id=ctx.inbound.id, detail={"line": shown, "reason": reason})
-    await notices.answer(ctx, sender, "task_unreadable", text(language, "task_unreadable_subject", title=title),
+    await answer(ctx, sender, "task_unreadable", text(language, "task_unreadable_subject", title=title),
                          text(language, "task_unreadable_body", line=shown, reason=reason))
     return None
 
@@ -93,7 +94,7 @@ async def handle_member_reply(ctx: Context, token: Token) -> None:
     if task.status == "done":
         await core.add_entry(session, task, kind="progress", by=author, body=new_text.strip(), now=now)
         at = (task.closed_at or now).astimezone(ctx.config.zone).strftime("%Y-%m-%d %H:%M")
-        await notices.answer(ctx, person, "task_closed", text(language, "task_closed_subject", title=task.title),
+        await answer(ctx, person, "task_closed", text(language, "task_closed_subject", title=task.title),
                              text(language, "task_closed_body", title=task.title, at=at), reply_token)
         return
     if (found := _starts(first, EXTEND)) is not None:
@@ -118,7 +119,7 @@ async def handle_member_reply(ctx: Context, token: Token) -> None:
         return
     record(session, now=now, actor=author, action="task.unclear", subject_type="task", subject_id=task.id,
            detail={"inbound": ctx.inbound.id, "first_line": lines[0] if lines else ""})
-    await notices.answer(ctx, person, "task_clarification", text(language, "task_unclear_subject", title=task.title),
+    await answer(ctx, person, "task_clarification", text(language, "task_unclear_subject", title=task.title),
                          text(language, "task_unclear_body", line=(lines[0] if lines else "")[:200]), reply_token)
 
 
@@ -134,7 +135,7 @@ async def handle_owner_reply(ctx: Context, token: Token) -> None:
         raise Discard(f"no extension of task {task.id} is waiting for a decision")
     verdict = read_verdict(reply_text(ctx.message.text, ctx.message.html))
     if verdict.decision is None:
-        await notices.answer(ctx, owner, "clarification", text(language, "unclear_subject", title=task.title),
+        await answer(ctx, owner, "clarification", text(language, "unclear_subject", title=task.title),
                              text(language, "unclear_body", line=verdict.first_line[:200],
                                   why=why_unclear(language, verdict)), token)
         return

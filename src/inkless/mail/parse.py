@@ -13,13 +13,13 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from email import errors as email_errors
 from email.feedparser import BytesFeedParser
 from email.header import Header, decode_header
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
-from datetime import datetime
 
 from inkless.addresses import fold_address
 from inkless.errors import Quarantine
@@ -335,7 +335,7 @@ def _read(raw: bytes, runs: base64_runs.Runs | None) -> ParsedMessage:
             for child in payload:
                 if not isinstance(child, Message):
                     raise Quarantine("malformed MIME: a part is not a message")
-                walk(child, depth + 1)
+                walk(child, depth + 1)  # noqa: F821 (defined: walk is deleted only after the walk, see below)
             return
         content_type = part.get_content_type()
         filename = part_filename(part)

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inkless.directory import Directory, PersonInfo, UnitInfo
 from inkless.org import OrgSpec
 from inkless.storage.audit import record
-from inkless.storage.queries import bump_calendar
 from inkless.storage.models import Membership, Person, Unit
+from inkless.storage.queries import bump_calendar
 
 
 async def import_org(session: AsyncSession, spec: OrgSpec, *, now: datetime, actor: str = "org-import") -> dict[str, int]:

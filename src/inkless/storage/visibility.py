@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, or_, select
 
-from inkless.storage.models import Approval, Attendee, Document, Event, ShortMessage, ShortMessageRecipient
+from inkless.storage.models import (
+    Approval,
+    Attendee,
+    Document,
+    Event,
+    ShortMessage,
+    ShortMessageRecipient,
+)
 
 
 def document_visible_to(email: str) -> ColumnElement[bool]:

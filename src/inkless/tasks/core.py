@@ -15,17 +15,17 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inkless import notices
 from inkless.chat import notify as chat
 from inkless.directory import PersonInfo
-from inkless.handlers import notices
-from inkless.handlers.pipeline import Office
-from inkless.handlers.reminders import leaders_above
 from inkless.mail.texts import text
+from inkless.office import Office
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Task, TaskEntry
 from inkless.tokens import Token
 from inkless.workdays import is_workday
+
 
 def today(office: Office, now: datetime) -> date:
     return now.astimezone(office.config.zone).date()
@@ -273,7 +273,7 @@ async def _escalate(session: AsyncSession, office: Office, task: Task, days: int
                 deadline=task.deadline.isoformat(), days=days, owner=owner.display if owner else task.owner,
                 latest=latest or text(language, "none"))
     subject = text(language, "task_escalate_subject", title=task.title, unit=unit.name if unit else task.unit_id)
-    for leader in leaders_above(office, task.unit_id, task.owner):
+    for leader in office.directory.leaders_above(task.unit_id, besides=task.owner):
         await notices.send(session, office, notices.Notice(
             kind="task_escalation", unit_id=task.unit_id, to_email=leader.email, to_name=leader.name,
             subject=subject, text=body, message_id=f"<inkless.t{task.id}.escalated.{leader.id}@{office.config.domain}>",

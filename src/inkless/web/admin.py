@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiohttp import web
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from inkless.bridge.outbox import RECIPIENT_TABLES
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import InboundMessage, OutboxMessage
-from inkless.web.app import CLOCK, OFFICE, ON_QUEUED, ON_STORED, SESSIONS
 from inkless.web.desk import acting_member, item_id, member, member_page
+from inkless.web.keys import CLOCK, OFFICE, ON_QUEUED, ON_STORED, SESSIONS
 from inkless.web.pages import message, words
 
 LISTED = 200
@@ -93,8 +92,7 @@ async def reprocess(request: web.Request) -> web.StreamResponse:
             return message(request, "stale_inbound", 409)
         record(session, now=now, actor=person.email, action="inbound.reprocess", subject_type="inbound",
                subject_id=inbound.id, detail={"reason": inbound.reason, "attempts": inbound.attempts})
-        await session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id).values(
-            status="new", claimed_by=None, claimed_at=None, attempts=0, reason=None, processed_at=None))
+        await queries.reprocess_inbound(session, inbound_id)
     request.app[ON_STORED]()
     raise web.HTTPSeeOther(location="/admin?done=reprocessed#quarantine")
 
@@ -117,10 +115,6 @@ async def retry(request: web.Request) -> web.StreamResponse:
             return message(request, "stale_outbound", 409)
         record(session, now=now, actor=person.email, action="outbound.retry", subject_type="outbox",
                subject_id=row.id, detail={"rcpt": row.rcpt, "last_error": row.last_error, "attempts": row.attempts})
-        row.status, row.next_attempt_at, row.claimed_by, row.claimed_at, row.attempts = "queued", now, None, None, 0
-        table = RECIPIENT_TABLES.get(row.kind)
-        if row.recipient_id is not None and table is not None:
-            await session.execute(update(table).where(table.id == row.recipient_id, table.sent_at.is_(None))
-                                  .values(failed=False, reason=None))
+        await queries.retry_outbound(session, row, now)
     request.app[ON_QUEUED]()
     raise web.HTTPSeeOther(location="/admin?done=retried#outbox")

@@ -12,10 +12,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.calendar.feeds import FeedCache
-from inkless.chat.bot import ChatBot
+from inkless.chat.telegram.bot import ChatBot
 from inkless.clock import Clock
 from inkless.config import Config
-from inkless.handlers.pipeline import Office
+from inkless.office import Office
 from inkless.web import signin
 from inkless.web.api_auth import API_BURST, API_PER_SECOND, bearer_auth, hash_token
 from inkless.web.auth import Signer
@@ -35,7 +35,12 @@ from inkless.web.keys import (
     WEB_SIGNER,
 )
 from inkless.web.limits import RateLimit
-from inkless.web.security import add_security_headers, refuse_encoded_bodies, web_session
+from inkless.web.routes import ROUTES
+from inkless.web.security import (
+    add_security_headers,
+    refuse_encoded_bodies,
+    web_session,
+)
 
 # The keys and helpers other web modules have always imported from here.
 __all__ = ["API_LIMIT", "CHAT", "CLOCK", "CONFIG", "FEED_CACHE", "HEALTH", "MAX_ID", "OFFICE", "ON_QUEUED",
@@ -81,8 +86,6 @@ def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], cloc
              health: dict[str, Callable[[], str]] | None = None,
              chat: Callable[[], ChatBot | None] = lambda: None) -> web.Application:
     """Build the aiohttp application."""
-    from inkless.web.routes import ROUTES
-
     # auto_decompress off: a request body is never inflated (refuse_encoded_bodies refuses it).
     app = web.Application(middlewares=[errors, refuse_encoded_bodies, plain_urls, bearer_auth, web_session],
                           client_max_size=1024 * 1024, handler_args={"auto_decompress": False})

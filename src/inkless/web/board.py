@@ -10,8 +10,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.storage.models import Task, TaskEntry
-from inkless.web.app import CLOCK, CONFIG, OFFICE, SESSIONS
 from inkless.web.desk import display_name, member, member_page
+from inkless.web.keys import CLOCK, CONFIG, OFFICE, SESSIONS
 
 # Done tasks stay on the board this long, so a closing is seen before it drops off.
 DONE_SHOWN_DAYS = 30

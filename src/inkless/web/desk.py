@@ -15,25 +15,23 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from inkless.calendar import feeds
 from inkless.calendar.events import describe_time, record_answer
 from inkless.chat import links
 from inkless.directory import PersonInfo
-from inkless.handlers.pipeline import Office
 from inkless.handlers.receipts import record_receipt
 from inkless.handlers.signoff import decide
-from inkless.handlers.verdict import Verdict
+from inkless.mail.verdict import Verdict
+from inkless.office import Office
+from inkless.storage import queries
 from inkless.storage.models import (
     Approval,
     Attendee,
     Document,
-    DocumentVersion,
     Event,
-    EventUnit,
     Recipient,
     ShortMessage,
     ShortMessageRecipient,
@@ -133,28 +131,14 @@ class ShortNote:
 
 async def pending_approvals(session: AsyncSession, person: PersonInfo) -> list[PendingApproval]:
     """Asked, undecided approvals of the latest version of documents still awaiting sign-off."""
-    newer = aliased(DocumentVersion)
-    latest = select(func.max(newer.version)).where(newer.document_id == Approval.document_id).scalar_subquery()
-    rows = await session.execute(
-        select(Approval, Document, DocumentVersion.body)
-        .join(Document, Document.id == Approval.document_id)
-        .join(DocumentVersion, (DocumentVersion.document_id == Approval.document_id)
-              & (DocumentVersion.version == Approval.version))
-        .where(Approval.person_id == person.id, Approval.decision.is_(None), Approval.asked_at.is_not(None),
-               Document.status == "pending_approval", Approval.version == latest)
-        .order_by(Approval.asked_at, Approval.id))
-    return [PendingApproval(approval, document, " ".join(body.split())[:160]) for approval, document, body in rows]
+    return [PendingApproval(approval, document, " ".join(body.split())[:160])
+            for approval, document, body in await queries.pending_approvals(session, person.id)]
 
 
 async def unacknowledged(session: AsyncSession, person: PersonInfo) -> tuple[list[Unacknowledged], int]:
     """The person's copies of issued documents not yet acknowledged, newest first, and how many."""
-    where = (Recipient.person_id == person.id, Recipient.acknowledged_at.is_(None), Document.status == "issued")
-    total = await session.scalar(select(func.count()).select_from(Recipient)
-                                 .join(Document, Document.id == Recipient.document_id).where(*where))
-    rows = await session.execute(select(Recipient, Document).join(Document, Document.id == Recipient.document_id)
-                                 .where(*where).order_by(Document.issued_at.desc(), Document.id.desc())
-                                 .limit(DOCUMENTS_SHOWN))
-    return [Unacknowledged(recipient, document) for recipient, document in rows], int(total or 0)
+    rows, total = await queries.unacknowledged(session, person.id, limit=DOCUMENTS_SHOWN)
+    return [Unacknowledged(recipient, document) for recipient, document in rows], total
 
 
 def week_of(today: date) -> tuple[date, date]:
@@ -170,13 +154,8 @@ async def appointments(session: AsyncSession, office: Office, person: PersonInfo
     today = now.astimezone(zone).date()
     tomorrow, monday = week_of(today)
     start, middle, end = (datetime.combine(day, time(0), tzinfo=zone) for day in (today, tomorrow, monday))
-    units = {"all"} | {above for own in person.units for above in office.directory.ancestors(own)}
-    events = (await session.scalars(select(Event).where(
-        Event.status == "CONFIRMED", Event.start < end, Event.end > start,
-        or_(Event.id.in_(select(Attendee.event_id).where(Attendee.person_id == person.id)),
-            Event.organizer == person.email, Event.person_id == person.id,
-            (Event.kind == "schedule") & Event.id.in_(select(EventUnit.event_id).where(EventUnit.unit_id.in_(units)))),
-    ).order_by(Event.start, Event.id))).all()
+    events = await queries.confirmed_events(session, person.id, person.email, office.directory.reaching(person),
+                                            start=start, end=end)
     invited = {attendee.event_id: attendee for attendee in (await session.scalars(select(Attendee).where(
         Attendee.person_id == person.id, Attendee.event_id.in_([event.id for event in events])))).all()}
     shown = [Appointment(event, invited.get(event.id), describe_time(event, office), event.organizer == person.email)
@@ -256,10 +235,7 @@ async def decide_approval(request: web.Request) -> web.StreamResponse:
             return message(request, "not_found", 404)
         document = await session.get(Document, approval.document_id, with_for_update=True)
         assert document is not None
-        latest = await session.scalar(select(func.max(DocumentVersion.version))
-                                      .where(DocumentVersion.document_id == document.id))
-        if approval.decision is not None or approval.asked_at is None or document.status != "pending_approval" \
-                or approval.version != latest:
+        if not await queries.decidable(session, approval, document):
             return message(request, "stale_approval", 409)
         await decide(session, office, document, approval, Verdict(str(decision), comment, ""), channel="web",
                      actor=person.email, now=now)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from aiohttp import web
@@ -14,10 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inkless.addresses import fold_address
 from inkless.calendar import events
 from inkless.calendar.views import event_views
-from inkless.handlers.pipeline import Office
+from inkless.office import Office
 from inkless.storage.models import Event, EventUnit
 from inkless.storage.visibility import event_visible_to
-from inkless.web.api import bad_request, before_cursor, json_response, page_limit, page, parse_since, read_json
+from inkless.web.api import (
+    bad_request,
+    before_cursor,
+    json_response,
+    page,
+    page_limit,
+    parse_since,
+    read_json,
+)
 from inkless.web.api_auth import act_as, api_client
 from inkless.web.fields import Moment, Text, is_id
 from inkless.web.keys import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS

@@ -12,7 +12,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from aiohttp import web
 
 from inkless.calendar import feeds
-from inkless.web.app import CLOCK, CONFIG, FEED_CACHE, OFFICE, SESSIONS
+from inkless.web.keys import CLOCK, CONFIG, FEED_CACHE, OFFICE, SESSIONS
 
 NOT_FOUND = "no such calendar feed\n"
 

@@ -12,10 +12,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.calendar.feeds import FeedCache
-from inkless.chat.bot import ChatBot
+from inkless.chat.telegram.bot import ChatBot
 from inkless.clock import Clock
 from inkless.config import Config
-from inkless.handlers.pipeline import Office
+from inkless.office import Office
 from inkless.web.auth import Signer
 from inkless.web.limits import RateLimit
 

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from inkless import metrics as prom
 from inkless.storage import queries
-from inkless.web.app import HEALTH, SESSIONS
+from inkless.web.keys import HEALTH, SESSIONS
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from inkless.web import admin, api, board, chat, desk, events_api, feeds, ops, pages, signin, tasks_api
+from inkless.web import (
+    admin,
+    api,
+    board,
+    chat,
+    desk,
+    events_api,
+    feeds,
+    ops,
+    pages,
+    signin,
+    tasks_api,
+)
 
 ROUTES = [
     web.get("/", desk.home),

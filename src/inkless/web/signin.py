@@ -26,7 +26,7 @@ from datetime import timedelta
 from aiohttp import web
 from sqlalchemy import func, select
 
-from inkless.handlers import notices
+from inkless import notices
 from inkless.storage.models import SigninLink
 from inkless.web.auth import (
     COOKIE,
@@ -42,7 +42,15 @@ from inkless.web.auth import (
     start_session,
 )
 from inkless.web.i18n import PAGES
-from inkless.web.keys import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, SIGNIN_LIMIT, WEB_SIGNER
+from inkless.web.keys import (
+    CLOCK,
+    CONFIG,
+    OFFICE,
+    ON_QUEUED,
+    SESSIONS,
+    SIGNIN_LIMIT,
+    WEB_SIGNER,
+)
 from inkless.web.pages import message, page, session_csrf
 from inkless.web.security import client_address, current_session
 

@@ -12,7 +12,14 @@ from inkless.addresses import fold_address
 from inkless.storage.models import Task
 from inkless.tasks import core
 from inkless.tasks.views import task_views
-from inkless.web.api import bad_request, before_cursor, json_response, page, page_limit, read_json
+from inkless.web.api import (
+    bad_request,
+    before_cursor,
+    json_response,
+    page,
+    page_limit,
+    read_json,
+)
 from inkless.web.api_auth import act_as
 from inkless.web.fields import Day, Text, is_id
 from inkless.web.keys import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS

@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from tests.replies.cases.case import APPROVE, REJECT, UNCLEAR, Case
 from tests.replies.cases.chinese import (
-    ZH_APPROVE, ZH_APPROVE_TRICKY, ZH_REJECT, ZH_REJECT_TRICKY, ZH_UNCLEAR, ZH_UNCLEAR_TRICKY,
+    ZH_APPROVE,
+    ZH_APPROVE_TRICKY,
+    ZH_REJECT,
+    ZH_REJECT_TRICKY,
+    ZH_UNCLEAR,
+    ZH_UNCLEAR_TRICKY,
 )
 from tests.replies.cases.english import (
-    EN_APPROVE, EN_APPROVE_TRICKY, EN_REJECT, EN_REJECT_TRICKY, EN_UNCLEAR, EN_UNCLEAR_TRICKY,
+    EN_APPROVE,
+    EN_APPROVE_TRICKY,
+    EN_REJECT,
+    EN_REJECT_TRICKY,
+    EN_UNCLEAR,
+    EN_UNCLEAR_TRICKY,
 )
 from tests.replies.cases.shapes import EARLIER, FORMATTED, INTERLEAVED, SIGNATURES
 

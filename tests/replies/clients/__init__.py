@@ -20,11 +20,28 @@ from tests.replies.clients.draft import Draft
 from tests.replies.clients.gmail import gmail_bottom, gmail_html, gmail_text, gmail_top
 from tests.replies.clients.netease import netease163, netease_html, netease_text
 from tests.replies.clients.outlook import (
-    outlook_en, outlook_html, outlook_html_body, outlook_text, outlook_word_html, outlook_zh,
+    outlook_en,
+    outlook_html,
+    outlook_html_body,
+    outlook_text,
+    outlook_word_html,
+    outlook_zh,
 )
 from tests.replies.clients.phones import mobile, mobile_text
-from tests.replies.clients.tencent import foxmail, foxmail_text, qq_html, qq_html_body, qq_plain_text, qq_text
-from tests.replies.clients.thunderbird import interleaved, interleaved_text, thunderbird, thunderbird_text
+from tests.replies.clients.tencent import (
+    foxmail,
+    foxmail_text,
+    qq_html,
+    qq_html_body,
+    qq_plain_text,
+    qq_text,
+)
+from tests.replies.clients.thunderbird import (
+    interleaved,
+    interleaved_text,
+    thunderbird,
+    thunderbird_text,
+)
 
 __all__ = ["BY_NAME", "CLIENTS", "HTML_BODIES", "TEXT_BODIES", "Client", "Draft"]
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 from html import escape
 
 from tests.replies import mime
-from tests.replies.clients.draft import HEX, Draft, alternative, common_headers, domain, own_html, quote_lines, uuid
+from tests.replies.clients.draft import (
+    HEX,
+    Draft,
+    alternative,
+    common_headers,
+    domain,
+    own_html,
+    quote_lines,
+    uuid,
+)
 
 
 def apple_attribution(draft: Draft) -> str:

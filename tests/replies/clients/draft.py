@@ -11,7 +11,6 @@ from html import escape
 from tests.replies import mime
 from tests.replies.originals import ASKED, Request
 
-
 HEX = "0123456789abcdef"
 DIGITS = "0123456789"
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

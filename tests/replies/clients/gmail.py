@@ -6,7 +6,16 @@ from html import escape
 
 from tests.replies import mime
 from tests.replies.clients.draft import (
-    ALNUM, HEX, Draft, alternative, bottom, common_headers, hex_id, own_html, quote_lines, top,
+    ALNUM,
+    HEX,
+    Draft,
+    alternative,
+    bottom,
+    common_headers,
+    hex_id,
+    own_html,
+    quote_lines,
+    top,
 )
 
 

@@ -6,7 +6,15 @@ from html import escape
 
 from tests.replies import mime
 from tests.replies.clients.draft import (
-    DIGITS, HEX, Draft, alternative, common_headers, hex_id, own_html, quote_lines, single,
+    DIGITS,
+    HEX,
+    Draft,
+    alternative,
+    common_headers,
+    hex_id,
+    own_html,
+    quote_lines,
+    single,
 )
 
 

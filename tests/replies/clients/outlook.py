@@ -6,7 +6,18 @@ from html import escape
 
 from tests.replies import mime
 from tests.replies.clients.draft import (
-    ALNUM, DIGITS, HEX, PLAIN_SIGNATURES, Draft, alternative, common_headers, domain, hex_id, own_html, single, top,
+    ALNUM,
+    DIGITS,
+    HEX,
+    PLAIN_SIGNATURES,
+    Draft,
+    alternative,
+    common_headers,
+    domain,
+    hex_id,
+    own_html,
+    single,
+    top,
     zh_time,
 )
 from tests.replies.originals import ASKED

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tests.replies.clients.draft import HEX, Draft, common_headers, domain, hex_id, single
+from tests.replies.clients.draft import (
+    HEX,
+    Draft,
+    common_headers,
+    domain,
+    hex_id,
+    single,
+)
 from tests.replies.clients.tencent import qq_block
 
 

@@ -6,7 +6,17 @@ from html import escape
 
 from tests.replies import mime
 from tests.replies.clients.draft import (
-    ALNUM, DIGITS, HEX, Draft, alternative, common_headers, domain, hex_id, own_html, single, uuid,
+    ALNUM,
+    DIGITS,
+    HEX,
+    Draft,
+    alternative,
+    common_headers,
+    domain,
+    hex_id,
+    own_html,
+    single,
+    uuid,
 )
 
 

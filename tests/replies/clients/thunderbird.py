@@ -6,7 +6,17 @@ from html import escape
 
 from tests.replies import mime
 from tests.replies.clients.draft import (
-    HEX, Draft, alternative, bottom, common_headers, domain, hex_id, own_html, quote_lines, single, uuid,
+    HEX,
+    Draft,
+    alternative,
+    bottom,
+    common_headers,
+    domain,
+    hex_id,
+    own_html,
+    quote_lines,
+    single,
+    uuid,
 )
 
 

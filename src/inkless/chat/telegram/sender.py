@@ -20,14 +20,20 @@ from datetime import timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
-from inkless.bridge.worker import Worker
 from inkless.clock import Clock
-from inkless.config import TelegramSection, WorkerSection
+from inkless.config.sections import TelegramSection, WorkerSection
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import ChatMessage, ShortMessageRecipient
+from inkless.worker import Worker
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12

@@ -8,9 +8,8 @@ Tokens made before this revision keep no owner and no scope; the API refuses the
 naming `inkless api-token create NAME --owner EMAIL`) instead of guessing whom they serve.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0010'
 down_revision = '0008'

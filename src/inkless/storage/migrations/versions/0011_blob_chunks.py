@@ -11,9 +11,8 @@ reading one never holds more than a chunk in the driver, and updating the owner'
 keep their values where they are and are read as before.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0011'
 down_revision = '0010'

@@ -1,0 +1,86 @@
+"""One function per question, asked alike by handlers, workers, the web, the bot and the CLI
+(STYLE rule 12), split by domain; `from inkless.storage import queries` gives them all."""
+
+from __future__ import annotations
+
+from inkless.storage.queries.documents import (
+    AttachmentMeta,
+    DocumentView,
+    add_attachments,
+    add_recipients,
+    attachments_of,
+    decidable,
+    document_views,
+    next_document_serial,
+    pending_approvals,
+    unacknowledged,
+)
+from inkless.storage.queries.leases import (
+    HEARTBEAT,
+    Claimer,
+    abandoned,
+    beat,
+    end_heartbeat,
+    release_lease,
+    take_lease,
+)
+from inkless.storage.queries.queues import (
+    RECIPIENT_TABLES,
+    OutboundCopy,
+    add_outbox_body,
+    claim_delivery,
+    claim_inbound,
+    claim_outbox,
+    enqueue,
+    enqueue_each,
+    inbound_raw,
+    mark_recipient_failed,
+    mark_recipients_sent,
+    outbox_bodies,
+    queue_depths,
+    reprocess_inbound,
+    retry_outbound,
+)
+from inkless.storage.queries.schedule import (
+    bump_calendar,
+    confirmed_events,
+    on_schedule_of,
+)
+
+__all__ = [
+    "AttachmentMeta",
+    "Claimer",
+    "DocumentView",
+    "HEARTBEAT",
+    "OutboundCopy",
+    "RECIPIENT_TABLES",
+    "abandoned",
+    "add_attachments",
+    "add_outbox_body",
+    "add_recipients",
+    "attachments_of",
+    "beat",
+    "bump_calendar",
+    "claim_delivery",
+    "claim_inbound",
+    "claim_outbox",
+    "confirmed_events",
+    "decidable",
+    "document_views",
+    "end_heartbeat",
+    "enqueue",
+    "enqueue_each",
+    "inbound_raw",
+    "mark_recipient_failed",
+    "mark_recipients_sent",
+    "next_document_serial",
+    "on_schedule_of",
+    "outbox_bodies",
+    "pending_approvals",
+    "queue_depths",
+    "release_lease",
+    "reprocess_inbound",
+    "retry_outbound",
+    "take_lease",
+    "unacknowledged",
+]

@@ -1,0 +1,169 @@
+"""Documents: numbers, recipients, files, and what the tracking page, the API and the desk show."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
+
+from inkless.storage import blobs
+from inkless.storage.models import (
+    Approval,
+    Attachment,
+    Document,
+    DocumentCounter,
+    DocumentVersion,
+    Recipient,
+)
+
+
+async def next_document_serial(session: AsyncSession, unit_id: str, year: int) -> int:
+    """The next document number of a unit in a year: gapless, safe across processes.
+
+    The counter row is locked until the transaction ends, so a rolled-back issue gives
+    its number back and two processes never take the same one.
+    """
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.execute(
+        insert_fn(DocumentCounter).values(unit_id=unit_id, year=year, last=0).on_conflict_do_nothing()
+    )
+    row = await session.execute(
+        update(DocumentCounter)
+        .where(DocumentCounter.unit_id == unit_id, DocumentCounter.year == year)
+        .values(last=DocumentCounter.last + 1)
+        .returning(DocumentCounter.last)
+    )
+    return int(row.scalar_one())
+
+
+async def add_recipients(
+    session: AsyncSession, document_id: int, people: Sequence[tuple[int, str, str | None]]
+) -> list[int]:
+    """Insert recipient rows (person id, email, name); return their ids in the same order."""
+    if not people:
+        return []
+    result = await session.execute(
+        insert(Recipient).returning(Recipient.id, sort_by_parameter_order=True),
+        [{"document_id": document_id, "person_id": pid, "email": email, "name": name, "failed": False}
+         for pid, email, name in people],
+    )
+    return [row[0] for row in result.all()]
+
+
+async def add_attachments(session: AsyncSession, version_id: int,
+                          files: Sequence[tuple[str, str, bytes]]) -> None:
+    """Keep a version's files (name, content type, bytes), in this order."""
+    for filename, content_type, data in files:
+        result = await session.execute(insert(Attachment).returning(Attachment.id), {
+            "version_id": version_id, "filename": filename, "content_type": content_type, "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(), "data": blobs.inline(data)})
+        await blobs.put(session, blobs.ATTACHMENT, int(result.scalar_one()), data)
+
+
+async def attachments_of(session: AsyncSession, version_id: int) -> list[Attachment]:
+    """A version's files, in the order they came, each with its bytes."""
+    attachments = list((await session.scalars(
+        select(Attachment).where(Attachment.version_id == version_id).order_by(Attachment.id))).all())
+    for attachment in attachments:
+        if not attachment.data and attachment.size:
+            set_committed_value(attachment, "data", await blobs.get(session, blobs.ATTACHMENT, attachment.id))
+    return attachments
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """A document with its versions, attachment metadata (no bytes) and recipients."""
+
+    document: Document
+    versions: list[DocumentVersion]
+    attachments: dict[int, list[AttachmentMeta]]
+    recipients: list[Recipient]
+    approvals: list[Approval]
+
+
+@dataclass(frozen=True)
+class AttachmentMeta:
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+async def document_views(session: AsyncSession, documents: Sequence[Document]) -> list[DocumentView]:
+    """Load what the API, the tracking page and `inkless doc show` display, in few queries."""
+    ids = [document.id for document in documents]
+    if not ids:
+        return []
+    versions = (await session.scalars(
+        select(DocumentVersion).where(DocumentVersion.document_id.in_(ids))
+        .order_by(DocumentVersion.document_id, DocumentVersion.version))).all()
+    version_ids = [version.id for version in versions]
+    attachments: dict[int, list[AttachmentMeta]] = {}
+    if version_ids:
+        rows = await session.execute(
+            select(Attachment.version_id, Attachment.filename, Attachment.content_type, Attachment.size,
+                   Attachment.sha256).where(Attachment.version_id.in_(version_ids)).order_by(Attachment.id))
+        for version_id, filename, content_type, size, sha256 in rows:
+            attachments.setdefault(version_id, []).append(AttachmentMeta(filename, content_type, size, sha256))
+    recipients = (await session.scalars(
+        select(Recipient).where(Recipient.document_id.in_(ids)).order_by(Recipient.id))).all()
+    approvals = (await session.scalars(
+        select(Approval).where(Approval.document_id.in_(ids))
+        .order_by(Approval.document_id, Approval.version, Approval.position))).all()
+    by_document: dict[int, tuple[list[DocumentVersion], list[Recipient], list[Approval]]] = {
+        i: ([], [], []) for i in ids}
+    for version in versions:
+        by_document[version.document_id][0].append(version)
+    for recipient in recipients:
+        by_document[recipient.document_id][1].append(recipient)
+    for approval in approvals:
+        by_document[approval.document_id][2].append(approval)
+    views = []
+    for document in documents:
+        own_versions, own_recipients, own_approvals = by_document[document.id]
+        views.append(DocumentView(document, own_versions, attachments, own_recipients, own_approvals))
+    return views
+
+
+async def pending_approvals(session: AsyncSession, person_id: int) -> list[tuple[Approval, Document, str]]:
+    """The approvals a person can decide now (asked, undecided, of the latest version of a
+    document still awaiting sign-off), oldest request first, each with that version's text."""
+    newer = aliased(DocumentVersion)
+    latest = select(func.max(newer.version)).where(newer.document_id == Approval.document_id).scalar_subquery()
+    rows = await session.execute(
+        select(Approval, Document, DocumentVersion.body)
+        .join(Document, Document.id == Approval.document_id)
+        .join(DocumentVersion, (DocumentVersion.document_id == Approval.document_id)
+              & (DocumentVersion.version == Approval.version))
+        .where(Approval.person_id == person_id, Approval.decision.is_(None), Approval.asked_at.is_not(None),
+               Document.status == "pending_approval", Approval.version == latest)
+        .order_by(Approval.asked_at, Approval.id))
+    return [(approval, document, body) for approval, document, body in rows]
+
+
+async def unacknowledged(session: AsyncSession, person_id: int, *,
+                         limit: int) -> tuple[list[tuple[Recipient, Document]], int]:
+    """A person's copies of issued documents not yet acknowledged: the newest `limit`, and how many in all."""
+    where = (Recipient.person_id == person_id, Recipient.acknowledged_at.is_(None), Document.status == "issued")
+    total = await session.scalar(select(func.count()).select_from(Recipient)
+                                 .join(Document, Document.id == Recipient.document_id).where(*where))
+    rows = await session.execute(select(Recipient, Document).join(Document, Document.id == Recipient.document_id)
+                                 .where(*where).order_by(Document.issued_at.desc(), Document.id.desc()).limit(limit))
+    return [(recipient, document) for recipient, document in rows], int(total or 0)
+
+
+async def decidable(session: AsyncSession, approval: Approval, document: Document) -> bool:
+    """Whether an approval can be decided now: asked (it is the approver's turn), undecided, of
+    the latest version, and its document still awaiting sign-off. The mail reply, the desk and
+    the bot ask this alike, so none of them lets anyone decide out of turn or a stale version."""
+    latest = await session.scalar(select(func.max(DocumentVersion.version))
+                                  .where(DocumentVersion.document_id == document.id))
+    return (approval.asked_at is not None and approval.decision is None
+            and document.status == "pending_approval" and approval.version == latest)

@@ -1,0 +1,204 @@
+"""The mail path's queues: messages stored as they came and claimed for processing, copies
+queued for the relay and marked as it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inkless.storage import blobs
+from inkless.storage.models import (
+    DeliveryKey,
+    InboundMessage,
+    OutboxBody,
+    OutboxMessage,
+    Recipient,
+    ShortMessageRecipient,
+)
+from inkless.storage.queries.leases import Claimer, abandoned
+
+# Which per-recipient table an outbound copy's recipient_id points into, by its kind: the
+# relay's acceptance sets that row's sent_at, a permanent failure its failed and reason.
+RECIPIENT_TABLES: dict[str, type[Recipient] | type[ShortMessageRecipient]] = {
+    "document": Recipient, "short_message": ShortMessageRecipient}
+
+
+async def add_outbox_body(session: AsyncSession, data: bytes, *, now: datetime) -> int:
+    # Values as execution parameters, never .values(): a compiled statement is cached with them.
+    result = await session.execute(insert(OutboxBody).returning(OutboxBody.id),
+                                   {"data": blobs.inline(data), "created_at": now})
+    body_id = int(result.scalar_one())
+    await blobs.put(session, blobs.OUTBOX_BODY, body_id, data)
+    return body_id
+
+
+async def outbox_bodies(session: AsyncSession, ids: Sequence[int]) -> dict[int, bytes]:
+    """The bodies with these ids (a big one read a chunk at a time)."""
+    rows = await session.execute(select(OutboxBody.id, OutboxBody.data).where(OutboxBody.id.in_(ids)))
+    bodies = {int(body_id): data for body_id, data in rows}
+    for body_id, data in bodies.items():
+        if not data:
+            bodies[body_id] = await blobs.get(session, blobs.OUTBOX_BODY, body_id)
+    return bodies
+
+
+async def inbound_raw(session: AsyncSession, inbound_id: int) -> bytes:
+    """A stored message's bytes as they arrived."""
+    raw = await session.scalar(select(InboundMessage.raw).where(InboundMessage.id == inbound_id))
+    return raw or await blobs.get(session, blobs.INBOUND, inbound_id)
+
+
+@dataclass(frozen=True)
+class OutboundCopy:
+    """One message to queue: envelope, its own header block, and what it belongs to."""
+
+    kind: str
+    mail_from: str
+    rcpt: str
+    headers: bytes
+    recipient_id: int | None
+
+
+async def enqueue(session: AsyncSession, copies: Sequence[OutboundCopy], *, body_id: int, now: datetime) -> None:
+    """Queue copies sharing one body; they are sent after the surrounding transaction commits."""
+    if not copies:
+        return
+    await session.execute(
+        insert(OutboxMessage),
+        [{"created_at": now, "kind": c.kind, "mail_from": c.mail_from, "rcpt": c.rcpt, "headers": c.headers,
+          "body_id": body_id, "recipient_id": c.recipient_id, "status": "queued", "attempts": 0,
+          "next_attempt_at": now} for c in copies],
+    )
+
+
+async def enqueue_each(session: AsyncSession, messages: Sequence[tuple[OutboundCopy, bytes]], *,
+                       now: datetime) -> None:
+    """Queue messages that share nothing (each its own body), e.g. personal invitations."""
+    if not messages:
+        return
+    result = await session.execute(insert(OutboxBody).returning(OutboxBody.id, sort_by_parameter_order=True),
+                                   [{"data": blobs.inline(body), "created_at": now} for _, body in messages])
+    body_ids = [row[0] for row in result.all()]
+    for body_id, (_, body) in zip(body_ids, messages, strict=True):
+        await blobs.put(session, blobs.OUTBOX_BODY, body_id, body)
+    await session.execute(
+        insert(OutboxMessage),
+        [{"created_at": now, "kind": c.kind, "mail_from": c.mail_from, "rcpt": c.rcpt, "headers": c.headers,
+          "body_id": body_id, "recipient_id": c.recipient_id, "status": "queued", "attempts": 0,
+          "next_attempt_at": now} for (c, _), body_id in zip(messages, body_ids, strict=True)],
+    )
+
+
+async def claim_delivery(session: AsyncSession, inbound_id: int, keys: dict[str, str]) -> list[str]:
+    """The recipients this message is new for: their keys are taken in this transaction, so a
+    copy processed at the same time by another worker waits and then finds them taken."""
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    fresh = []
+    for recipient, key in keys.items():
+        result = await session.execute(
+            insert_fn(DeliveryKey).values(key=key, inbound_id=inbound_id).on_conflict_do_nothing())
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            fresh.append(recipient)
+    return fresh
+
+
+async def claim_inbound(session: AsyncSession, claimer: Claimer, *, limit: int) -> list[int]:
+    """Claim stored messages to process: one abandoned by a process that is gone, or else up to
+    `limit` new ones.
+
+    Each claim counts an attempt. A message is taken over alone, so when it is the one that
+    kills its process, only its own attempts grow (to the limit that quarantines it), not
+    those of the messages claimed with it.
+    """
+    taken = await _claim_inbound(session, claimer, and_(
+        InboundMessage.status == "processing",
+        abandoned(claimer, InboundMessage.claimed_by, InboundMessage.claimed_at)), limit=1)
+    return taken or await _claim_inbound(session, claimer, InboundMessage.status == "new", limit=limit)
+
+
+async def _claim_inbound(session: AsyncSession, claimer: Claimer, which: ColumnElement[bool], *,
+                         limit: int) -> list[int]:
+    candidates = select(InboundMessage.id).where(which).order_by(InboundMessage.id).limit(limit) \
+        .with_for_update(skip_locked=True)
+    result = await session.execute(
+        update(InboundMessage)
+        .where(InboundMessage.id.in_(candidates.scalar_subquery()))
+        .values(status="processing", claimed_by=claimer.worker, claimed_at=claimer.now,
+                attempts=InboundMessage.attempts + 1)
+        .returning(InboundMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(row[0] for row in result.all())
+
+
+async def claim_outbox(session: AsyncSession, claimer: Claimer, *, limit: int) -> list[OutboxMessage]:
+    """Claim due outbound messages (queued and due, or sending under a claimer that is gone)."""
+    candidates = (
+        select(OutboxMessage.id)
+        .where(or_(and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= claimer.now),
+                   and_(OutboxMessage.status == "sending",
+                        abandoned(claimer, OutboxMessage.claimed_by, OutboxMessage.claimed_at))))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(candidates.scalar_subquery()))
+        .values(status="sending", claimed_by=claimer.worker, claimed_at=claimer.now)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars().all(), key=lambda row: row.id)
+
+
+async def queue_depths(session: AsyncSession) -> dict[str, int]:
+    """Counts for /healthz and /metrics: inbound waiting, outbound queued, quarantined, failed."""
+    inbound = dict((await session.execute(
+        select(InboundMessage.status, func.count()).group_by(InboundMessage.status))).all())
+    outbound = dict((await session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status))).all())
+    return {
+        "inbound_waiting": inbound.get("new", 0) + inbound.get("processing", 0),
+        "inbound_quarantined": inbound.get("quarantined", 0),
+        "outbound_queued": outbound.get("queued", 0) + outbound.get("sending", 0),
+        "outbound_failed": outbound.get("failed", 0),
+    }
+
+
+async def mark_recipients_sent(session: AsyncSession, copies: Sequence[OutboxMessage], now: datetime) -> None:
+    """The relay accepted these copies: their recipients' rows say sent (the first time only)."""
+    for kind, table in RECIPIENT_TABLES.items():
+        recipient_ids = [c.recipient_id for c in copies if c.recipient_id is not None and c.kind == kind]
+        if recipient_ids:
+            await session.execute(update(table).where(table.id.in_(recipient_ids), table.sent_at.is_(None))
+                                  .values(sent_at=now))
+
+
+async def mark_recipient_failed(session: AsyncSession, copy: OutboxMessage, reason: str | None) -> None:
+    """A copy failed for good: its recipient's row says so, with the reason."""
+    table = RECIPIENT_TABLES.get(copy.kind)
+    if copy.recipient_id is not None and table is not None:
+        await session.execute(update(table).where(table.id == copy.recipient_id).values(failed=True, reason=reason))
+
+
+async def retry_outbound(session: AsyncSession, copy: OutboxMessage, now: datetime) -> None:
+    """Queue a failed copy again, due now; its recipient's row loses the failure mark (a second
+    failure marks it anew)."""
+    copy.status, copy.next_attempt_at, copy.claimed_by, copy.claimed_at, copy.attempts = "queued", now, None, None, 0
+    table = RECIPIENT_TABLES.get(copy.kind)
+    if copy.recipient_id is not None and table is not None:
+        await session.execute(update(table).where(table.id == copy.recipient_id, table.sent_at.is_(None))
+                              .values(failed=False, reason=None))
+
+
+async def reprocess_inbound(session: AsyncSession, inbound_id: int) -> None:
+    """A stored message goes back to the inbox worker as if just stored (attempts from zero)."""
+    await session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id).values(
+        status="new", claimed_by=None, claimed_at=None, attempts=0, reason=None, processed_at=None))
