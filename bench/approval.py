@@ -37,11 +37,10 @@ from email.policy import default
 from pathlib import Path
 
 import aiosmtplib
-import asyncpg
 import yaml
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from common import free_port, percentile
-from rows import ResultRow, row, write_rows
+from common import drop_scratch, free_port, percentile, run_and_report, scratch_database
+from rows import ResultRow, row
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -142,14 +141,7 @@ async def run(args: argparse.Namespace) -> tuple[str, list[ResultRow]]:
     server = await loop.create_server(lambda: SMTP(relay, hostname="relay.bench"), "127.0.0.1", 0)
     relay_port = server.sockets[0].getsockname()[1]
     folder = Path(tempfile.mkdtemp(prefix="inkless-bench-approval-"))
-    database = f"sqlite+aiosqlite:///{folder}/inkless.db"
-    pg_name = None
-    if args.postgres:
-        pg_name = f"inkless_bench_{secrets.token_hex(4)}"
-        admin = await asyncpg.connect(args.postgres.replace("+asyncpg", ""))
-        await admin.execute(f'CREATE DATABASE "{pg_name}"')
-        await admin.close()
-        database = f"{args.postgres.rsplit('/', 1)[0]}/{pg_name}"
+    database, pg_name = await scratch_database(args.postgres, folder)
     smtp_port, web_port = free_port(), free_port()
     log = folder / "serve.log"
     process = subprocess.Popen([str(REPO / ".venv" / "bin" / "inkless"), "serve", "-c",
@@ -188,10 +180,7 @@ async def run(args: argparse.Namespace) -> tuple[str, list[ResultRow]]:
             process.kill()
         server.close()
         shutil.rmtree(folder, ignore_errors=True)
-        if pg_name and args.postgres:
-            admin = await asyncpg.connect(args.postgres.replace("+asyncpg", ""))
-            await admin.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            await admin.close()
+        await drop_scratch(args.postgres, pg_name)
     p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
     b50, b95 = percentile(baseline, 0.5), percentile(baseline, 0.95)
     backend = "PostgreSQL" if args.postgres else "SQLite"
@@ -218,13 +207,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--postgres", help="postgresql+asyncpg://user@host:port/anydb (a scratch database is made)")
     args = parser.parse_args()
-    report, rows = asyncio.run(run(args))
-    print(report)
-    (HERE / "results").mkdir(exist_ok=True)
-    results = HERE / "results" / ("approval-pg.md" if args.postgres else "approval.md")
-    results.write_text(report + "\n")
-    write_rows(results, rows)
-    return 0
+    return run_and_report(run(args), HERE / "results" / ("approval-pg.md" if args.postgres else "approval.md"))
 
 
 if __name__ == "__main__":

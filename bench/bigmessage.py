@@ -40,18 +40,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import contextlib
 import math
 import os
 import platform
 import random
-import re
 import secrets
 import shutil
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -62,23 +59,24 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
-from typing import Any
 
 import aiosmtplib
-import asyncpg
 import yaml
 from common import (
+    Probe,
     Processes,
+    Sink,
     free_port,
     loadavg,
     percentile,
     person_name,
     pg_admin,
     pg_urls,
+    run_and_report,
     source_state,
     wait_smtp,
 )
-from rows import ResultRow, row, write_rows
+from rows import ResultRow, row
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -100,51 +98,6 @@ BODY = (
 
 def mib(kib: float) -> float:
     return kib / 1024
-
-
-class Sink:
-    """Postfix smtp-sink with running counters (-c); a thread timestamps every new `mesg=` value."""
-
-    COUNTER = re.compile(rb"mesg=(\d+)")
-
-    def __init__(self, procs: Processes) -> None:
-        self.port = free_port()  # smtp-sink binds with SO_REUSEPORT: always a fresh port
-        cmd = ["smtp-sink", "-c", f"127.0.0.1:{self.port}", "1000"]
-        if os.geteuid() == 0:
-            cmd[2:2] = ["-u", "nobody"]
-        self.proc = procs.start("smtp-sink", cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.count = 0
-        self.counts: list[int] = []  # ascending mesg values ...
-        self.times: list[float] = []  # ... and when they were read (time.monotonic)
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._read, name="smtp-sink counters", daemon=True)
-        self._thread.start()
-        wait_smtp(self.port, self.proc, timeout=30)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        pending = b""
-        while True:
-            chunk = self.proc.stdout.read1(65536)  # type: ignore[attr-defined]
-            if not chunk:
-                return
-            now = time.monotonic()
-            pending += chunk
-            records, _, pending = pending.rpartition(b"\r")
-            found = self.COUNTER.findall(records)
-            if found:
-                value = int(found[-1])
-                with self._lock:
-                    if value > self.count:
-                        self.count = value
-                        self.counts.append(value)
-                        self.times.append(now)
-
-    def reached(self, value: int) -> float | None:
-        """When the counter first reached `value` (time.monotonic), or None."""
-        with self._lock:
-            index = bisect.bisect_left(self.counts, value)
-            return self.times[index] if index < len(self.times) else None
 
 
 class RssMonitor:
@@ -197,33 +150,6 @@ class RssMonitor:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-
-
-class Probe:
-    """Read-only queries from the bench process: sqlite3, or one asyncpg connection."""
-
-    def __init__(self, sqlite_path: Path | None = None, dsn: str | None = None) -> None:
-        self.sqlite_path, self.dsn = sqlite_path, dsn
-        self._pg: asyncpg.Connection | None = None
-
-    async def query(self, sql: str) -> list[tuple[Any, ...]]:
-        if self.sqlite_path is not None:
-            db = sqlite3.connect(str(self.sqlite_path), timeout=30)
-            try:
-                return db.execute(sql).fetchall()
-            finally:
-                db.close()
-        if self._pg is None:
-            self._pg = await asyncpg.connect(self.dsn)
-        return [tuple(row) for row in await self._pg.fetch(sql)]
-
-    async def scalar(self, sql: str) -> Any:
-        return (await self.query(sql))[0][0]
-
-    async def close(self) -> None:
-        if self._pg is not None:
-            await self._pg.close()
-            self._pg = None
 
 
 # --------------------------------------------------------------------------- the NOOP probe (a subprocess)
@@ -737,23 +663,8 @@ def main() -> int:
     if shutil.which("smtp-sink") is None:
         raise SystemExit("smtp-sink not found: install Postfix (apt-get install postfix, 'No configuration')")
 
-    def _terminate(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, _terminate)
-
-    try:
-        text, rows = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("interrupted; cleaned up", file=sys.stderr)
-        return 130
-    print()
-    print(text)
     default = "bigmessage-pg.md" if args.postgres else "bigmessage.md"
-    results = Path(args.results) if args.results else HERE / "results" / default
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(text + "\n", encoding="utf-8")
-    print(f"written to {results} and {write_rows(results, rows)}")
-    return 0
+    return run_and_report(run(args), Path(args.results) if args.results else HERE / "results" / default)
 
 
 if __name__ == "__main__":

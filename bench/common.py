@@ -1,22 +1,31 @@
-"""What the benchmarks share: ports, processes, the scratch PostgreSQL database, percentiles,
-and the line saying which code was measured."""
+"""What the benchmarks share: ports, processes, Postfix smtp-sink with its counters, the scratch
+PostgreSQL database, percentiles, and the line saying which code was measured."""
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import contextlib
 import hashlib
 import math
 import os
+import re
+import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import asyncpg
+from rows import ResultRow, write_rows
 
 REPO = Path(__file__).resolve().parent.parent
 # Chinese names for generated members.
@@ -37,8 +46,9 @@ def loadavg() -> str:
         return "?"
 
 
-def source_state() -> str:
-    """Which code was measured: HEAD, uncommitted files under src/, and a hash of src/ (others edit it)."""
+def source_state(named: tuple[str, ...] | None = None) -> str:
+    """Which code was measured: HEAD, the uncommitted files under src/ (with `named`, only those
+    by name and the others counted), and a hash of src/ (others edit it)."""
     def git(*args: str) -> str:
         result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
         return result.stdout.strip() if result.returncode == 0 else "?"
@@ -46,7 +56,10 @@ def source_state() -> str:
     for path in sorted((REPO / "src").rglob("*.py")):
         digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
     dirty = [line.split(maxsplit=1)[1] for line in git("status", "--porcelain", "--", "src").splitlines() if line]
-    changes = f" + uncommitted {', '.join(p.removeprefix('src/inkless/') for p in dirty)}" if dirty else ""
+    shown = dirty if named is None else [path for path in dirty if path in named]
+    changes = f" + uncommitted {', '.join(p.removeprefix('src/inkless/') for p in shown)}" if shown else ""
+    if len(dirty) > len(shown):
+        changes += f" + {len(dirty) - len(shown)} other uncommitted files"
     return f"src at {git('rev-parse', '--short', 'HEAD')}{changes} (sha256 of src/*.py {digest.hexdigest()[:12]})"
 
 
@@ -131,3 +144,139 @@ class Processes:
             except Exception as exc:  # keep going: every process must go
                 print(f"warning: stopping {name} (pid {proc.pid}): {exc}", file=sys.stderr)
         self.procs = []
+
+
+class Sink:
+    """Postfix smtp-sink with running counters (-c); a thread timestamps every new `mesg=` value."""
+
+    COUNTER = re.compile(rb"mesg=(\d+)")
+
+    def __init__(self, procs: Processes, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # the caller's clock, to compare with its own timestamps
+        self.port = free_port()  # smtp-sink binds with SO_REUSEPORT: always a fresh port
+        cmd = ["smtp-sink", "-c", f"127.0.0.1:{self.port}", "1000"]
+        if os.geteuid() == 0:
+            cmd[2:2] = ["-u", "nobody"]
+        self.proc = procs.start("smtp-sink", cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.count = 0
+        self.counts: list[int] = []  # ascending mesg values ...
+        self.times: list[float] = []  # ... and when they were read (self.clock)
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, name="smtp-sink counters", daemon=True)
+        self._thread.start()
+        wait_smtp(self.port, self.proc, timeout=30)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        pending = b""
+        while True:
+            chunk = self.proc.stdout.read1(65536)  # type: ignore[attr-defined]
+            if not chunk:
+                return
+            now = self.clock()
+            pending += chunk
+            records, _, pending = pending.rpartition(b"\r")
+            found = self.COUNTER.findall(records)
+            if found:
+                value = int(found[-1])
+                with self._lock:
+                    if value > self.count:
+                        self.count = value
+                        self.counts.append(value)
+                        self.times.append(now)
+
+    def reached(self, value: int) -> float | None:
+        """When the counter first reached `value` (self.clock), or None."""
+        with self._lock:
+            index = bisect.bisect_left(self.counts, value)
+            return self.times[index] if index < len(self.times) else None
+
+    async def wait_for(self, value: int, timeout: float, alive: list[subprocess.Popen[bytes]]) -> float:
+        deadline = time.monotonic() + timeout
+        while (at := self.reached(value)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"smtp-sink accepted {self.count} messages, waited for {value}")
+            for proc in alive:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"inkless serve (pid {proc.pid}) exited with {proc.returncode}")
+            await asyncio.sleep(0.02)
+        return at
+
+
+class Probe:
+    """Read-only queries from the bench process: sqlite3, or one asyncpg connection."""
+
+    def __init__(self, sqlite_path: Path | None = None, dsn: str | None = None) -> None:
+        self.sqlite_path, self.dsn = sqlite_path, dsn
+        self._pg: asyncpg.Connection | None = None
+
+    async def query(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.sqlite_path is not None:
+            db = sqlite3.connect(str(self.sqlite_path), timeout=30)
+            try:
+                return db.execute(sql).fetchall()
+            finally:
+                db.close()
+        if self._pg is None:
+            self._pg = await asyncpg.connect(self.dsn)
+        return [tuple(row) for row in await self._pg.fetch(sql)]
+
+    async def scalar(self, sql: str) -> Any:
+        return (await self.query(sql))[0][0]
+
+    async def close(self) -> None:
+        if self._pg is not None:
+            await self._pg.close()
+            self._pg = None
+
+
+def run_and_report(work: Coroutine[Any, Any, tuple[str, list[ResultRow]]], results: Path) -> int:
+    """Run a benchmark (SIGTERM stops it as Ctrl-C does, cleaning up), print its report and write
+    it to `results`, its rows next to it; 130 when interrupted."""
+    def _terminate(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        text, rows = asyncio.run(work)
+    except KeyboardInterrupt:
+        print("interrupted; cleaned up", file=sys.stderr)
+        return 130
+    print()
+    print(text)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(text + "\n", encoding="utf-8")
+    print(f"written to {results} and {write_rows(results, rows)}")
+    return 0
+
+
+async def wait_healthy(client: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes], log: Path, *,
+                       timeout: float = 300) -> None:
+    """Wait until `inkless serve` answers /healthz with 200 (or dies: its log's tail in the error)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"inkless serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            async with client.get(f"{base}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise TimeoutError("inkless serve did not answer /healthz")
+
+
+async def scratch_database(postgres: str | None, folder: Path) -> tuple[str, str | None]:
+    """The database a run uses: SQLite in `folder`, or with `postgres` (a SQLAlchemy URL) a new
+    `inkless_bench_<random>` on that server; (its URL, its name for drop_scratch)."""
+    if not postgres:
+        return f"sqlite+aiosqlite:///{folder}/inkless.db", None
+    name = f"inkless_bench_{secrets.token_hex(4)}"
+    await pg_admin(postgres, f'CREATE DATABASE "{name}"')
+    return pg_urls(postgres, name)[1], name
+
+
+async def drop_scratch(postgres: str | None, name: str | None) -> None:
+    """Drop what scratch_database made on PostgreSQL (nothing for SQLite)."""
+    if postgres and name:
+        await pg_admin(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

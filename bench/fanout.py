@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import collections
 import contextlib
 import os
@@ -53,11 +52,9 @@ import re
 import secrets
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -67,19 +64,21 @@ from pathlib import Path
 from typing import Any, cast
 
 import aiosmtplib
-import asyncpg
 import yaml
 from common import (
+    Probe,
     Processes,
+    Sink,
     free_port,
     loadavg,
     person_name,
     pg_admin,
     pg_urls,
+    run_and_report,
     source_state,
     wait_smtp,
 )
-from rows import ResultRow, row, write_rows
+from rows import ResultRow, row
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -87,90 +86,6 @@ DOMAIN = "oa.bench.gov"
 CLERK = "clerk@bench.gov"
 WARM_MEMBERS = 20
 TARGET = 1000.0
-
-
-class Sink:
-    """Postfix smtp-sink with running counters (-c); a thread timestamps every new `mesg=` value."""
-
-    COUNTER = re.compile(rb"mesg=(\d+)")
-
-    def __init__(self, procs: Processes) -> None:
-        self.port = free_port()  # smtp-sink binds with SO_REUSEPORT: always a fresh port
-        cmd = ["smtp-sink", "-c", f"127.0.0.1:{self.port}", "1000"]
-        if os.geteuid() == 0:
-            cmd[2:2] = ["-u", "nobody"]
-        self.proc = procs.start("smtp-sink", cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.count = 0
-        self.counts: list[int] = []  # ascending mesg values ...
-        self.times: list[float] = []  # ... and when they were read (time.perf_counter)
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._read, name="smtp-sink counters", daemon=True)
-        self._thread.start()
-        wait_smtp(self.port, self.proc, timeout=30)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        pending = b""
-        while True:
-            chunk = self.proc.stdout.read1(65536)  # type: ignore[attr-defined]
-            if not chunk:
-                return
-            now = time.perf_counter()
-            pending += chunk
-            records, _, pending = pending.rpartition(b"\r")
-            found = self.COUNTER.findall(records)
-            if found:
-                value = int(found[-1])
-                with self._lock:
-                    if value > self.count:
-                        self.count = value
-                        self.counts.append(value)
-                        self.times.append(now)
-
-    def reached(self, value: int) -> float | None:
-        """When the counter first reached `value` (perf_counter), or None."""
-        with self._lock:
-            index = bisect.bisect_left(self.counts, value)
-            return self.times[index] if index < len(self.times) else None
-
-    async def wait_for(self, value: int, timeout: float, alive: list[subprocess.Popen[bytes]]) -> float:
-        deadline = time.monotonic() + timeout
-        while (at := self.reached(value)) is None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"smtp-sink accepted {self.count} messages, waited for {value}")
-            for proc in alive:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"inkless serve (pid {proc.pid}) exited with {proc.returncode}")
-            await asyncio.sleep(0.02)
-        return at
-
-
-# --------------------------------------------------------------------------- databases
-class Probe:
-    """Read-only queries from the bench process: sqlite3, or one asyncpg connection."""
-
-    def __init__(self, sqlite_path: Path | None = None, dsn: str | None = None) -> None:
-        self.sqlite_path, self.dsn = sqlite_path, dsn
-        self._pg: asyncpg.Connection | None = None
-
-    async def query(self, sql: str) -> list[tuple[Any, ...]]:
-        if self.sqlite_path is not None:
-            db = sqlite3.connect(str(self.sqlite_path), timeout=30)
-            try:
-                return db.execute(sql).fetchall()
-            finally:
-                db.close()
-        if self._pg is None:
-            self._pg = await asyncpg.connect(self.dsn)
-        return [tuple(row) for row in await self._pg.fetch(sql)]
-
-    async def scalar(self, sql: str) -> Any:
-        return (await self.query(sql))[0][0]
-
-    async def close(self) -> None:
-        if self._pg is not None:
-            await self._pg.close()
-            self._pg = None
 
 
 def write_org(folder: Path, recipients: int) -> None:
@@ -477,7 +392,7 @@ async def scenario(args: argparse.Namespace, backend: str, processes: int) -> Re
             database = f"sqlite+aiosqlite:///{folder}/inkless.db"
             probe = Probe(sqlite_path=folder / "inkless.db")
         write_org(folder, args.recipients)
-        sink = Sink(procs)
+        sink = Sink(procs, clock=time.perf_counter)
         ports = []
         for index in range(processes):
             config, smtp_port = write_config(folder, f"serve{index}", database, sink.port, args.batch_size, args.connections)
@@ -749,22 +664,7 @@ def main() -> int:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found: install Postfix (apt-get install postfix, 'No configuration')")
 
-    def _terminate(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, _terminate)
-
-    try:
-        text, rows = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("interrupted; cleaned up", file=sys.stderr)
-        return 130
-    print()
-    print(text)
-    results = Path(args.results) if args.results else HERE / "results" / "fanout.md"
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(text + "\n", encoding="utf-8")
-    print(f"written to {results} and {write_rows(results, rows)}")
-    return 0
+    return run_and_report(run(args), Path(args.results) if args.results else HERE / "results" / "fanout.md")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ usage: .venv/bin/python bench/feed.py [--events 5000] [--postgres postgresql+asy
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import gzip
 import os
@@ -51,11 +50,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import asyncpg
 import icalendar
 import yaml
-from common import free_port, percentile
-from rows import ResultRow, row, write_rows
+from common import drop_scratch, free_port, percentile, run_and_report, scratch_database, wait_healthy
+from rows import ResultRow, row
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -215,21 +213,6 @@ def build_with_icalendar(rows: list[Row], zone: ZoneInfo) -> bytes:
     return bytes(calendar.to_ical())
 
 
-async def wait_healthy(client: aiohttp.ClientSession, base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"inkless serve exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            async with client.get(f"{base}/healthz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise TimeoutError("inkless serve did not answer /healthz")
-
-
 async def timed_get(client: aiohttp.ClientSession, url: str, headers: dict[str, str],
                     status: int = 200) -> tuple[float, aiohttp.ClientResponse, bytes]:
     started = time.perf_counter()
@@ -247,14 +230,7 @@ async def bump(sessions: async_sessionmaker[AsyncSession]) -> None:
 
 async def run(args: argparse.Namespace) -> tuple[str, list[ResultRow]]:
     folder = Path(tempfile.mkdtemp(prefix="inkless-bench-feed-"))
-    database = f"sqlite+aiosqlite:///{folder}/inkless.db"
-    pg_name = None
-    if args.postgres:
-        pg_name = f"inkless_bench_{secrets.token_hex(4)}"
-        admin = await asyncpg.connect(args.postgres.replace("+asyncpg", ""))
-        await admin.execute(f'CREATE DATABASE "{pg_name}"')
-        await admin.close()
-        database = f"{args.postgres.rsplit('/', 1)[0]}/{pg_name}"
+    database, pg_name = await scratch_database(args.postgres, folder)
     web_port = free_port()
     base = f"http://127.0.0.1:{web_port}"
     log = folder / "serve.log"
@@ -353,10 +329,7 @@ async def run(args: argparse.Namespace) -> tuple[str, list[ResultRow]]:
             print(f"kept {folder}", file=sys.stderr)
         else:
             shutil.rmtree(folder, ignore_errors=True)
-        if pg_name and args.postgres:
-            admin = await asyncpg.connect(args.postgres.replace("+asyncpg", ""))
-            await admin.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            await admin.close()
+        await drop_scratch(args.postgres, pg_name)
 
     base_ms, cold_ms = statistics.median(baseline), statistics.median(cold)
     ratio = cold_ms / base_ms
@@ -403,13 +376,7 @@ def main() -> int:
     parser.add_argument("--postgres", help="postgresql+asyncpg://user@host:port/anydb (a scratch database is made)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (serve.log)")
     args = parser.parse_args()
-    report, figures = asyncio.run(run(args))
-    print(report)
-    (HERE / "results").mkdir(exist_ok=True)
-    results = HERE / "results" / ("feed-pg.md" if args.postgres else "feed.md")
-    results.write_text(report + "\n")
-    write_rows(results, figures)
-    return 0
+    return run_and_report(run(args), HERE / "results" / ("feed-pg.md" if args.postgres else "feed.md"))
 
 
 if __name__ == "__main__":

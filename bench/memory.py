@@ -44,7 +44,6 @@ import platform
 import random
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -68,9 +67,11 @@ from common import (
     person_name,
     pg_admin,
     pg_urls,
+    run_and_report,
     source_state,
+    wait_healthy,
 )
-from rows import ResultRow, row, write_rows
+from rows import ResultRow, row
 from sqlalchemy import insert, text
 
 from inkless.calendar.events import render
@@ -419,22 +420,6 @@ async def fill(config: Config, args: argparse.Namespace, now: datetime) -> tuple
         await engine.dispose()
 
 
-# --------------------------------------------------------------------------- driving the server
-async def wait_healthy(client: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"inkless serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            async with client.get(f"{base}/healthz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise TimeoutError("inkless serve did not answer /healthz")
-
-
 async def get(client: aiohttp.ClientSession, url: str, headers: dict[str, str] | None = None) -> bytes:
     async with client.get(url, headers=headers) as response:
         body = await response.read()
@@ -747,23 +732,8 @@ def main() -> int:
     if shutil.which("smtp-sink") is None:
         raise SystemExit("smtp-sink not found: install Postfix (apt-get install postfix, 'No configuration')")
 
-    def _terminate(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, _terminate)
-
-    try:
-        text_, rows = asyncio.run(run(args))
-    except KeyboardInterrupt:
-        print("interrupted; cleaned up", file=sys.stderr)
-        return 130
-    print()
-    print(text_)
     default = "memory-pg.md" if args.postgres else "memory.md"
-    results = Path(args.results) if args.results else HERE / "results" / default
-    results.parent.mkdir(parents=True, exist_ok=True)
-    results.write_text(text_ + "\n", encoding="utf-8")
-    print(f"written to {results} and {write_rows(results, rows)}")
-    return 0
+    return run_and_report(run(args), Path(args.results) if args.results else HERE / "results" / default)
 
 
 if __name__ == "__main__":

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
-import subprocess
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import percentile
+from common import percentile, source_state
 from rows import ResultRow, row, write_rows
 
 from inkless.mail.parse import parse_message
@@ -60,23 +58,9 @@ def decide(raw: bytes) -> str:
     return read_verdict(reply_text(message.text, message.html)).decision or "unclear"
 
 
-READER = ("src/inkless/mail/parse.py", "src/inkless/mail/reply_text.py", "src/inkless/mail/verdict.py", "src/inkless/mail/reply_words.py")
-
-
-def source_state() -> str:
-    """Which code was measured: HEAD, the reader's uncommitted files, and a hash of src/ (others edit it)."""
-    def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
-        return result.stdout.strip() if result.returncode == 0 else "?"
-    digest = hashlib.sha256()
-    for path in sorted((REPO / "src").rglob("*.py")):
-        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
-    dirty = [line.split(maxsplit=1)[1] for line in git("status", "--porcelain", "--", "src").splitlines() if line]
-    reader = [path.removeprefix("src/inkless/") for path in dirty if path in READER]
-    changes = f" + uncommitted {', '.join(reader)}" if reader else ""
-    if len(dirty) > len(reader):
-        changes += f" + {len(dirty) - len(reader)} other uncommitted files"
-    return f"src at {git('rev-parse', '--short', 'HEAD')}{changes} (sha256 of src/*.py {digest.hexdigest()[:12]})"
+# The files that read a reply: named in the report when uncommitted.
+READER = ("src/inkless/mail/parse.py", "src/inkless/mail/reply_text.py", "src/inkless/mail/verdict.py",
+          "src/inkless/mail/reply_words.py")
 
 
 def timings(replies: list[Reply], rounds: int) -> tuple[list[float], list[float]]:
@@ -107,7 +91,7 @@ def run(args: argparse.Namespace) -> tuple[str, list[ResultRow]]:
     p50, p95 = percentile(reading, 0.5), percentile(reading, 0.95)
     b50, b95 = percentile(parsing, 0.5), percentile(parsing, 0.95)
     styles = Counter(reply.style for reply in replies)
-    source = source_state()
+    source = source_state(READER)
 
     scenario = f"reply reading, {len(replies)} labelled replies, {len(styles)} client styles"
     baseline = "parse_message alone, same replies"
