@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from inkless.handlers.context import Handler
 from inkless.handlers.documents import DocumentHandler
-from inkless.handlers.meetings import EventMail
+from inkless.handlers.meetings import MeetingMail
 from inkless.handlers.returns import ReturnMail
+from inkless.handlers.schedules import ScheduleMail
 from inkless.handlers.sender import SenderCheck
 from inkless.handlers.short_messages import ShortMessageMail
 from inkless.handlers.tasks import TaskMail
 
 HANDLERS: dict[str, Handler] = {
     handler.name: handler
-    for handler in (SenderCheck(), DocumentHandler(), EventMail("meeting"), EventMail("schedule"), ShortMessageMail(),
+    for handler in (SenderCheck(), DocumentHandler(), MeetingMail(), ScheduleMail(), ShortMessageMail(),
                     TaskMail(), ReturnMail())
 }
 

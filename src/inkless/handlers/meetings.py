@@ -1,4 +1,4 @@
-"""Meetings and schedules by mail: invitations and `[会议]`/`[日程]` mail in, answers back.
+"""Meetings by mail: invitations and `[会议]` mail in, answers back (schedules.py: `[日程]`).
 
 In: an invitation from a calendar app (its text/calendar part; the organiser's later
 updates and cancellations find the event by their UID), or plain mail with `时间：`,
@@ -39,11 +39,12 @@ OFFERING_METHODS = (None, "REQUEST", "PUBLISH", "ADD")
 
 
 class EventMail:
-    """`[会议]` mail and calendar invitations become meetings; `[日程]` mail schedule entries."""
+    """Mail to unit addresses that becomes an event of this handler's kind: a calendar app's
+    invitation, or a mail with 时间/地点 lines. MeetingMail and ScheduleMail (schedules.py) are
+    the two kinds."""
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.name = kind
+    kind: str
+    name: str
 
     async def process(self, ctx: Context) -> None:
         sender = ctx.sender
@@ -62,34 +63,20 @@ class EventMail:
         span = await read_time(ctx, sender, fields, title)
         if span is None:
             return None
-        person = None
-        if self.kind == "schedule" and fields.person:
-            person = await self._schedule_owner(ctx, sender, fields.person, title)
-            if person is None:
-                return None
+        allowed, person = await self._whose(ctx, sender, fields, title)
+        if not allowed:
+            return None
         return events.EventDraft(
             kind=self.kind, title=title or text(language, "meeting"), start=span.start, end=span.end,
             all_day=span.all_day, location=fields.location, description=fields.rest,
             requirements=fields.requirements, units=() if person else ctx.routes.units, person=person,
             private=fields.private, source="mail", inbound_id=ctx.inbound.id)
 
-    async def _schedule_owner(self, ctx: Context, sender: PersonInfo, who: str, title: str) -> PersonInfo | None:
-        """The person a `人员:` line names, if the sender may keep their schedule."""
-        language = ctx.config.language
-        person = ctx.directory.person(who) or next(
-            (p for p in ctx.directory.everyone() if p.name and p.name == who.strip()), None)
-        reason = None
-        if person is None:
-            reason = text(language, "schedule_for_stranger", who=who)
-        elif not may_keep_schedule(sender, person):
-            reason = text(language, "schedule_not_allowed", who=person.display)
-        if reason is not None:
-            record(ctx.session, now=ctx.clock.now(), actor=sender.email, action="event.refused",
-                   subject_type="inbound", subject_id=ctx.inbound.id, detail={"reason": reason})
-            await answer(ctx, sender, "event_refused", text(language, "event_refused_subject", title=title),
-                         text(language, "event_refused_body", reason=reason))
-            return None
-        return person
+    async def _whose(self, ctx: Context, sender: PersonInfo, fields: Fields,
+                     title: str) -> tuple[bool, PersonInfo | None]:
+        """Whether the event may be made, and the one person whose schedule it is on (None:
+        the addressed units'). A meeting is always the units'."""
+        return True, None
 
     async def _from_calendar(self, ctx: Context, sender: PersonInfo, item: CalendarItem) -> None:
         """A calendar app's invitation: new, an update of one it sent before, or a cancellation."""
@@ -121,13 +108,6 @@ class EventMail:
             units=ctx.routes.units, source="calendar", source_uid=item.uid or None, source_sequence=item.sequence,
             inbound_id=ctx.inbound.id)
         await events.create_event(ctx.session, ctx.office, draft, sender, now=now)
-
-
-def may_keep_schedule(editor: PersonInfo, person: PersonInfo) -> bool:
-    """The person, or a clerk, leader or admin of one of their units (a leader's secretary)."""
-    if editor.email == person.email or "admin" in editor.roles:
-        return True
-    return any(editor.roles_in(unit) & {"clerk", "leader", "admin"} for unit in person.units)
 
 
 async def read_time(ctx: Context, sender: PersonInfo, fields: Fields, title: str) -> Span | None:
@@ -223,3 +203,9 @@ async def handle_organizer_reply(ctx: Context, token: Token) -> None:
         await read_time(ctx, organizer, fields, event.title)
         return
     await events.change_event(session, ctx.office, event, changes, actor=author, now=now)
+
+
+class MeetingMail(EventMail):
+    """`[会议]` mail and calendar invitations to unit addresses: a meeting, its members invited."""
+
+    kind = name = "meeting"
