@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from inkless.bridge.app import run_service, safe_url
 from inkless.bridge.imap import CONNECTION_ERRORS, probe_mailbox
@@ -22,7 +22,6 @@ from inkless.errors import InklessError
 from inkless.org import load_org
 from inkless.storage import migrate, queries
 from inkless.storage.engine import create_engine, session_factory
-from inkless.storage.models import InboundMessage
 from inkless.storage.org import import_org
 
 
@@ -138,10 +137,7 @@ def check(config_file: str | None) -> None:
                 async with session_factory(engine)() as session:
                     await session.execute(text("SELECT 1"))
                     depths = await queries.queue_depths(session)
-                    quarantined = (await session.execute(
-                        select(InboundMessage.id, InboundMessage.mail_from, InboundMessage.reason)
-                        .where(InboundMessage.status == "quarantined")
-                        .order_by(InboundMessage.id.desc()).limit(10))).all()
+                    quarantined = await queries.quarantined(session, limit=10)
                 click.echo(f"database: {safe_url(config.database)}: ok ({depths})")
                 if quarantined:
                     click.echo(f"quarantine: {depths['inbound_quarantined']} message(s); newest:")

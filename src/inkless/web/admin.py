@@ -43,15 +43,9 @@ async def admin_page(request: web.Request) -> web.Response:
     if "admin" not in person.roles:
         return refused(request)
     async with request.app[SESSIONS]() as session:
-        quarantined = (await session.execute(
-            select(InboundMessage.id, InboundMessage.received_at, InboundMessage.mail_from, InboundMessage.rcpt_tos,
-                   InboundMessage.size, InboundMessage.reason, InboundMessage.attempts)
-            .where(InboundMessage.status == "quarantined").order_by(InboundMessage.id.desc()).limit(LISTED))).all()
+        quarantined = await queries.quarantined(session, limit=LISTED)
         depths = await queries.queue_depths(session)
-        failed = (await session.execute(
-            select(OutboxMessage.id, OutboxMessage.created_at, OutboxMessage.kind, OutboxMessage.rcpt,
-                   OutboxMessage.attempts, OutboxMessage.last_error)
-            .where(OutboxMessage.status == "failed").order_by(OutboxMessage.id.desc()).limit(LISTED))).all()
+        failed = await queries.failed_outbound(session, limit=LISTED)
     directory = request.app[OFFICE]().directory
     units = [UnitRow(unit.id, unit.name, directory.units[unit.parent].name if unit.parent in directory.units
                      else unit.parent, len(directory.members(unit.id, recursive=False)))

@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 from yarl import URL
 
 from inkless.storage import queries
-from inkless.storage.models import Document, InboundMessage
+from inkless.storage.models import Document
 from inkless.storage.visibility import document_visible_to
 from inkless.web.api_auth import api_client, only_admins
 from inkless.web.fields import is_id
@@ -193,15 +193,10 @@ async def list_quarantine(request: web.Request) -> web.Response:
     """Messages that could not be processed, with the reason, newest first (admins only)."""
     only_admins(request)
     limit = page_limit(request)
-    query = (select(InboundMessage.id, InboundMessage.received_at, InboundMessage.mail_from,
-                    InboundMessage.rcpt_tos, InboundMessage.size, InboundMessage.reason)
-             .where(InboundMessage.status == "quarantined").order_by(InboundMessage.id.desc()).limit(limit))
-    if (before := before_cursor(request)) is not None:
-        query = query.where(InboundMessage.id < before)
-    if since := request.query.get("since"):
-        query = query.where(InboundMessage.received_at >= parse_since(since, request))
+    since = request.query.get("since")
+    after = parse_since(since, request) if since else None
     async with request.app[SESSIONS]() as session:
-        rows = (await session.execute(query)).all()
+        rows = await queries.quarantined(session, limit=limit, before=before_cursor(request), since=after)
     items = [{"id": row.id, "received_at": iso(row.received_at, request), "mail_from": row.mail_from or None,
               "rcpt_to": [r for r in row.rcpt_tos.split("\n") if r], "size": row.size, "reason": row.reason}
              for row in rows]

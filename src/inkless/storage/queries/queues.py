@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -202,3 +202,27 @@ async def reprocess_inbound(session: AsyncSession, inbound_id: int) -> None:
     """A stored message goes back to the inbox worker as if just stored (attempts from zero)."""
     await session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id).values(
         status="new", claimed_by=None, claimed_at=None, attempts=0, reason=None, processed_at=None))
+
+
+async def quarantined(session: AsyncSession, *, limit: int, before: int | None = None,
+                      since: datetime | None = None) -> Sequence[Row[int, datetime, str, str, int, str | None, int]]:
+    """The messages that could not be processed, newest first (id, received_at, mail_from,
+    rcpt_tos, size, reason, attempts): for the admin page, the API and `inkless check`."""
+    query = (select(InboundMessage.id, InboundMessage.received_at, InboundMessage.mail_from, InboundMessage.rcpt_tos,
+                    InboundMessage.size, InboundMessage.reason, InboundMessage.attempts)
+             .where(InboundMessage.status == "quarantined").order_by(InboundMessage.id.desc()).limit(limit))
+    if before is not None:
+        query = query.where(InboundMessage.id < before)
+    if since is not None:
+        query = query.where(InboundMessage.received_at >= since)
+    return (await session.execute(query)).all()
+
+
+async def failed_outbound(session: AsyncSession, *,
+                          limit: int) -> Sequence[Row[int, datetime, str, str, int, str | None]]:
+    """The copies the relay refused for good or that ran out of time, newest first (id,
+    created_at, kind, rcpt, attempts, last_error)."""
+    return (await session.execute(
+        select(OutboxMessage.id, OutboxMessage.created_at, OutboxMessage.kind, OutboxMessage.rcpt,
+               OutboxMessage.attempts, OutboxMessage.last_error)
+        .where(OutboxMessage.status == "failed").order_by(OutboxMessage.id.desc()).limit(limit))).all()
