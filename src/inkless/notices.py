@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inkless.chat import notify as chat
 from inkless.mail import compose
 from inkless.mail.parse import ParsedAttachment
 from inkless.office import Office
@@ -68,3 +69,13 @@ async def may_answer(session: AsyncSession, sender: str, *, kind: str, now: date
         return False
     session.add(AutoAnswer(sender=sender, at=now, kind=kind))
     return True
+
+
+async def tell(session: AsyncSession, office: Office, told: Sequence[tuple[Notice, chat.Notification | None]], *,
+               now: datetime) -> None:
+    """Tell people something by mail, and the same by chat to those who linked one: each
+    notice is queued as mail, and its chat notification (if any) for every chat its person
+    linked, all in the caller's transaction."""
+    for notice, _ in told:
+        await send(session, office, notice, now=now)
+    await chat.notify(session, [notification for _, notification in told if notification is not None], now=now)

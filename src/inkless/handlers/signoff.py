@@ -71,7 +71,7 @@ async def ask(session: AsyncSession, office: Office, approval: Approval, documen
     subject_key = "signoff_remind_subject" if reminder else "signoff_subject"
     if approval.asked_at is None:
         approval.asked_at = now
-    await notices.send(session, office, notices.Notice(
+    notice = notices.Notice(
         kind="signoff_reminder" if reminder else "signoff_request",
         unit_id=document.unit_id,
         to_email=approval.approver,
@@ -83,15 +83,16 @@ async def ask(session: AsyncSession, office: Office, approval: Approval, documen
         reply_to=office.signer.address(token),
         references=office.signer.message_id(token) if reminder else None,
         attachments=[ParsedAttachment(a.filename, a.content_type, a.data) for a in attachments],
-    ), now=now)
-    if approval.person_id is not None:
-        await chat.notify(session, [chat.Notification(
-            person_id=approval.person_id, key=f"approval:{approval.id}:{'remind' if reminder else 'ask'}",
-            kind="approval", item=f"a{approval.id}",
-            text=text(language, "bot_approval", title=document.title, version=approval.version,
-                      sender=sender.display if sender else document.sender, excerpt=version.body.strip()[:300]),
-            buttons=[[[text(language, "bot_approve_button"), f"ap:{approval.id}:y"],
-                      [text(language, "bot_reject_button"), f"ap:{approval.id}:n"]]])], now=now)
+    )
+    buttons = chat.Notification(
+        person_id=approval.person_id, key=f"approval:{approval.id}:{'remind' if reminder else 'ask'}",
+        kind="approval", item=f"a{approval.id}",
+        text=text(language, "bot_approval", title=document.title, version=approval.version,
+                  sender=sender.display if sender else document.sender, excerpt=version.body.strip()[:300]),
+        buttons=[[[text(language, "bot_approve_button"), f"ap:{approval.id}:y"],
+                  [text(language, "bot_reject_button"), f"ap:{approval.id}:n"]]]) \
+        if approval.person_id is not None else None
+    await notices.tell(session, office, [(notice, buttons)], now=now)
     record(session, now=now, actor="inkless", action="signoff.reminded" if reminder else "signoff.asked",
            subject_type="approval", subject_id=approval.id,
            detail={"document": document.id, "version": approval.version, "approver": approval.approver})

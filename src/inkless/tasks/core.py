@@ -116,18 +116,19 @@ async def _send_to_unit(session: AsyncSession, office: Office, task: Task, *, ki
     language, signer = office.config.language, office.signer
     subject = text(language, subject_key, title=task.title, deadline=task.deadline.isoformat(), **values)
     recipients = members(office, task) if people is None else list(people)
+    told = []
     for person in recipients:
         token = Token("reply", "t", task.id, person.id)
-        await notices.send(session, office, notices.Notice(
+        told.append((notices.Notice(
             kind=kind, unit_id=task.unit_id if task.unit_id in office.directory.units else person.home_unit,
             to_email=person.email, to_name=person.name, subject=subject, text=body,
             message_id=signer.message_id(token, suffix=suffix), mail_from=signer.address(Token("bounce", "t", task.id,
                                                                                                 person.id)),
-            reply_to=signer.address(token)), now=now)
-    await chat.notify(session, [chat.Notification(
-        person_id=person.id, key=f"task:{task.id}:{kind}:{suffix}", kind="task", item=None,
-        text=text(language, "bot_task_reminder", title=task.title, deadline=task.deadline.isoformat(),
-                  state=subject)) for person in recipients], now=now)
+            reply_to=signer.address(token)), chat.Notification(
+            person_id=person.id, key=f"task:{task.id}:{kind}:{suffix}", kind="task", item=None,
+            text=text(language, "bot_task_reminder", title=task.title, deadline=task.deadline.isoformat(),
+                      state=subject))))
+    await notices.tell(session, office, told, now=now)
 
 
 async def add_entry(session: AsyncSession, task: Task, *, kind: str, by: str, body: str, now: datetime,
