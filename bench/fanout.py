@@ -195,7 +195,7 @@ def pyspy_exe() -> str:
 
 
 # The places whose callees are broken down: issuing (per-copy work in one transaction) and delivering.
-ROOTS = ("issue_document", "OutboxWorker._deliver", "claim_outbox", "OutboxWorker._record")
+ROOTS = ("issue_document", "OutboxWorker._deliver", "claim_due", "OutboxWorker._record")
 
 
 def summarise_collapsed(path: Path, wall: float, rate: int, top: int) -> list[str]:

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless import metrics
@@ -73,9 +73,7 @@ class OutboxWorker(Worker):
         """Until the next retry falls due, at most the poll interval (other processes queue mail)."""
         poll = self._worker_settings.poll_interval
         async with self._sessions() as session:
-            due = await session.scalar(
-                select(OutboxMessage.next_attempt_at).where(OutboxMessage.status == "queued")
-                .order_by(OutboxMessage.next_attempt_at).limit(1))
+            due = await queries.next_due(session, OutboxMessage)
         if due is None:
             return poll
         return max(0.0, min(poll, (due - self._clock.now()).total_seconds()))
@@ -86,7 +84,7 @@ class OutboxWorker(Worker):
             await self._settle_held()
         await self._pressure.quiet()
         async with self._sessions() as session, session.begin():
-            batch = await queries.claim_outbox(session, self._claimer(), limit=self._settings.batch_size)
+            batch = await queries.claim_due(session, OutboxMessage, self._claimer(), limit=self._settings.batch_size)
         if not batch:
             return 0
         await self._deliver(batch)

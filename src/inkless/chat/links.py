@@ -49,8 +49,13 @@ async def link(session: AsyncSession, code: str, chat_id: int, *, now: datetime)
     return int(person_id)
 
 
+async def person_of(session: AsyncSession, chat_id: int) -> int | None:
+    """The person a chat is linked to, if any."""
+    return await session.scalar(select(ChatLink.person_id).where(ChatLink.chat_id == chat_id))
+
+
 async def unlink(session: AsyncSession, chat_id: int, *, now: datetime) -> bool:
-    person_id = await session.scalar(select(ChatLink.person_id).where(ChatLink.chat_id == chat_id))
+    person_id = await person_of(session, chat_id)
     if person_id is None:
         return False
     await session.execute(delete(ChatLink).where(ChatLink.chat_id == chat_id))

@@ -6,7 +6,6 @@ import secrets
 from typing import Any
 
 import click
-from sqlalchemy import select
 
 from inkless.addresses import fold_address
 from inkless.calendar import feeds
@@ -15,7 +14,8 @@ from inkless.cli.common import config_option, member_id, run_db, user_errors
 from inkless.clock import Clock
 from inkless.config import load_config
 from inkless.errors import InklessError
-from inkless.storage.models import ApiToken, Person, Unit
+from inkless.storage import queries
+from inkless.storage.models import ApiToken, Unit
 from inkless.web.api_auth import OPERATOR, hash_token
 
 
@@ -44,8 +44,7 @@ def api_token_create(config_file: str | None, name: str, owner: str | None, scop
 
     async def work(sessions: Any) -> str | None:
         async with sessions() as session, session.begin():
-            email = None if owner is None else str(
-                await session.scalar(select(Person.email).where(Person.id == await member_id(session, owner))))
+            email = None if owner is None else await queries.person_email(session, await member_id(session, owner))
             session.add(ApiToken(name=name, token_hash=hash_token(token), created_at=Clock().now(), owner=email,
                                  scope=OPERATOR if email is None else scope or "read"))
             return email
@@ -69,7 +68,7 @@ def api_token_list(config_file: str | None) -> None:
 
     async def work(sessions: Any) -> list[ApiToken]:
         async with sessions() as session:
-            return list((await session.scalars(select(ApiToken).order_by(ApiToken.id))).all())
+            return await queries.api_tokens(session)
 
     for row in run_db(config, work):
         # Tokens from before tokens had owners are refused by the API: say so.

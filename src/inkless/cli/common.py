@@ -10,15 +10,12 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy import func, select
 
-from inkless.addresses import fold_address
 from inkless.bridge.app import safe_url
 from inkless.config import Config
 from inkless.errors import InklessError
-from inkless.storage import migrate
+from inkless.storage import migrate, queries
 from inkless.storage.engine import create_engine, session_factory
-from inkless.storage.models import Membership, Person
 
 T = TypeVar("T")
 
@@ -66,12 +63,10 @@ def run_db(config: Config, work: Callable[[Any], Awaitable[T]]) -> T:
 
 async def member_id(session: Any, email: str) -> int:
     """The person id of an org member, or a one-line error naming the address."""
-    person_id = await session.scalar(select(Person.id).where(Person.email == fold_address(email)))
-    member = person_id is not None and await session.scalar(
-        select(func.count()).select_from(Membership).where(Membership.person_id == person_id))
-    if not member:
+    person_id = await queries.member_id(session, email)
+    if person_id is None:
         raise InklessError(f"{email} is not a member of the organisation")
-    return int(person_id)
+    return person_id
 
 
 def _width(value: str) -> int:

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import func, select
 
 from inkless.cli.common import config_option, fail, format_table, run_db, user_errors
 from inkless.config import load_config
 from inkless.errors import InklessError, Quarantine
 from inkless.mail.verdict import read_reply
 from inkless.storage import queries
-from inkless.storage.models import Approval, AuditEntry, Document, Evidence, Recipient
+from inkless.storage.audit import audit_log
+from inkless.storage.models import Approval, AuditEntry, Document, Evidence
 
 
 @click.group()
@@ -36,16 +36,7 @@ def doc_list(config_file: str | None, limit: int) -> None:
 
     async def work(sessions: Any) -> list[tuple[Any, ...]]:
         async with sessions() as session:
-            counts = (select(Recipient.document_id, func.count().label("total"),
-                             func.count(Recipient.sent_at).label("sent"),
-                             func.count(Recipient.read_at).label("read"))
-                      .group_by(Recipient.document_id).subquery())
-            rows = await session.execute(
-                select(Document.id, Document.number, Document.status, Document.unit_id, Document.title,
-                       counts.c.total, counts.c.sent, counts.c.read)
-                .outerjoin(counts, counts.c.document_id == Document.id)
-                .order_by(Document.id.desc()).limit(limit))
-            return [tuple(row) for row in rows.all()]
+            return list(await queries.receipt_counts(session, limit=limit))
 
     rows = run_db(config, work)
     table = [("ID", "NUMBER", "STATUS", "UNIT", "SENT", "READ", "TITLE")]
@@ -154,10 +145,8 @@ def doc_evidence(config_file: str | None, doc_id: int, output: str | None) -> No
     async def work(sessions: Any) -> tuple[Document | None, list[tuple[Approval, Evidence]], list[AuditEntry]]:
         async with sessions() as session:
             document = await session.get(Document, doc_id)
-            rows = (await session.execute(
-                select(Approval, Evidence).join(Evidence, Evidence.approval_id == Approval.id)
-                .where(Approval.document_id == doc_id).order_by(Evidence.id))).tuples().all()
-            audit = (await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
+            rows = await queries.decision_evidence(session, doc_id)
+            audit = await audit_log(session)
             mine = [entry for entry in audit if _about_document(entry, doc_id, {a.id for a, _ in rows})]
             return document, list(rows), mine
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from sqlalchemy import select
 
 from inkless.calendar.views import event_views
 from inkless.cli.common import config_option, format_table, run_db, user_errors
 from inkless.clock import Clock
 from inkless.config import load_config
 from inkless.errors import InklessError
-from inkless.storage.models import Event, Task
+from inkless.storage import queries
+from inkless.storage.models import Event
 from inkless.tasks.views import task_views
 
 
@@ -33,13 +33,8 @@ def task_list(config_file: str | None, unit: str | None, everything: bool) -> No
 
     async def work(sessions: Any) -> list[dict[str, Any]]:
         async with sessions() as session:
-            query = select(Task).order_by(Task.deadline, Task.id)
-            if unit:
-                query = query.where(Task.unit_id == unit)
-            if not everything:
-                query = query.where(Task.status != "done")
-            return await task_views(session, list((await session.scalars(query)).all()), zone=config.zone,
-                                    today=today)
+            found = await queries.tasks_of(session, units=[unit] if unit else None, done_too=everything)
+            return await task_views(session, found, zone=config.zone, today=today)
 
     views = sorted(run_db(config, work), key=lambda view: (not view["overdue"], view["deadline"], view["id"]))
     table = [("ID", "UNIT", "DEADLINE", "STATUS", "OWNER", "TITLE", "LATEST")]
@@ -66,8 +61,7 @@ def event_list(config_file: str | None, limit: int) -> None:
 
     async def work(sessions: Any) -> list[dict[str, Any]]:
         async with sessions() as session:
-            found = (await session.scalars(select(Event).order_by(Event.id.desc()).limit(limit))).all()
-            return await event_views(session, list(found), config.zone)
+            return await event_views(session, await queries.newest_events(session, limit=limit), config.zone)
 
     table = [("ID", "KIND", "START", "STATUS", "ANSWERED", "TITLE")]
     for view in run_db(config, work):

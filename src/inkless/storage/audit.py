@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.printable import printable_detail
@@ -29,3 +30,8 @@ def record(
     session.add(AuditEntry(at=now, actor=actor, action=action, subject_type=subject_type,
                            subject_id=None if subject_id is None else str(subject_id),
                            detail=printable_detail(detail or {})))
+
+
+async def audit_log(session: AsyncSession) -> list[AuditEntry]:
+    """The whole log, oldest first."""
+    return list((await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all())

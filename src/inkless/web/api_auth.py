@@ -23,10 +23,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
-from sqlalchemy import select
 
 from inkless.directory import PersonInfo
-from inkless.storage.models import ApiToken
+from inkless.storage import queries
 from inkless.web.keys import API_LIMIT, CONFIG, OFFICE, SESSIONS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -109,8 +108,7 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
         client = ApiClient(name="api.tokens", owner=None, scope="write")
     else:
         async with request.app[SESSIONS]() as session:
-            row = (await session.execute(select(ApiToken.id, ApiToken.name, ApiToken.owner, ApiToken.scope).where(
-                ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)))).first()
+            row = await queries.active_api_token(session, hash_token(token))
         if row is None:
             return _answer(401, "invalid bearer token")
         if row.owner is None and row.scope == OPERATOR:

@@ -15,7 +15,6 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.calendar import feeds
@@ -34,7 +33,6 @@ from inkless.storage.models import (
     Event,
     Recipient,
     ShortMessage,
-    ShortMessageRecipient,
     Task,
 )
 from inkless.web.auth import check_csrf
@@ -156,8 +154,7 @@ async def appointments(session: AsyncSession, office: Office, person: PersonInfo
     start, middle, end = (datetime.combine(day, time(0), tzinfo=zone) for day in (today, tomorrow, monday))
     events = await queries.confirmed_events(session, person.id, person.email, office.directory.reaching(person),
                                             start=start, end=end)
-    invited = {attendee.event_id: attendee for attendee in (await session.scalars(select(Attendee).where(
-        Attendee.person_id == person.id, Attendee.event_id.in_([event.id for event in events])))).all()}
+    invited = await queries.invitations(session, person.id, [event.id for event in events])
     shown = [Appointment(event, invited.get(event.id), describe_time(event, office), event.organizer == person.email)
              for event in events]
     return [a for a in shown if a.event.start < middle], [a for a in shown if a.event.start >= middle]
@@ -165,17 +162,13 @@ async def appointments(session: AsyncSession, office: Office, person: PersonInfo
 
 async def open_tasks(session: AsyncSession, person: PersonInfo, today: date) -> list[tuple[Task, bool]]:
     """Tasks of the person's units not yet done, with their overdue flag, overdue first."""
-    tasks = (await session.scalars(select(Task).where(Task.unit_id.in_(person.units), Task.status != "done")
-                                   .order_by(Task.deadline, Task.id))).all()
+    tasks = await queries.tasks_of(session, units=person.units)
     return [(task, today > task.deadline) for task in tasks]
 
 
 async def short_messages(session: AsyncSession, office: Office, person: PersonInfo) -> list[ShortNote]:
     """The newest short messages to the person, by bot or by mail alike."""
-    rows = (await session.scalars(
-        select(ShortMessage).join(ShortMessageRecipient, ShortMessageRecipient.message_id == ShortMessage.id)
-        .where(ShortMessageRecipient.person_id == person.id)
-        .order_by(ShortMessage.created_at.desc(), ShortMessage.id.desc()).limit(MESSAGES_SHOWN))).all()
+    rows = await queries.short_messages_to(session, person.id, limit=MESSAGES_SHOWN)
     return [ShortNote(row, display_name(office, row.sender)) for row in rows]
 
 

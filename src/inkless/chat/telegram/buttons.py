@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -85,8 +84,8 @@ class Buttons(Conversation):
             return self._refused(person, chat_id, f"ack:{parts[0]}")
         await record_receipt(session, recipient, now=self._clock.now(), actor=person.email, channel="bot",
                              acknowledged=True, language=self.language)
-        title = await session.scalar(select(Document.title).where(Document.id == recipient.document_id))
-        done = self._t("bot_acknowledged", title=title)
+        document = await session.get(Document, recipient.document_id)
+        done = self._t("bot_acknowledged", title=document.title if document else "")
         return Answer(done, message=done)
 
     async def _open_approval(self, session: AsyncSession, person: PersonInfo, approval_id: int

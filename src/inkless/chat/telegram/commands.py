@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -15,7 +14,7 @@ from inkless.chat.telegram.conversation import Conversation
 from inkless.chat.telegram.sender import markup
 from inkless.directory import PersonInfo
 from inkless.storage import queries
-from inkless.storage.models import Approval, Document, Event, ShortMessageRecipient
+from inkless.storage.models import Approval, Document, Event
 
 
 class Commands(Conversation):
@@ -100,8 +99,7 @@ class Commands(Conversation):
                                                    now=self._clock.now())
             except ShortMessageError as error:
                 return str(error)
-            copies = (await session.execute(select(ShortMessageRecipient.channel).where(
-                ShortMessageRecipient.message_id == message.id))).scalars().all()
+            copies = await queries.short_message_channels(session, message.id)
             return self._t("bot_sent_short", count=len(copies), bot=copies.count("bot"), mail=copies.count("mail"))
         await self._linked(update, work)
         self._on_queued()

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 
+from inkless.chat import links
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.directory import PersonInfo
 from inkless.mail.texts import text
 from inkless.office import Office
-from inkless.storage.models import ChatLink
 
 
 class Conversation:
@@ -33,7 +32,7 @@ class Conversation:
         return text(self.language, key, **values)
 
     async def _person(self, session: AsyncSession, chat_id: int) -> PersonInfo | None:
-        person_id = await session.scalar(select(ChatLink.person_id).where(ChatLink.chat_id == chat_id))
+        person_id = await links.person_of(session, chat_id)
         return self._office().directory.person_by_id(person_id) if person_id is not None else None
 
     async def _linked(self, update: Update, work: Callable[[AsyncSession, PersonInfo], Awaitable[str | None]]

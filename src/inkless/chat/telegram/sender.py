@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import (
@@ -97,8 +97,7 @@ class ChatSender(Worker):
     async def idle_timeout(self) -> float:
         poll = self._worker_settings.poll_interval
         async with self._sessions() as session:
-            due = await session.scalar(select(ChatMessage.next_attempt_at).where(ChatMessage.status == "queued")
-                                       .order_by(ChatMessage.next_attempt_at).limit(1))
+            due = await queries.next_due(session, ChatMessage)
         if due is None:
             return poll
         return max(0.0, min(poll, (due - self._clock.now()).total_seconds()))
@@ -115,18 +114,8 @@ class ChatSender(Worker):
 
     async def _claim(self, *, limit: int) -> list[ChatMessage]:
         """Claim due messages: queued ones, and those a process that is gone had claimed."""
-        claimer = self._claimer()
         async with self._sessions() as session, session.begin():
-            candidates = (select(ChatMessage.id).where(or_(
-                and_(ChatMessage.status == "queued", ChatMessage.next_attempt_at <= claimer.now),
-                and_(ChatMessage.status == "sending",
-                     queries.abandoned(claimer, ChatMessage.claimed_by, ChatMessage.claimed_at))))
-                .order_by(ChatMessage.next_attempt_at, ChatMessage.id).limit(limit).with_for_update(skip_locked=True))
-            result = await session.execute(
-                update(ChatMessage).where(ChatMessage.id.in_(candidates.scalar_subquery()))
-                .values(status="sending", claimed_by=claimer.worker, claimed_at=claimer.now)
-                .returning(ChatMessage).execution_options(synchronize_session=False))
-            return sorted(result.scalars().all(), key=lambda row: row.id)
+            return await queries.claim_due(session, ChatMessage, self._claimer(), limit=limit)
 
     async def _release(self, rows: list[ChatMessage]) -> None:
         async with self._sessions() as session, session.begin():

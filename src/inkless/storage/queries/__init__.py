@@ -3,6 +3,16 @@
 
 from __future__ import annotations
 
+from inkless.storage.queries.access import (
+    active_api_token,
+    api_tokens,
+    member_id,
+    person_email,
+)
+from inkless.storage.queries.chat import (
+    short_message_channels,
+    short_messages_to,
+)
 from inkless.storage.queries.documents import (
     AttachmentMeta,
     DocumentView,
@@ -10,9 +20,11 @@ from inkless.storage.queries.documents import (
     add_recipients,
     attachments_of,
     decidable,
+    decision_evidence,
     document_views,
     next_document_serial,
     pending_approvals,
+    receipt_counts,
     unacknowledged,
 )
 from inkless.storage.queries.leases import (
@@ -27,16 +39,18 @@ from inkless.storage.queries.leases import (
 from inkless.storage.queries.queues import (
     RECIPIENT_TABLES,
     OutboundCopy,
+    Queued,
     add_outbox_body,
     claim_delivery,
+    claim_due,
     claim_inbound,
-    claim_outbox,
     enqueue,
     enqueue_each,
     failed_outbound,
     inbound_raw,
     mark_recipient_failed,
     mark_recipients_sent,
+    next_due,
     outbox_bodies,
     quarantined,
     queue_depths,
@@ -46,7 +60,12 @@ from inkless.storage.queries.queues import (
 from inkless.storage.queries.schedule import (
     bump_calendar,
     confirmed_events,
+    invitations,
+    newest_events,
     on_schedule_of,
+)
+from inkless.storage.queries.tasks import (
+    tasks_of,
 )
 
 __all__ = [
@@ -55,36 +74,49 @@ __all__ = [
     "DocumentView",
     "HEARTBEAT",
     "OutboundCopy",
+    "Queued",
     "RECIPIENT_TABLES",
     "abandoned",
+    "active_api_token",
     "add_attachments",
     "add_outbox_body",
     "add_recipients",
+    "api_tokens",
     "attachments_of",
     "beat",
     "bump_calendar",
     "claim_delivery",
+    "claim_due",
     "claim_inbound",
-    "claim_outbox",
     "confirmed_events",
     "decidable",
+    "decision_evidence",
     "document_views",
     "end_heartbeat",
     "enqueue",
     "enqueue_each",
     "failed_outbound",
     "inbound_raw",
+    "invitations",
     "mark_recipient_failed",
     "mark_recipients_sent",
+    "member_id",
+    "newest_events",
     "next_document_serial",
+    "next_due",
     "on_schedule_of",
     "outbox_bodies",
     "pending_approvals",
+    "person_email",
     "quarantined",
     "queue_depths",
+    "receipt_counts",
     "release_lease",
     "reprocess_inbound",
     "retry_outbound",
+    "short_message_channels",
+    "short_messages_to",
     "take_lease",
+    "tasks_of",
     "unacknowledged",
 ]

@@ -19,6 +19,7 @@ from inkless.storage.models import (
     Document,
     DocumentCounter,
     DocumentVersion,
+    Evidence,
     Recipient,
 )
 
@@ -167,3 +168,24 @@ async def decidable(session: AsyncSession, approval: Approval, document: Documen
                                   .where(DocumentVersion.document_id == document.id))
     return (approval.asked_at is not None and approval.decision is None
             and document.status == "pending_approval" and approval.version == latest)
+
+
+async def receipt_counts(session: AsyncSession, *, limit: int
+                         ) -> list[tuple[int, str | None, str, str, str, int | None, int | None, int | None]]:
+    """The newest documents with their receipts: (id, number, status, unit, title, recipients,
+    sent, read); the counts are None for a document without recipients."""
+    counts = (select(Recipient.document_id, func.count().label("total"), func.count(Recipient.sent_at).label("sent"),
+                     func.count(Recipient.read_at).label("read"))
+              .group_by(Recipient.document_id).subquery())
+    rows = await session.execute(
+        select(Document.id, Document.number, Document.status, Document.unit_id, Document.title,
+               counts.c.total, counts.c.sent, counts.c.read)
+        .outerjoin(counts, counts.c.document_id == Document.id).order_by(Document.id.desc()).limit(limit))
+    return [tuple(row) for row in rows.all()]
+
+
+async def decision_evidence(session: AsyncSession, document_id: int) -> list[tuple[Approval, Evidence]]:
+    """Every decision on a document with what it rests on, in the order they came."""
+    return list((await session.execute(
+        select(Approval, Evidence).join(Evidence, Evidence.approval_id == Approval.id)
+        .where(Approval.document_id == document_id).order_by(Evidence.id))).tuples().all())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Row, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.storage import blobs
 from inkless.storage.models import (
+    ChatMessage,
     DeliveryKey,
     InboundMessage,
     OutboxBody,
@@ -137,25 +139,34 @@ async def _claim_inbound(session: AsyncSession, claimer: Claimer, which: ColumnE
     return sorted(row[0] for row in result.all())
 
 
-async def claim_outbox(session: AsyncSession, claimer: Claimer, *, limit: int) -> list[OutboxMessage]:
-    """Claim due outbound messages (queued and due, or sending under a claimer that is gone)."""
+# The two queues a worker delivers from: mail copies for the relay, messages for the chats.
+Queued = TypeVar("Queued", OutboxMessage, ChatMessage)
+
+
+async def claim_due(session: AsyncSession, table: type[Queued], claimer: Claimer, *, limit: int) -> list[Queued]:
+    """Claim due messages of a queue: queued and due, or sending under a claimer that is gone."""
     candidates = (
-        select(OutboxMessage.id)
-        .where(or_(and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= claimer.now),
-                   and_(OutboxMessage.status == "sending",
-                        abandoned(claimer, OutboxMessage.claimed_by, OutboxMessage.claimed_at))))
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        select(table.id)
+        .where(or_(and_(table.status == "queued", table.next_attempt_at <= claimer.now),
+                   and_(table.status == "sending", abandoned(claimer, table.claimed_by, table.claimed_at))))
+        .order_by(table.next_attempt_at, table.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     result = await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(candidates.scalar_subquery()))
+        update(table)
+        .where(table.id.in_(candidates.scalar_subquery()))
         .values(status="sending", claimed_by=claimer.worker, claimed_at=claimer.now)
-        .returning(OutboxMessage)
+        .returning(table)
         .execution_options(synchronize_session=False)
     )
     return sorted(result.scalars().all(), key=lambda row: row.id)
+
+
+async def next_due(session: AsyncSession, table: type[OutboxMessage] | type[ChatMessage]) -> datetime | None:
+    """When the next queued message of a queue falls due (None: nothing queued)."""
+    return await session.scalar(select(table.next_attempt_at).where(table.status == "queued")
+                                .order_by(table.next_attempt_at).limit(1))
 
 
 async def queue_depths(session: AsyncSession) -> dict[str, int]:

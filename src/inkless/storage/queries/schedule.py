@@ -31,3 +31,14 @@ async def confirmed_events(session: AsyncSession, person_id: int, email: str, un
     return list((await session.scalars(select(Event).where(
         Event.status == "CONFIRMED", Event.start < end, Event.end > start, on_schedule_of(person_id, email, units),
     ).order_by(Event.start, Event.id))).all())
+
+
+async def invitations(session: AsyncSession, person_id: int, event_ids: list[int]) -> dict[int, Attendee]:
+    """A person's invitations to these events, by event id (their answers)."""
+    return {attendee.event_id: attendee for attendee in (await session.scalars(select(Attendee).where(
+        Attendee.person_id == person_id, Attendee.event_id.in_(event_ids)))).all()}
+
+
+async def newest_events(session: AsyncSession, *, limit: int) -> list[Event]:
+    """The newest events, newest first."""
+    return list((await session.scalars(select(Event).order_by(Event.id.desc()).limit(limit))).all())
