@@ -19,8 +19,9 @@ from inkless.storage import blobs
 from inkless.storage.engine import SQLITE_PRAGMAS
 from inkless.storage.models import InboundMessage
 
-# An arrival at least this big is written by SqliteInboundStore in a thread, not on the loop.
-STORE_APART = 256 * 1024
+# An arrival kept apart in chunks (storage/blobs.py) is written by SqliteInboundStore in a
+# thread, not on the loop: megabytes of chunk rows are no work for the event loop.
+STORE_APART = blobs.APART
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,6 @@ from inkless.storage.queries.leases import (
 from inkless.storage.queries.queues import (
     RECIPIENT_TABLES,
     OutboundCopy,
-    Queued,
     add_outbox_body,
     claim_delivery,
     claim_due,
@@ -74,7 +73,6 @@ __all__ = [
     "DocumentView",
     "HEARTBEAT",
     "OutboundCopy",
-    "Queued",
     "RECIPIENT_TABLES",
     "abandoned",
     "active_api_token",
