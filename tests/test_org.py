@@ -57,7 +57,7 @@ def broken(change: str) -> dict[str, Any]:
     ("duplicate id", "units[2].id: duplicate unit id 'finance'"),
     ("reserved id", "units[2].id: 'all' is reserved for Inkless's own addresses (got 'all')"),
     ("bad email", "units[0].members[0].email: not an email address (got 'not-an-address')"),
-    ("bad role", "units[0].members[0].roles[0]: Input should be 'clerk', 'leader' or 'admin' (got 'boss')"),
+    ("bad role", "units[0].members[0].roles[0]: Input should be 'clerk', 'leader', 'admin' or 'receiver' (got 'boss')"),
     ("cycle", "units: parent cycle through 'office'"),
 ])
 def test_org_mistakes_name_the_key(tmp_path: Path, change: str, message: str) -> None:

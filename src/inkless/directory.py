@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from inkless.addresses import fold_address
 
 SENDER_ROLES_FOR_ALL = frozenset({"clerk", "leader", "admin"})
+# Who signs for a unit (签收) when it has no receivers.
+SIGNERS_WITHOUT_RECEIVERS = frozenset({"clerk", "leader"})
+# Types that go up the hierarchy: they reach only the addressed unit's own members.
+UPWARD_TYPES = frozenset({"请示", "报告"})
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,25 @@ class UnitInfo:
     parent: str | None
     doc_prefix: str
     approvers: tuple[str, ...]
+    incoming_prefix: str = ""
+
+    @property
+    def incoming(self) -> str:
+        return self.incoming_prefix or self.doc_prefix + "收"
+
+
+@dataclass(frozen=True)
+class ExternalOrgan:
+    """An outside organ that may send documents in: senders are addresses or `@domain`s."""
+
+    id: str
+    name: str
+    senders: tuple[str, ...]
+
+    def sends_as(self, address: str) -> bool:
+        folded = fold_address(address)
+        domain = "@" + folded.rpartition("@")[2]
+        return folded in self.senders or domain in self.senders
 
 
 @dataclass(frozen=True)
@@ -47,8 +70,10 @@ class PersonInfo:
 class Directory:
     """Look-ups the SMTP edge and the handlers need, with no database round trip."""
 
-    def __init__(self, units: Iterable[UnitInfo], people: Iterable[PersonInfo]) -> None:
+    def __init__(self, units: Iterable[UnitInfo], people: Iterable[PersonInfo],
+                 externals: Iterable[ExternalOrgan] = ()) -> None:
         self.units = {unit.id: unit for unit in units}
+        self.externals = tuple(externals)
         # Keyed by the folded address: look-ups fold ASCII case only, so a look-alike (a Kelvin
         # sign, a full-width letter) is nobody.
         self.people = {fold_address(person.email): person for person in people if person.units}
@@ -70,6 +95,15 @@ class Directory:
 
     def is_member(self, email: str) -> bool:
         return fold_address(email) in self.people
+
+    def external_organ(self, email: str) -> ExternalOrgan | None:
+        """The outside organ this address sends for (§2.8); never for a member's address.
+        An exact address wins over a domain."""
+        if self.is_member(email):
+            return None
+        folded = fold_address(email)
+        exact = next((organ for organ in self.externals if folded in organ.senders), None)
+        return exact or next((organ for organ in self.externals if organ.sends_as(folded)), None)
 
     def may_send_to_all(self, email: str) -> bool:
         person = self.person(email)
@@ -114,8 +148,33 @@ class Directory:
                     seen.setdefault(person.email, person)
         return list(seen.values())
 
+    def reach_roles(self, main: Iterable[str], copy: Iterable[str], *, upward: bool,
+                    without: str | None = None) -> list[PersonInfo]:
+        """Everyone a document reaches (SPEC §2): a main unit and, unless the document goes up
+        (请示, 报告), its sub-units; a copied unit only its own members; all@ everyone."""
+        seen: dict[str, PersonInfo] = {}
+        for address, recursive in [(unit, not upward) for unit in main] + [(unit, False) for unit in copy]:
+            people = self.everyone() if address == "all" else self.members(address, recursive=recursive)
+            for person in people:
+                if person.email != without:
+                    seen.setdefault(person.email, person)
+        return list(seen.values())
+
     def everyone(self) -> list[PersonInfo]:
         return list(self.people.values())
+
+    def signers(self, unit_id: str) -> list[PersonInfo]:
+        """Who signs for documents on the unit's behalf (签收): its receivers; if it has none,
+        its clerks and leaders; if it has none of those either, any of its own members."""
+        own = self._members.get(unit_id, [])
+        receivers = [p for p in own if "receiver" in p.roles_in(unit_id)]
+        if receivers:
+            return receivers
+        return [p for p in own if p.roles_in(unit_id) & SIGNERS_WITHOUT_RECEIVERS] or list(own)
+
+    def signs_for(self, person: PersonInfo, unit_ids: Iterable[str]) -> list[str]:
+        """Which of these units the person signs for."""
+        return [unit_id for unit_id in unit_ids if any(p.email == person.email for p in self.signers(unit_id))]
 
     def leaders(self, unit_id: str) -> list[PersonInfo]:
         return [p for p in self._members.get(unit_id, []) if "leader" in p.roles_in(unit_id)]

@@ -19,12 +19,13 @@ from inkless.addresses import fold_address
 from inkless.config import describe_validation_error, read_yaml_mapping
 from inkless.errors import OrgError
 
-Role = Literal["clerk", "leader", "admin"]
+Role = Literal["clerk", "leader", "admin", "receiver"]
 
 # Local parts Inkless uses itself; a unit may not take them.
 RESERVED_LOCAL_PARTS = frozenset({"all", "reply", "bounce", "receipt", "postmaster", "abuse", "mailer-daemon", "noreply"})
 UNIT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 
 
 class _Strict(BaseModel):
@@ -50,6 +51,7 @@ class UnitSpec(_Strict):
     name: str
     parent: str | None = None
     doc_prefix: str | None = None
+    incoming_prefix: str | None = None
     approvers: list[str] = Field(default_factory=list)
     members: list[MemberSpec] = Field(default_factory=list)
 
@@ -71,9 +73,45 @@ class UnitSpec(_Strict):
     def prefix(self) -> str:
         return self.doc_prefix or self.name
 
+    @property
+    def incoming(self) -> str:
+        """The prefix of incoming numbers (收文编号): set, or the document prefix + 收."""
+        return self.incoming_prefix or self.prefix + "收"
+
+
+class ExternalSpec(_Strict):
+    """An outside organ that may send documents in (SPEC §2.8): its senders are addresses
+    (`wenshu@city.example`) or whole domains (`@beijing.gov.cn`)."""
+
+    id: str
+    name: str
+    senders: list[str] = Field(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not UNIT_ID.match(value):
+            raise ValueError("external id must be lower-case letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("senders")
+    @classmethod
+    def _check_senders(cls, value: list[str]) -> list[str]:
+        senders = []
+        for sender in value:
+            folded = fold_address(sender.strip())
+            if folded.startswith("@"):
+                if not DOMAIN.match(folded[1:]):
+                    raise ValueError(f"'{sender}' is not '@' and a domain")
+            elif not EMAIL.match(folded):
+                raise ValueError(f"'{sender}' is neither an email address nor '@domain'")
+            senders.append(folded)
+        return senders
+
 
 class OrgSpec(_Strict):
     units: list[UnitSpec]
+    external: list[ExternalSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_references(self) -> OrgSpec:
@@ -93,6 +131,14 @@ class OrgSpec(_Strict):
             emails = [member.email for member in unit.members]
             if len(emails) != len(set(emails)):
                 raise ValueError(f"units[{index}].members: a person is listed twice in unit '{unit.id}'")
+        organs: set[str] = set()
+        for index, organ in enumerate(self.external):
+            if organ.id in seen or organ.id in organs:
+                raise ValueError(f"external[{index}].id: '{organ.id}' is already a unit or an outside organ")
+            organs.add(organ.id)
+            for sender in organ.senders:
+                if sender in members:
+                    raise ValueError(f"external[{index}].senders: '{sender}' is a member of the organisation")
         parents = {unit.id: unit.parent for unit in self.units}
         for unit_id in ids:
             chain, current = {unit_id}, parents[unit_id]

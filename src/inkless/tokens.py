@@ -77,11 +77,12 @@ class TokenSigner:
 
     def find(self, text: str) -> Token | None:
         """The first genuine token anywhere in a header value (References, Delivered-To …)."""
-        for match in _EMBEDDED.finditer(text or ""):
-            token = self.verify(match.group(0))
-            if token is not None:
-                return token
-        return None
+        return next(iter(self.find_all(text)), None)
+
+    def find_all(self, text: str) -> list[Token]:
+        """Every genuine token in a header value, in order."""
+        found = (self.verify(match.group(0)) for match in _EMBEDDED.finditer(text or ""))
+        return [token for token in found if token is not None]
 
     def message_id(self, token: Token, *, suffix: str = "") -> str:
         """A Message-ID that carries the token, so replies find it in References even when

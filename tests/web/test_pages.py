@@ -146,8 +146,9 @@ async def test_ack_link_acknowledges_only_on_post(service: Service, relay: Captu
             rows = {r["email"]: r for r in (await response.json())["recipients"]}
             return rows["edu-staff@test.gov"]["acknowledged_at"]  # type: ignore[no-any-return]
 
+        await confirm(service, http, await sign_in(service, relay, http, "edu-staff@test.gov"))
         page = await (await http.get(base(service) + link.group(1))).text()
-        assert 'id="ack-button"' in page
+        assert 'id="ack-button"' in page and "钱老师" in page
         assert await acknowledged() is None  # a GET (a link scanner) never acknowledges
         assert (await http.post(base(service) + link.group(1), data={})).status == 403
         assert await acknowledged() is None
@@ -156,6 +157,55 @@ async def test_ack_link_acknowledges_only_on_post(service: Service, relay: Captu
         assert await acknowledged() is not None
         forged = link.group(1)[:-3] + "aaa"
         assert (await http.get(base(service) + forged)).status == 404
+
+
+async def test_a_forwarded_ack_link_acknowledges_for_no_one_but_its_recipient(
+        service: Service, relay: CaptureRelay) -> None:
+    # edu-staff forwards their copy; whoever opens the link is not edu-staff unless signed in as them.
+    document_id = await issue(service, relay, "[通知] 转来的签收链接")
+    text = relay.to("edu-staff@test.gov")[0].message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    link = re.search(r"http://inkless.test(/ack/\S+)", text)
+    assert link
+    url = base(service) + link.group(1)
+
+    async def acknowledged() -> str | None:
+        async with browser() as http:
+            response = await http.get(f"{base(service)}/api/v1/documents/{document_id}", headers=AUTH)
+            rows = {r["email"]: r for r in (await response.json())["recipients"]}
+        return rows["edu-staff@test.gov"]["acknowledged_at"]  # type: ignore[no-any-return]
+
+    # Not signed in: no button that acknowledges; the page offers a sign-in link to edu-staff's mailbox.
+    async with browser() as http:
+        page = await (await http.get(url)).text()
+        assert 'id="ack-button"' not in page and 'id="ack-signin-button"' in page
+        assert (await http.post(url, data={"csrf_token": csrf(page)})).status == 403
+        assert await acknowledged() is None
+        # Asking for the link sends it to edu-staff, not to whoever pressed.
+        before = len(relay.to("edu-staff@test.gov"))
+        form = dict(re.findall(r'name="(csrf_token|email|next)" value="([^"]*)"', page))
+        assert form["email"] == "edu-staff@test.gov" and form["next"] == link.group(1)
+        assert (await http.post(f"{base(service)}/signin", data=form)).status == 200
+        await wait_for(lambda: len(relay.to("edu-staff@test.gov")) > before, what="the sign-in link to edu-staff")
+    # Signed in as someone else (who received the forward): refused, nothing recorded.
+    async with browser() as http:
+        await confirm(service, http, await sign_in(service, relay, http, "edu-clerk@test.gov"))
+        page = await (await http.get(url)).text()
+        assert 'id="ack-button"' not in page and 'id="ack-other"' in page and "edu-clerk@test.gov" in page
+        response = await http.post(url, data={"csrf_token": csrf(page)})
+        assert response.status == 403
+        session_form = re.search(r'action="/signout".*?name="csrf_token" value="([^"]+)"', page, re.S)
+        if session_form:
+            assert (await http.post(url, data={"csrf_token": session_form.group(1)})).status == 403
+    assert await acknowledged() is None
+    # The recipient, signed in through the link mailed to them, lands back on the page and acknowledges.
+    async with browser() as http:
+        mailed = await sign_in(service, relay, http, "edu-staff@test.gov", next_path=link.group(1))
+        landed = await confirm(service, http, mailed)
+        assert landed.headers["Location"] == link.group(1)
+        page = await (await http.get(url)).text()
+        done = await http.post(url, data={"csrf_token": csrf(page)})
+        assert done.status == 200 and 'id="done"' in await done.text()
+    assert await acknowledged() is not None
 
 
 async def test_public_page_and_atom_list_only_public_documents(service: Service, relay: CaptureRelay) -> None:

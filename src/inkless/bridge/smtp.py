@@ -191,6 +191,9 @@ class IngressHandler:
         if not sender:
             return "550 5.7.1 The null sender may not write to unit addresses"
         if not directory.is_member(sender):
+            # A registered outside organ (SPEC §2.8) may send documents in to a unit, never to all@.
+            if local != "all" and directory.external_organ(sender) is not None:
+                return None
             return "550 5.7.1 Sender is not a member of the organisation"
         if local == "all" and not directory.may_send_to_all(sender):
             return "550 5.7.1 Only clerks, leaders and admins may write to all@"
@@ -228,15 +231,15 @@ class IngressHandler:
 
     def _check_headers(self, envelope: Envelope, raw: bytes) -> str | None:
         """Header From (and upstream authentication) checks for mail to unit addresses: the
-        header From is a member and the same address as the envelope sender (one member can
-        never write as another)."""
+        header From is a member (or a registered outside sender) and the same address as the
+        envelope sender (one member can never write as another)."""
         units = [r for r in envelope.rcpt_tos if is_unit_address(r, self._signer)]
         if not units:
             return None
         head = raw[: _header_end(raw)]
         senders = [address for m in _FROM.finditer(head) for address in _addresses(_unfold(m.group(1)))]
         directory = self._directory()
-        if len(senders) != 1 or not directory.is_member(senders[0]):
+        if len(senders) != 1 or not (directory.is_member(senders[0]) or directory.external_organ(senders[0])):
             shown = _reply_safe(senders[0]) if senders else "(none)"
             return f"550 5.7.1 Header From {shown} is not a member of the organisation"
         envelope_from = fold_address(envelope_sender(envelope))

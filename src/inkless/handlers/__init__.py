@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from inkless.handlers.context import Handler
 from inkless.handlers.documents import DocumentHandler
+from inkless.handlers.incoming import IncomingMail
 from inkless.handlers.meetings import MeetingMail
 from inkless.handlers.returns import ReturnMail
 from inkless.handlers.schedules import ScheduleMail
@@ -17,7 +18,7 @@ from inkless.handlers.tasks import TaskMail
 
 HANDLERS: dict[str, Handler] = {
     handler.name: handler
-    for handler in (SenderCheck(), DocumentHandler(), MeetingMail(), ScheduleMail(), ShortMessageMail(),
+    for handler in (SenderCheck(), DocumentHandler(), IncomingMail(), MeetingMail(), ScheduleMail(), ShortMessageMail(),
                     TaskMail(), ReturnMail())
 }
 
@@ -31,6 +32,8 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     "short_message": ("sender", "short_message"),
     # [督办] mail: a supervision task per addressed unit.
     "task": ("sender", "task"),
+    # A registered outside organ's mail to units: an incoming document (收文) per unit.
+    "incoming": ("incoming",),
     # Mail to reply+/bounce+/receipt+ addresses.
     "return": ("returns",),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from inkless.addresses import fold_address
@@ -57,14 +58,33 @@ def known_tags(extra_types: tuple[str, ...] = ()) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Routes:
-    """Envelope recipients grouped by what Inkless does with them."""
+    """Envelope recipients grouped by what Inkless does with them; `copies` are the unit
+    addresses only copied (抄送: in the header Cc, not in To)."""
 
     units: tuple[str, ...]
     returns: tuple[str, ...]
+    copies: tuple[str, ...] = ()
+
+    @property
+    def main(self) -> tuple[str, ...]:
+        return tuple(unit for unit in self.units if unit not in self.copies)
 
 
-def route(recipients: list[str], *, domain: str, directory: Directory, signer: TokenSigner) -> Routes:
-    """Split envelope recipients into unit addresses (incl. all@) and signed return addresses."""
+def _locals(addresses: Sequence[str], domain: str) -> set[str]:
+    found = set()
+    for address in addresses:
+        local, _, host = address.rpartition("@")
+        if fold_address(host) == domain:
+            found.add(fold_address(local))
+    return found
+
+
+def route(recipients: list[str], *, domain: str, directory: Directory, signer: TokenSigner,
+          to: Sequence[str] = (), cc: Sequence[str] = ()) -> Routes:
+    """Split envelope recipients into unit addresses (incl. all@) and signed return addresses.
+
+    A unit address in the header Cc and not in To is a copy (抄送); every other unit address
+    the message was delivered to (To, or Bcc) is a main recipient (主送)."""
     units: list[str] = []
     returns: list[str] = []
     for recipient in recipients:
@@ -77,4 +97,6 @@ def route(recipients: list[str], *, domain: str, directory: Directory, signer: T
                 units.append(local)
         elif local == "reply" or signer.verify_address(local) is not None:
             returns.append(local)
-    return Routes(tuple(units), tuple(returns))
+    in_to, in_cc = _locals(to, domain), _locals(cc, domain)
+    copies = tuple(unit for unit in units if unit in in_cc and unit not in in_to and unit != "all")
+    return Routes(tuple(units), tuple(returns), copies)

@@ -4,8 +4,9 @@ sent for sign-off (handlers/signoff.py) or issued at once (handlers/issue.py).""
 from __future__ import annotations
 
 from inkless.handlers.context import Context
-from inkless.handlers.issue import issue_document
+from inkless.handlers.issue import addressed_units, issue_document
 from inkless.handlers.signoff import chain_of, start_signoff
+from inkless.mail.parse import header_text
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Document, DocumentVersion
@@ -35,14 +36,33 @@ class DocumentHandler:
         )
         version = DocumentVersion(version=1, created_at=now, body=ctx.message.text, body_html=ctx.message.html)
         document.versions.append(version)
+        document.answers_id = await _answered_request(ctx) if document.type == "批复" else None
         ctx.session.add(document)
         await ctx.session.flush()
+        await queries.add_document_units(ctx.session, document.id,
+                                         addressed_units(ctx.routes.units, ctx.routes.copies, ctx.directory))
         attachments = ctx.message.attachments
         await queries.add_attachments(ctx.session, version.id, [(a.filename, a.content_type, a.data) for a in attachments])
         record(ctx.session, now=now, actor=sender.email, action="document.created", subject_type="document",
-               subject_id=document.id, detail={"title": document.title, "to": list(ctx.routes.units)})
+               subject_id=document.id, detail={"title": document.title, "to": list(ctx.routes.main),
+                                               "cc": list(ctx.routes.copies), "answers": document.answers_id})
         approvers = chain_of(document, ctx.office)
         if approvers:
             await start_signoff(ctx.session, ctx.office, document, version, approvers, now=now)
             return
         await issue_document(ctx.session, document, version, attachments, office=ctx.office, now=now)
+
+
+async def _answered_request(ctx: Context) -> int | None:
+    """The 请示 a 批复 answers: the one whose copy, sent to the 批复's sender, it replies to
+    (In-Reply-To / References carry that copy's Message-ID and so its signed token)."""
+    assert ctx.sender is not None
+    for name in ("In-Reply-To", "References"):
+        for value in ctx.message.message.get_all(name) or []:
+            for token in ctx.signer.find_all(header_text(value)):
+                if token.purpose != "reply" or token.kind != "d" or token.person != ctx.sender.id:
+                    continue
+                request = await queries.document_of_copy(ctx.session, token.item)
+                if request is not None and request.type == "请示":
+                    return request.id
+    return None

@@ -4,26 +4,54 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless import notices
 from inkless.chat import notify as chat
-from inkless.directory import Directory, PersonInfo
+from inkless.directory import UPWARD_TYPES, Directory, PersonInfo
 from inkless.mail import compose
 from inkless.mail.parse import ParsedAttachment
 from inkless.mail.texts import text
 from inkless.office import Office
 from inkless.storage import queries
 from inkless.storage.audit import record
-from inkless.storage.models import Document, DocumentVersion
+from inkless.storage.models import Document, DocumentUnit, DocumentVersion
 from inkless.tokens import Token, TokenSigner
 
 
-def recipients_of(document: Document, directory: Directory) -> list[PersonInfo]:
-    """Everyone in the addressed units and their sub-units, once each, without the sender."""
-    return directory.reach(document.addressed_to.split("\n"), without=document.sender)
+@dataclass(frozen=True)
+class Reach:
+    """Who a document reaches: everyone, and those reached only as a copy (抄送)."""
+
+    people: list[PersonInfo]
+    copy_only: frozenset[str]
+
+
+def recipients_of(document: Document, units: list[DocumentUnit], directory: Directory) -> Reach:
+    """Who gets a copy (SPEC §2, §2.8), once each, without the sender: for a document received
+    from outside, the receiving unit's receivers; otherwise the main units and, unless the
+    document goes up (请示, 报告), their sub-units, and the copied units' own members."""
+    if document.direction == "incoming":
+        return Reach(directory.signers(document.unit_id), frozenset())
+    copies = [unit.unit_id for unit in units if unit.role == "copy"]
+    main = [address for address in document.addressed_to.split("\n") if address and address not in copies]
+    upward = document.type in UPWARD_TYPES
+    everyone = directory.reach_roles(main, copies, upward=upward, without=document.sender)
+    mains = {person.email for person in directory.reach_roles(main, [], upward=upward)}
+    return Reach(everyone, frozenset(p.email for p in everyone if p.email not in mains))
+
+
+def addressed_units(addresses: Sequence[str], copies: Sequence[str], directory: Directory) -> list[tuple[str, str]]:
+    """The units a document is addressed to, each (unit id, main | copy); all@ addresses every unit."""
+    units: dict[str, str] = {}
+    for address in addresses:
+        for unit_id in (directory.units if address == "all" else [address]):
+            if unit_id in directory.units:
+                units.setdefault(unit_id, "copy" if address in copies else "main")
+    return list(units.items())
 
 
 async def issue_document(
@@ -38,17 +66,22 @@ async def issue_document(
     """Number the document, record its recipients and queue one personal copy each."""
     config, directory, signer = office.config, office.directory, office.signer
     unit = directory.units[document.unit_id]
-    year = now.astimezone(config.zone).year
-    serial = await queries.next_document_serial(session, unit.id, year)
-    document.year, document.serial = year, serial
-    document.number = f"{unit.doc_prefix}〔{year}〕{serial}号"
+    if document.direction == "outgoing":
+        year = now.astimezone(config.zone).year
+        serial = await queries.next_document_serial(session, unit.id, year)
+        document.year, document.serial = year, serial
+        document.number = f"{unit.doc_prefix}〔{year}〕{serial}号"
     document.status = "issued"
     document.issued_at = now
 
-    people = recipients_of(document, directory)
+    units = (await queries.units_of(session, [document.id]))[document.id]
+    reach = recipients_of(document, units, directory)
+    people = reach.people
+    unit_ids = [u.unit_id for u in units]
+    signs_for = [directory.signs_for(person, unit_ids) for person in people]
     recipient_ids = await queries.add_recipients(
-        session, document.id, [(p.id, p.email, p.name) for p in people]
-    )
+        session, document.id, [(p.id, p.email, p.name) for p in people],
+        ["\n".join(own) or None for own in signs_for])
     language = config.language
     tracking_url = f"{config.web.base_url}/documents/{document.id}"
     body = compose.split_body(attachments)
@@ -56,9 +89,11 @@ async def issue_document(
     issued_at = now.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")
     text_before_link = copy_text(document, version.body, unit_name=unit.name,
                                  sender=directory.person(document.sender), language=language, issued_at=issued_at,
-                                 attachment_names=[a.filename for a in attachments])
+                                 attachment_names=[a.filename for a in attachments],
+                                 units=[(directory.units[u.unit_id].name, u.role) for u in units
+                                        if u.unit_id in directory.units])
     tag = f"[{document.type}] " if document.type else ""
-    subject = f"{tag}{document.title}（{document.number}）"
+    subject = f"{tag}{document.title}（{document.number or document.incoming_number}）"
     from_ = compose.mailbox(unit.name, config.local_address(unit.id))
     copies = []
     for index, (person, recipient_id) in enumerate(zip(people, recipient_ids, strict=True)):
@@ -76,7 +111,9 @@ async def issue_document(
             receipt_to=signer.address(Token("receipt", "d", recipient_id, person.id)),
             extra=[("X-Inkless-Document", str(document.id))],
         )
-        personal = text_before_link + text(language, "ack_link", url=f"{config.web.base_url}/ack/{ack}") + "\n"
+        personal = (_role_line(person, reach, language) + text_before_link
+                    + _forward_hint(signs_for[index], directory, language)
+                    + text(language, "ack_link", url=f"{config.web.base_url}/ack/{ack}") + "\n")
         copies.append(queries.OutboundCopy(
             kind="document", mail_from=signer.address(Token("bounce", "d", recipient_id, person.id)),
             rcpt=person.email, headers=headers + body.head(personal), recipient_id=recipient_id))
@@ -90,7 +127,22 @@ async def issue_document(
         for person, recipient_id in zip(people, recipient_ids, strict=True)], now=now)
     await _notify_sender(session, document, count=len(people), office=office, now=now, tracking_url=tracking_url)
     record(session, now=now, actor="inkless", action="document.issued", subject_type="document",
-           subject_id=document.id, detail={"number": document.number, "recipients": len(people)})
+           subject_id=document.id, detail={"number": document.number, "recipients": len(people),
+                                           "units": {u.unit_id: u.role for u in units}})
+
+
+def _role_line(person: PersonInfo, reach: Reach, language: str) -> str:
+    """A copy's first line when its reader was only copied (抄送)."""
+    return text(language, "copy_only_line") + "\n\n" if person.email in reach.copy_only else ""
+
+
+def _forward_hint(units: list[str], directory: Directory, language: str) -> str:
+    """For a receiver of a unit with sub-units: how to forward the document down (转发)."""
+    below = [child for unit in units for child in directory.subtree(unit)[1:]]
+    if not below:
+        return ""
+    names = "、".join(directory.units[child].name for child in below[:10]) + ("…" if len(below) > 10 else "")
+    return text(language, "forward_hint", units=names) + "\n"
 
 
 def copy_message_id(signer: TokenSigner, recipient_id: int, person_id: int) -> str:
@@ -108,16 +160,33 @@ def copy_text(
     language: str,
     issued_at: str,
     attachment_names: list[str],
+    units: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """The readable text of a personal copy: a short head, the body, the attachment list."""
-    head = [
-        text(language, "copy_intro", unit=unit_name),
-        f"{text(language, 'number')}: {document.number or text(language, 'no_number')}",
-    ]
-    if document.type:
-        head.append(f"{text(language, 'type')}: {document.type}")
-    head.append(f"{text(language, 'sender')}: {sender.display if sender else document.sender}")
-    head.append(f"{text(language, 'issued_at')}: {issued_at}")
+    """The readable text of a personal copy: a short head (for a document received from
+    outside, its registration), the body, the attachment list."""
+    if document.direction == "incoming":
+        head = [
+            text(language, "incoming_intro", unit=unit_name),
+            f"{text(language, 'source_organ')}: {document.source_organ or ''}",
+            f"{text(language, 'source_number')}: {document.source_number or text(language, 'no_number')}",
+            f"{text(language, 'incoming_number')}: {document.incoming_number}",
+            f"{text(language, 'received_at')}: {issued_at}",
+        ]
+    else:
+        head = [
+            text(language, "copy_intro", unit=unit_name),
+            f"{text(language, 'number')}: {document.number or text(language, 'no_number')}",
+        ]
+        if document.type:
+            head.append(f"{text(language, 'type')}: {document.type}")
+        head.append(f"{text(language, 'sender')}: {sender.display if sender else document.sender}")
+        head.append(f"{text(language, 'issued_at')}: {issued_at}")
+    main = [name for name, role in units if role == "main"]
+    copied = [name for name, role in units if role == "copy"]
+    if main and document.direction == "outgoing":
+        head.append(f"{text(language, 'main_units')}: " + "、".join(main))
+    if copied:
+        head.append(f"{text(language, 'copy_units')}: " + "、".join(copied))
     lines = ["\n".join(head), "", body.rstrip(), ""]
     if attachment_names:
         lines += [f"{text(language, 'attachments')}: " + "、".join(attachment_names), ""]

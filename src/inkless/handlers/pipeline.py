@@ -68,7 +68,11 @@ def _is_text(address: str) -> bool:
 def pipelines_for(ctx: Context) -> list[str]:
     """Which pipelines a message goes through, from its recipients and subject tags."""
     names = []
-    if ctx.routes.units:
+    sender = ctx.message.sender
+    if ctx.routes.units and sender is not None and ctx.directory.external_organ(sender) is not None:
+        # From outside only documents come in (收文), whatever the subject's tags.
+        names.append("incoming")
+    elif ctx.routes.units:
         function = ctx.subject.function
         # A calendar app's invitation is a meeting even without the tag, unless the subject
         # makes it a document (then the .ics is just one of its attachments).
@@ -108,7 +112,8 @@ async def run(
         recipients = await queries.claim_delivery(session, inbound.id, keys)
         if inbound.recipients and not recipients:
             raise Discard("already processed: the same message reached Inkless before (by SMTP or IMAP)")
-        routes = route(recipients, domain=config.domain, directory=directory, signer=signer)
+        routes = route(recipients, domain=config.domain, directory=directory, signer=signer,
+                       to=message.to, cc=message.cc)
         subject = split_subject(message.subject, known_tags(tuple(config.documents.extra_types)))
         ctx = Context(session, config, directory, signer, clock, inbound, message, routes, subject)
         pipeline = handler_name = "classify"

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.chat import notify as chat
 from inkless.errors import Discard, Quarantine
+from inkless.handlers import forward
+from inkless.handlers.answer import answer
 from inkless.handlers.context import Context
 from inkless.handlers.issue import copy_message_id
 from inkless.mail.autoreply import automatic_reason
@@ -28,6 +30,7 @@ from inkless.mail.parse import header_text
 from inkless.mail.reply_text import reply_text
 from inkless.mail.texts import text
 from inkless.printable import printable
+from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Document, Recipient
 from inkless.tokens import Token
@@ -81,6 +84,11 @@ async def record_receipt(
         record(session, now=now, actor=actor, action="receipt." + "+".join(changed), subject_type="recipient",
                subject_id=recipient.id, detail={"document": recipient.document_id, "channel": channel,
                                                 "reason": failed_reason, "comment": comment})
+    if "acknowledged" in changed:
+        signed = await queries.sign_for_units(session, recipient, now=now)
+        if signed:
+            record(session, now=now, actor=recipient.email, action="unit.signed", subject_type="document",
+                   subject_id=recipient.document_id, detail={"units": signed, "channel": channel})
     return changed
 
 
@@ -109,8 +117,28 @@ async def handle_copy_reply(ctx: Context, token: Token) -> None:
     if ctx.message.sender != recipient.email:
         raise Discard(f"reply to the copy of {recipient.email} came from {ctx.message.sender or '(no From)'}")
     comment = reply_text(ctx.message.text, ctx.message.html) or None
-    await record_receipt(ctx.session, recipient, now=ctx.clock.now(), actor=recipient.email, channel="mail",
+    now = ctx.clock.now()
+    await record_receipt(ctx.session, recipient, now=now, actor=recipient.email, channel="mail",
                          acknowledged=True, comment=comment, language=ctx.config.language)
+    request = forward.read_forward(comment or "")
+    if request is None:
+        return
+    if not ctx.token_addressed:
+        # A forward (or a quote of one) only threaded to the copy: its writer was not shown to be
+        # the one it was sent to, so it makes no document in their unit's name.
+        raise Discard(f"forward request for the copy of {recipient.email} found only in {ctx.message.subject[:60]!r}'s "
+                      "thread headers")
+    outcome = await forward.forward_down(ctx.session, ctx.office, recipient, request, now=now, channel="mail")
+    if outcome.refusal is not None:
+        person = ctx.directory.person(recipient.email)
+        title = await ctx.session.scalar(select(Document.title).where(Document.id == recipient.document_id))
+        record(ctx.session, now=now, actor=recipient.email, action="document.forward_refused",
+               subject_type="recipient", subject_id=recipient.id, detail={"reason": outcome.refusal})
+        if person is not None:
+            language = ctx.config.language
+            await answer(ctx, person, "forward_refused", text(language, "forward_refused_subject", title=title),
+                         text(language, "forward_refused_body", title=title, reason=outcome.refusal),
+                         token=Token("reply", "d", recipient.id, person.id))
 
 
 def _report_part(message: Message, kind: str) -> Message | None:

@@ -11,8 +11,9 @@ from inkless import notices
 from inkless.handlers.signoff import ask
 from inkless.mail.texts import text
 from inkless.office import Office
+from inkless.storage import queries
 from inkless.storage.audit import record
-from inkless.storage.models import Approval, Document, DocumentVersion, Recipient
+from inkless.storage.models import Approval, Document, DocumentUnit, DocumentVersion, Recipient
 from inkless.tokens import Token
 from inkless.workdays import add_working_days
 
@@ -94,7 +95,9 @@ async def remind_silent(session: AsyncSession, office: Office, *, now: datetime)
             recipient.ack_reminded_at = now
             await _remind_recipient(session, office, document, recipient, now=now)
         if silent:
-            await _digest_to_sender(session, office, document, list(silent), now=now)
+            units = (await queries.units_of(session, [document.id]))[document.id]
+            await _digest_to_sender(session, office, document, list(silent),
+                                    [unit for unit in units if unit.acknowledged_at is None], now=now)
             record(session, now=now, actor="inkless", action="receipt.reminded", subject_type="document",
                    subject_id=document.id, detail={"silent": len(silent)})
             acted += 1
@@ -109,25 +112,34 @@ async def _remind_recipient(session: AsyncSession, office: Office, document: Doc
     reply = Token("reply", "d", recipient.id, person_id)
     await notices.send(session, office, notices.Notice(
         kind="ack_reminder", unit_id=document.unit_id, to_email=recipient.email, to_name=recipient.name,
-        subject=text(language, "ack_remind_subject", title=document.title, number=document.number),
-        text=text(language, "ack_remind_body", title=document.title, number=document.number,
+        subject=text(language, "ack_remind_subject", title=document.title, number=document.number or document.incoming_number),
+        text=text(language, "ack_remind_body", title=document.title, number=document.number or document.incoming_number,
                   url=f"{config.web.base_url}/ack/{ack}"),
         message_id=signer.message_id(reply, suffix="remind"), references=signer.message_id(reply),
         mail_from=signer.address(Token("bounce", "d", recipient.id, person_id)),
         reply_to=signer.address(reply)), now=now)
 
 
-async def _digest_to_sender(session: AsyncSession, office: Office, document: Document, silent: list[Recipient], *,
-                            now: datetime) -> None:
+async def _digest_to_sender(session: AsyncSession, office: Office, document: Document, silent: list[Recipient],
+                            silent_units: list[DocumentUnit], *, now: datetime) -> None:
     sender = office.directory.person(document.sender)
     if sender is None:
         return
     language = office.config.language
     names = "\n".join(f"  {r.name or ''} <{r.email}>" for r in silent)
+    units_text = text(language, "silent_units", units="\n".join(
+        f"  {_unit_name(office, unit.unit_id)}（{text(language, 'copy_units' if unit.role == 'copy' else 'main_units')}）"
+        for unit in silent_units)) if silent_units else ""
     await notices.send(session, office, notices.Notice(
         kind="silent_digest", unit_id=document.unit_id, to_email=sender.email, to_name=sender.name,
         subject=text(language, "silent_digest_subject", title=document.title, count=len(silent)),
-        text=text(language, "silent_digest_body", title=document.title, number=document.number, names=names,
+        text=text(language, "silent_digest_body", title=document.title, number=document.number or document.incoming_number, names=names,
+                  units=units_text,
                   count=len(silent), url=f"{office.config.web.base_url}/documents/{document.id}?show=unacknowledged"),
         message_id=f"<inkless.d{document.id}.silent@{office.config.domain}>",
         mail_from=office.signer.address(Token("bounce", "n", document.id, sender.id))), now=now)
+
+
+def _unit_name(office: Office, unit_id: str) -> str:
+    unit = office.directory.units.get(unit_id)
+    return unit.name if unit else unit_id

@@ -7,9 +7,10 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inkless.directory import Directory, PersonInfo, UnitInfo
+from inkless.directory import Directory, ExternalOrgan, PersonInfo, UnitInfo
 from inkless.org import OrgSpec
 from inkless.storage.audit import record
+from inkless.storage.models import ExternalOrgan as ExternalOrganRow
 from inkless.storage.models import Membership, Person, Unit
 from inkless.storage.queries import bump_calendar
 
@@ -30,9 +31,11 @@ async def import_org(session: AsyncSession, spec: OrgSpec, *, now: datetime, act
         unit.name = unit_spec.name
         unit.parent_id = unit_spec.parent
         unit.doc_prefix = unit_spec.prefix
+        unit.incoming_prefix = unit_spec.incoming_prefix
         unit.approvers = list(unit_spec.approvers)
         unit.position = position
     removed_units = [unit_id for unit_id in existing_units if unit_id not in file_units]
+    await _import_externals(session, spec)
 
     people = {person.email: person for person in (await session.scalars(select(Person))).all()}
     wanted: dict[tuple[str, str], tuple[list[str], int]] = {}
@@ -78,6 +81,19 @@ async def import_org(session: AsyncSession, spec: OrgSpec, *, now: datetime, act
     return counts
 
 
+async def _import_externals(session: AsyncSession, spec: OrgSpec) -> None:
+    """Outside organs match the file's `external:` list."""
+    existing = {organ.id: organ for organ in (await session.scalars(select(ExternalOrganRow))).all()}
+    for position, organ_spec in enumerate(spec.external):
+        organ = existing.pop(organ_spec.id, None)
+        if organ is None:
+            organ = ExternalOrganRow(id=organ_spec.id)
+            session.add(organ)
+        organ.name, organ.senders, organ.position = organ_spec.name, list(organ_spec.senders), position
+    for gone in existing.values():
+        await session.delete(gone)
+
+
 async def load_directory(session: AsyncSession) -> Directory:
     """Build the in-memory Directory from the organisation tables."""
     units = (await session.scalars(select(Unit).order_by(Unit.position))).all()
@@ -93,8 +109,11 @@ async def load_directory(session: AsyncSession) -> Directory:
         infos.append(PersonInfo(id=person.id, email=person.email, name=person.name,
                                 units=tuple(unit for unit, _ in memberships), roles=roles,
                                 unit_roles=tuple(memberships)))
+    externals = (await session.scalars(select(ExternalOrganRow).order_by(ExternalOrganRow.position))).all()
     return Directory(
-        (UnitInfo(id=u.id, name=u.name, parent=u.parent_id, doc_prefix=u.doc_prefix, approvers=tuple(u.approvers))
+        (UnitInfo(id=u.id, name=u.name, parent=u.parent_id, doc_prefix=u.doc_prefix, approvers=tuple(u.approvers),
+                  incoming_prefix=u.incoming_prefix or "")
          for u in units),
         infos,
+        (ExternalOrgan(id=e.id, name=e.name, senders=tuple(e.senders)) for e in externals),
     )

@@ -56,7 +56,21 @@ OPENAPI: dict[str, Any] = {
                 "sender": {"type": "string"}, "unit": {"type": "string"}, "created_at": _TIME, "issued_at": _TIME,
                 "versions": {"type": "array", "items": {"$ref": "#/components/schemas/Version"}},
                 "approvals": {"type": "array", "items": {"$ref": "#/components/schemas/Approval"}},
-                "recipients": {"type": "array", "items": {"$ref": "#/components/schemas/Recipient"}}}},
+                "recipients": {"type": "array", "items": {"$ref": "#/components/schemas/Recipient"}},
+                "direction": {"enum": ["outgoing", "incoming"]}, "source_organ": {"type": ["string", "null"]},
+                "source_number": {"type": ["string", "null"]}, "incoming_number": {"type": ["string", "null"]},
+                "parent_id": {"type": ["integer", "null"]},
+                "answers_id": {"type": ["integer", "null"], "description": "the 请示 this 批复 answers"},
+                "answered_by": {"type": "array", "items": {"type": "integer"}},
+                "units": {"type": "array", "items": {"$ref": "#/components/schemas/DocumentUnit"}}}},
+            "DocumentUnit": {"type": "object", "properties": {
+                "unit": {"type": "string"}, "role": {"enum": ["main", "copy"]}, "acknowledged_at": _TIME,
+                "by": {"type": ["string", "null"]}}},
+            "TreeNode": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "number": {"type": ["string", "null"]}, "unit": {"type": "string"},
+                "status": {"type": "string"}, "title": {"type": "string"}, "sender": {"type": "string"},
+                "units": {"type": "array", "items": {"$ref": "#/components/schemas/DocumentUnit"}},
+                "children": {"type": "array", "items": {"$ref": "#/components/schemas/TreeNode"}}}},
             "Attendee": {"type": "object", "properties": {
                 "email": {"type": "string"}, "name": {"type": ["string", "null"]},
                 "partstat": {"enum": ["NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE"]},
@@ -138,6 +152,11 @@ OPENAPI: dict[str, Any] = {
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
             "responses": {"200": {"description": "the document", "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Document"}}}}, "401": _ERROR, "404": _ERROR}}},
+        "/api/v1/documents/{id}/tree": {"get": {
+            "summary": "The document and its forwards (转发) at every level, with each level's unit signing",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "the cascade", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/TreeNode"}}}}, "401": _ERROR, "404": _ERROR}}},
         "/api/v1/quarantine": {"get": {
             "summary": "Messages that could not be processed, with the reason (tokens of admins only)",
             "parameters": _PAGING,

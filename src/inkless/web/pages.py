@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -13,10 +14,11 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
+from inkless.directory import Directory
 from inkless.handlers.receipts import record_receipt
 from inkless.storage import queries
-from inkless.storage.models import Document, DocumentVersion, Recipient
-from inkless.web.auth import SignedIn, check_csrf, csrf_token
+from inkless.storage.models import Document, DocumentUnit, DocumentVersion, Recipient
+from inkless.web.auth import SignedIn, check_csrf, csrf_token, presession, set_presession
 from inkless.web.fields import is_id
 from inkless.web.i18n import PAGES
 from inkless.web.keys import CLOCK, CONFIG, OFFICE, SESSIONS, WEB_SIGNER
@@ -90,6 +92,8 @@ async def tracking(request: web.Request) -> web.Response:
         if document is None:
             return message(request, "not_found", 404)
         [view] = await queries.document_views(session, [document])
+        below = await queries.descendants(session, document.id)
+        units = await queries.units_of(session, [document.id] + [d.id for d in below])
     approvers = {a.approver for a in view.approvals}
     if document.status != "issued" and person != document.sender and person not in approvers:
         return message(request, "forbidden", 403)
@@ -108,10 +112,59 @@ async def tracking(request: web.Request) -> web.Response:
     }.get(show or "", view.recipients)
     sender = office.directory.person(document.sender)
     unit = office.directory.units.get(document.unit_id)
+    tree = cascade(document, below, units, office.directory)
     return page(request, "document.html", document=document, versions=view.versions, attachments=view.attachments,
                 approvals=view.approvals, recipients=shown, counts=counts, states=STATES,
                 percent=lambda n: round(100 * n / counts["total"]) if counts["total"] else 0,
-                sender=sender.display if sender else document.sender, unit_name=unit.name if unit else document.unit_id)
+                sender=sender.display if sender else document.sender, unit_name=unit.name if unit else document.unit_id,
+                tree=tree, answered_by=view.answered_by)
+
+
+@dataclass
+class Node:
+    """One document of a forwarding cascade as the tracking page draws it."""
+
+    document: Document
+    unit_name: str
+    units: list[UnitRow]
+    children: list[Node]
+
+    @property
+    def signed(self) -> int:
+        return sum(1 for unit in self.units if unit.acknowledged_at is not None)
+
+
+@dataclass
+class UnitRow:
+    """A recipient unit: its name, main or copy, when and by whom it signed, what it forwarded."""
+
+    unit_id: str
+    name: str
+    role: str
+    acknowledged_at: datetime | None
+    by: str | None
+    forwarded: Document | None
+
+
+def cascade(root: Document, below: list[Document], units: dict[int, list[DocumentUnit]],
+            directory: Directory) -> Node:
+    """The document and its forwards, each with its units, as nested nodes."""
+    children: dict[int, list[Document]] = {}
+    for document in below:
+        children.setdefault(document.parent_id or 0, []).append(document)
+
+    def name(unit_id: str) -> str:
+        unit = directory.units.get(unit_id)
+        return unit.name if unit else unit_id
+
+    def node(document: Document) -> Node:
+        own = children.get(document.id, [])
+        forwarded = {child.unit_id: child for child in own}
+        rows = [UnitRow(u.unit_id, name(u.unit_id), u.role, u.acknowledged_at, u.acknowledged_by,
+                        forwarded.get(u.unit_id)) for u in units.get(document.id, [])]
+        return Node(document, name(document.unit_id), rows, [node(child) for child in own])
+
+    return node(root)
 
 
 async def mark_read(request: web.Request, document_id: int, email: str) -> None:
@@ -143,24 +196,47 @@ async def _ack_target(request: web.Request) -> tuple[Recipient, Document]:
 
 
 async def ack_page(request: web.Request) -> web.Response:
-    """GET /ack/{token}: the confirm button. A GET never acknowledges (scanners prefetch links)."""
+    """GET /ack/{token}: who the copy was sent to and, to that person signed in, the confirm
+    button. A GET never acknowledges (scanners prefetch links); a mail forwarded to someone
+    else carries the link too, so it acknowledges only in the recipient's own session: anyone
+    else is asked to sign in as the recipient (the sign-in link goes to the recipient's mailbox)."""
     try:
         recipient, document = await _ack_target(request)
     except web.HTTPNotFound:
         return message(request, "link_invalid", 404)
+    token = request.match_info["token"]
     when = recipient.acknowledged_at.astimezone(request.app[CONFIG].zone).strftime("%Y-%m-%d %H:%M") \
         if recipient.acknowledged_at else None
-    return page(request, "ack.html", document=document, acknowledged_at=when,
-                csrf=csrf_token(request.app[WEB_SIGNER], f"ack:{request.match_info['token']}"))
+    name = recipient.name or recipient.email
+    current = current_session(request)
+    person = signed_in(request)
+    if when is not None or (person == recipient.email and current is not None):
+        return page(request, "ack.html", document=document, acknowledged_at=when, name=name, mine=True,
+                    csrf=csrf_token(request.app[WEB_SIGNER], _ack_csrf(token, current)) if current else "")
+    browser, fresh = presession(request)
+    response = page(request, "ack.html", document=document, acknowledged_at=None, name=name, mine=False,
+                    other=person, email=recipient.email, next=f"/ack/{token}",
+                    signin_csrf=csrf_token(request.app[WEB_SIGNER], f"signin-form:{browser}"))
+    if fresh:
+        set_presession(response, browser, secure=request.app[CONFIG].web.base_url.startswith("https://"))
+    return response
+
+
+def _ack_csrf(token: str, current: SignedIn | None) -> str:
+    return f"ack:{token}:{current.session_id if current else ''}"
 
 
 async def ack_confirm(request: web.Request) -> web.Response:
-    """POST /ack/{token}: acknowledge, bound to the recipient the link was made for."""
+    """POST /ack/{token}: acknowledge, only in the session of the recipient the link was made for."""
     try:
         recipient, document = await _ack_target(request)
     except web.HTTPNotFound:
         return message(request, "link_invalid", 404)
-    await check_csrf(request, request.app[WEB_SIGNER], f"ack:{request.match_info['token']}")
+    token = request.match_info["token"]
+    current = current_session(request)
+    await check_csrf(request, request.app[WEB_SIGNER], _ack_csrf(token, current))
+    if current is None or signed_in(request) != recipient.email:
+        return message(request, "ack_signin_needed", 403, name=recipient.name or recipient.email)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         row = await session.get(Recipient, recipient.id, with_for_update=True)
@@ -169,7 +245,7 @@ async def ack_confirm(request: web.Request) -> web.Response:
                              language=request.app[CONFIG].language)
         acknowledged_at = row.acknowledged_at
     assert acknowledged_at is not None
-    return page(request, "ack.html", document=document,
+    return page(request, "ack.html", document=document, name=recipient.name or recipient.email, mine=True,
                 acknowledged_at=acknowledged_at.astimezone(request.app[CONFIG].zone).strftime("%Y-%m-%d %H:%M"))
 
 

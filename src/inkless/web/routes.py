@@ -49,6 +49,7 @@ ROUTES = [
     web.get("/api/v1/openapi.json", api.openapi),
     web.get("/api/v1/documents", api.list_documents),
     web.get("/api/v1/documents/{id}", api.get_document),
+    web.get("/api/v1/documents/{id}/tree", api.document_tree),
     web.get("/api/v1/quarantine", api.list_quarantine),
     web.post("/api/v1/messages", chat.post_message),
     web.get("/api/v1/messages/{id}", chat.get_message),

@@ -24,8 +24,10 @@ from inkless.storage.models.documents import (
     Attachment,
     Document,
     DocumentCounter,
+    DocumentUnit,
     DocumentVersion,
     Evidence,
+    IncomingCounter,
     Recipient,
 )
 from inkless.storage.models.mail import (
@@ -38,7 +40,7 @@ from inkless.storage.models.mail import (
     OutboxBody,
     OutboxMessage,
 )
-from inkless.storage.models.org import Membership, Person, Unit
+from inkless.storage.models.org import ExternalOrgan, Membership, Person, Unit
 from inkless.storage.models.tasks import Task, TaskEntry
 
 __all__ = [
@@ -58,13 +60,16 @@ __all__ = [
     "DeliveryKey",
     "Document",
     "DocumentCounter",
+    "DocumentUnit",
     "DocumentVersion",
     "Event",
     "EventUnit",
     "Evidence",
+    "ExternalOrgan",
     "FeedToken",
     "ImapCheckpoint",
     "InboundMessage",
+    "IncomingCounter",
     "Lease",
     "LinkCode",
     "Membership",

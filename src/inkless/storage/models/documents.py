@@ -41,6 +41,14 @@ class Document(Base):
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the sender got the digest of recipients still silent.
     silent_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # outgoing (issued here) | incoming (received from an outside organ, 收文)
+    direction: Mapped[str] = mapped_column(String(8), default="outgoing", server_default="outgoing")
+    source_organ: Mapped[str | None] = mapped_column(String(200))
+    source_number: Mapped[str | None] = mapped_column(String(100))
+    incoming_number: Mapped[str | None] = mapped_column(String(100))
+    # The document this one forwards (转发), and the 请示 a 批复 answers.
+    parent_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    answers_id: Mapped[int | None] = mapped_column(BigId, index=True)
 
     versions: Mapped[list[DocumentVersion]] = relationship(
         back_populates="document", order_by="DocumentVersion.version", cascade="all, delete-orphan"
@@ -97,12 +105,39 @@ class Recipient(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     comment: Mapped[str | None] = mapped_column(Text)
     ack_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The recipient units this person signs for (签收) by acknowledging, one per line.
+    signs_for: Mapped[str | None] = mapped_column(Text)
+
+
+class DocumentUnit(Base):
+    """A unit a document is addressed to, main (主送) or copy (抄送), and when it signed for it."""
+
+    __tablename__ = "document_units"
+    __table_args__ = (UniqueConstraint("document_id", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[str] = mapped_column(String(64))
+    # main | copy
+    role: Mapped[str] = mapped_column(String(8))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(320))
 
 
 class DocumentCounter(Base):
     """The last document number given per unit and year (numbers are gapless)."""
 
     __tablename__ = "document_counters"
+
+    unit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IncomingCounter(Base):
+    """The last incoming number (收文编号) given per unit and year (gapless too)."""
+
+    __tablename__ = "incoming_counters"
 
     unit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -17,6 +17,7 @@ class Unit(Base):
     name: Mapped[str] = mapped_column(String(200))
     parent_id: Mapped[str | None] = mapped_column(String(64))
     doc_prefix: Mapped[str] = mapped_column(String(100))
+    incoming_prefix: Mapped[str | None] = mapped_column(String(100))
     approvers: Mapped[list[str]] = mapped_column(JSON, default=list)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -39,4 +40,15 @@ class Membership(Base):
     unit_id: Mapped[str] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ExternalOrgan(Base):
+    """An outside organ that may send documents in (收文): its sender addresses or domains."""
+
+    __tablename__ = "external_organs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    senders: Mapped[list[str]] = mapped_column(JSON, default=list)
     position: Mapped[int] = mapped_column(Integer, default=0)

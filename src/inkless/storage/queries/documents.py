@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,8 +19,10 @@ from inkless.storage.models import (
     Attachment,
     Document,
     DocumentCounter,
+    DocumentUnit,
     DocumentVersion,
     Evidence,
+    IncomingCounter,
     Recipient,
 )
 
@@ -30,32 +33,121 @@ async def next_document_serial(session: AsyncSession, unit_id: str, year: int) -
     The counter row is locked until the transaction ends, so a rolled-back issue gives
     its number back and two processes never take the same one.
     """
+    return await _next_serial(session, DocumentCounter, unit_id, year)
+
+
+async def next_incoming_serial(session: AsyncSession, unit_id: str, year: int) -> int:
+    """The next incoming number (收文编号) of a unit in a year: gapless, like document numbers."""
+    return await _next_serial(session, IncomingCounter, unit_id, year)
+
+
+async def _next_serial(session: AsyncSession, counter: type[DocumentCounter] | type[IncomingCounter],
+                       unit_id: str, year: int) -> int:
     dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(
-        insert_fn(DocumentCounter).values(unit_id=unit_id, year=year, last=0).on_conflict_do_nothing()
-    )
+    await session.execute(insert_fn(counter).values(unit_id=unit_id, year=year, last=0).on_conflict_do_nothing())
     row = await session.execute(
-        update(DocumentCounter)
-        .where(DocumentCounter.unit_id == unit_id, DocumentCounter.year == year)
-        .values(last=DocumentCounter.last + 1)
-        .returning(DocumentCounter.last)
-    )
+        update(counter).where(counter.unit_id == unit_id, counter.year == year)
+        .values(last=counter.last + 1).returning(counter.last))
     return int(row.scalar_one())
 
 
 async def add_recipients(
-    session: AsyncSession, document_id: int, people: Sequence[tuple[int, str, str | None]]
+    session: AsyncSession, document_id: int, people: Sequence[tuple[int, str, str | None]],
+    signs_for: Sequence[str | None] | None = None,
 ) -> list[int]:
-    """Insert recipient rows (person id, email, name); return their ids in the same order."""
+    """Insert recipient rows (person id, email, name, and the units each signs for, one per
+    line); return their ids in the same order."""
     if not people:
         return []
+    units = signs_for if signs_for is not None else [None] * len(people)
     result = await session.execute(
         insert(Recipient).returning(Recipient.id, sort_by_parameter_order=True),
-        [{"document_id": document_id, "person_id": pid, "email": email, "name": name, "failed": False}
-         for pid, email, name in people],
+        [{"document_id": document_id, "person_id": pid, "email": email, "name": name, "failed": False,
+          "signs_for": signs} for (pid, email, name), signs in zip(people, units, strict=True)],
     )
     return [row[0] for row in result.all()]
+
+
+async def add_document_units(session: AsyncSession, document_id: int, units: Sequence[tuple[str, str]]) -> None:
+    """Record the units a document is addressed to: (unit id, main | copy)."""
+    if units:
+        await session.execute(insert(DocumentUnit), [
+            {"document_id": document_id, "unit_id": unit_id, "role": role} for unit_id, role in units])
+
+
+async def units_of(session: AsyncSession, document_ids: Sequence[int]) -> dict[int, list[DocumentUnit]]:
+    """The addressed units of these documents, main first, in the order they were addressed."""
+    found: dict[int, list[DocumentUnit]] = {document_id: [] for document_id in document_ids}
+    if document_ids:
+        rows = await session.scalars(select(DocumentUnit).where(DocumentUnit.document_id.in_(document_ids))
+                                     .order_by(DocumentUnit.document_id, DocumentUnit.id))
+        for row in rows:
+            found[row.document_id].append(row)
+        for rows_of in found.values():
+            rows_of.sort(key=lambda row: row.role != "main")
+    return found
+
+
+async def sign_for_units(session: AsyncSession, recipient: Recipient, *, now: datetime) -> list[str]:
+    """A recipient acknowledged: the units they sign for that had not signed yet are signed
+    for now, by them (签收). Returns those units."""
+    units = [unit for unit in (recipient.signs_for or "").split("\n") if unit]
+    if not units:
+        return []
+    result = await session.execute(
+        update(DocumentUnit).where(DocumentUnit.document_id == recipient.document_id,
+                                   DocumentUnit.unit_id.in_(units), DocumentUnit.acknowledged_at.is_(None))
+        .values(acknowledged_at=now, acknowledged_by=recipient.email).returning(DocumentUnit.unit_id))
+    return [row[0] for row in result.all()]
+
+
+async def latest_version(session: AsyncSession, document_id: int) -> DocumentVersion:
+    """A document's latest version."""
+    version = await session.scalar(select(DocumentVersion).where(DocumentVersion.document_id == document_id)
+                                   .order_by(DocumentVersion.version.desc()).limit(1))
+    assert version is not None, "every document has a first version"
+    return version
+
+
+async def document_of_copy(session: AsyncSession, recipient_id: int) -> Document | None:
+    """The document a recipient's copy is of."""
+    return await session.scalar(select(Document).join(Recipient, Recipient.document_id == Document.id)
+                                .where(Recipient.id == recipient_id))
+
+
+async def children_of(session: AsyncSession, document_ids: Sequence[int]) -> list[Document]:
+    """The documents that forward these (转发), oldest first."""
+    if not document_ids:
+        return []
+    return list((await session.scalars(select(Document).where(Document.parent_id.in_(document_ids))
+                                       .order_by(Document.id))).all())
+
+
+async def descendants(session: AsyncSession, document_id: int, *, depth: int = 20) -> list[Document]:
+    """Every document forwarding this one, at any level (转发 of 转发 …), level by level."""
+    found: list[Document] = []
+    level = [document_id]
+    for _ in range(depth):
+        children = await children_of(session, level)
+        if not children:
+            break
+        found += children
+        level = [child.id for child in children]
+    return found
+
+
+async def unsigned_units(session: AsyncSession, person_units: Sequence[str], *,
+                         limit: int) -> list[tuple[DocumentUnit, Document]]:
+    """Documents issued or received that these units have not signed for yet, newest first."""
+    if not person_units:
+        return []
+    rows = await session.execute(
+        select(DocumentUnit, Document).join(Document, Document.id == DocumentUnit.document_id)
+        .where(DocumentUnit.unit_id.in_(person_units), DocumentUnit.acknowledged_at.is_(None),
+               Document.status == "issued")
+        .order_by(Document.issued_at.desc(), Document.id.desc()).limit(limit))
+    return [(unit, document) for unit, document in rows]
 
 
 async def add_attachments(session: AsyncSession, version_id: int,
@@ -87,6 +179,9 @@ class DocumentView:
     attachments: dict[int, list[AttachmentMeta]]
     recipients: list[Recipient]
     approvals: list[Approval]
+    units: list[DocumentUnit]
+    # The 批复 that answer this document (a 请示).
+    answered_by: list[int]
 
 
 @dataclass(frozen=True)
@@ -126,10 +221,17 @@ async def document_views(session: AsyncSession, documents: Sequence[Document]) -
         by_document[recipient.document_id][1].append(recipient)
     for approval in approvals:
         by_document[approval.document_id][2].append(approval)
+    units = await units_of(session, ids)
+    answers: dict[int, list[int]] = {i: [] for i in ids}
+    for answer_id, request_id in await session.execute(
+            select(Document.id, Document.answers_id).where(Document.answers_id.in_(ids)).order_by(Document.id)):
+        if request_id is not None:
+            answers[request_id].append(answer_id)
     views = []
     for document in documents:
         own_versions, own_recipients, own_approvals = by_document[document.id]
-        views.append(DocumentView(document, own_versions, attachments, own_recipients, own_approvals))
+        views.append(DocumentView(document, own_versions, attachments, own_recipients, own_approvals,
+                                  units[document.id], answers[document.id]))
     return views
 
 
