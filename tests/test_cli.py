@@ -154,12 +154,17 @@ async def test_doc_list_show_and_check_show_what_happened(service: Service, rela
     assert set(table) == {"edu-clerk@test.gov", "edu-staff@test.gov", "shared@test.gov"}
     assert table["shared@test.gov"][-3:] == ["5.1.1", "user", "unknown"]
     assert lines[-1] == "3 recipients: 2 sent, 0 read, 0 acknowledged, 1 failed"
+    assert "1 units: 0 signed for, 0 forwarded" in lines
+    assert [line.split()[:2] for line in lines if line.startswith("edu ")] == [["edu", "main"]]
     listing = (await asyncio.to_thread(inkless, "doc", "list", "-c", config)).stdout
     assert "2/3" in listing and "表格" in listing
     check = await asyncio.to_thread(inkless, "check", "-c", config)
     assert "quarantine: 1 message(s)" in check.stdout and "NUL bytes" in check.stdout
     exported = await asyncio.to_thread(inkless, "doc", "export", "1", "--format", "csv", "-c", config)
     rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    [unit] = [r for r in rows if not r["email"]]  # the addressed unit first, then the people
+    assert (unit["unit"], unit["role"], unit["acknowledged_at"], unit["by"]) == ("edu", "main", "", "")
+    rows = [r for r in rows if r["email"]]
     assert sorted(r["email"] for r in rows) == ["edu-clerk@test.gov", "edu-staff@test.gov", "shared@test.gov"]
     failed = next(r for r in rows if r["email"] == "shared@test.gov")
     assert (failed["failed"], failed["sent_at"]) == ("yes", "") and failed["reason"].startswith("550 5.1.1")

@@ -15,7 +15,8 @@ from tests.conftest import DOMAIN, CaptureRelay, simple_mail, smtp_send, wait_fo
 
 AUTH = {"Authorization": "Bearer static-test-token"}
 DOCUMENT_FIELDS = {"id", "number", "type", "title", "status", "public", "sender", "unit", "created_at", "issued_at",
-                   "versions", "approvals", "recipients"}
+                   "versions", "approvals", "recipients", "direction", "source_organ", "source_number",
+                   "incoming_number", "parent_id", "answers_id", "answered_by", "units"}
 RECIPIENT_FIELDS = {"email", "sent_at", "delivered_at", "read_at", "acknowledged_at", "failed", "reason", "comment"}
 
 
@@ -75,6 +76,11 @@ async def test_document_shape_matches_the_spec(service: Service, relay: CaptureR
         "sender": "fin-clerk@test.gov", "unit": "finance"}
     assert datetime.fromisoformat(document["created_at"]).utcoffset() == timedelta(hours=8)
     assert document["approvals"] == []
+    assert {k: document[k] for k in ("direction", "source_organ", "source_number", "incoming_number", "parent_id",
+                                     "answers_id", "answered_by")} == {
+        "direction": "outgoing", "source_organ": None, "source_number": None, "incoming_number": None,
+        "parent_id": None, "answers_id": None, "answered_by": []}
+    assert document["units"] == [{"unit": "edu", "role": "main", "acknowledged_at": None, "by": None}]
     [version] = document["versions"]
     assert (version["version"], version["body"].strip(), version["attachments"]) == (1, "正文", [])
     assert {r["email"] for r in document["recipients"]} == {"edu-clerk@test.gov", "edu-staff@test.gov",

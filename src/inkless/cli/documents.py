@@ -54,17 +54,18 @@ def doc_show(config_file: str | None, doc_id: int) -> None:
     """A document's head and its per-recipient table (sent / delivered / read / acknowledged / failed)."""
     config = load_config(config_file)
 
-    async def work(sessions: Any) -> queries.DocumentView | None:
+    async def work(sessions: Any) -> tuple[queries.DocumentView, list[Document]] | None:
         async with sessions() as session:
             document = await session.get(Document, doc_id)
             if document is None:
                 return None
             [view] = await queries.document_views(session, [document])
-            return view
+            return view, await queries.children_of(session, [doc_id])
 
-    view = run_db(config, work)
-    if view is None:
+    found = run_db(config, work)
+    if found is None:
         raise InklessError(f"no document {doc_id}")
+    view, children = found
     zone = config.zone
 
     def when(value: Any) -> str:
@@ -74,6 +75,11 @@ def doc_show(config_file: str | None, doc_id: int) -> None:
     click.echo(f"{document.number or '(no number)'}  {document.title}")
     click.echo(f"type {document.type or '-'} · unit {document.unit_id} · sender {document.sender} · "
                f"status {document.status} · created {when(document.created_at)} · issued {when(document.issued_at)}")
+    if document.direction == "incoming":
+        click.echo(f"received from {document.source_organ} · source number {document.source_number or '-'} · "
+                   f"incoming number {document.incoming_number}")
+    if document.parent_id is not None:
+        click.echo(f"forwards document {document.parent_id}")
     for version in view.versions:
         files = ", ".join(f"{a.filename} ({a.size} B)" for a in view.attachments.get(version.id, []))
         click.echo(f"version {version.version} · {when(version.created_at)}" + (f" · {files}" if files else ""))
@@ -83,6 +89,16 @@ def doc_show(config_file: str | None, doc_id: int) -> None:
             trail.append((str(a.version), a.approver, a.decision or "pending", when(a.decided_at), a.channel or "-",
                           (a.comment or "-").replace("\n", " ")))
         click.echo(format_table(trail))
+    if view.units:
+        forwarded = {child.unit_id: child for child in children}
+        units = [("UNIT", "ROLE", "SIGNED", "BY", "FORWARDED")]
+        for u in view.units:
+            child = forwarded.get(u.unit_id)
+            units.append((u.unit_id, u.role, when(u.acknowledged_at), u.acknowledged_by or "-",
+                           f"{child.id} {child.number or child.status}" if child else "-"))
+        click.echo(format_table(units))
+        click.echo(f"{len(view.units)} units: {sum(1 for u in view.units if u.acknowledged_at)} signed for, "
+                   f"{len(forwarded)} forwarded")
     table = [("RECIPIENT", "SENT", "DELIVERED", "READ", "ACKNOWLEDGED", "FAILED")]
     for r in view.recipients:
         table.append((r.email, when(r.sent_at), when(r.delivered_at), when(r.read_at), when(r.acknowledged_at),
@@ -102,7 +118,9 @@ def doc_show(config_file: str | None, doc_id: int) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="File to write (default stdout).")
 @user_errors
 def doc_export(config_file: str | None, doc_id: int, fmt: str, output: str | None) -> None:
-    """The per-recipient table as CSV (times in the configured zone, ISO 8601)."""
+    """The per-unit and per-recipient tables as CSV (times in the configured zone, ISO 8601): a row per
+    addressed unit first (no email; `role` main or copy, `by` who signed for it), then a row per
+    recipient (`unit`: the units they sign for)."""
     config = load_config(config_file)
 
     async def work(sessions: Any) -> queries.DocumentView | None:
@@ -116,18 +134,23 @@ def doc_export(config_file: str | None, doc_id: int, fmt: str, output: str | Non
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["document", "number", "email", "name", "sent_at", "delivered_at", "read_at", "acknowledged_at",
-                     "failed", "reason", "comment"])
+                     "failed", "reason", "comment", "unit", "role", "by"])
 
     def when(value: Any) -> str:
         return value.astimezone(config.zone).isoformat() if value else ""
 
+    number = view.document.number or view.document.incoming_number or ""
+    # The addressed units first (签收 per unit: email empty, `by` who signed for it), then the people.
+    for u in view.units:
+        writer.writerow([doc_id, number, "", "", "", "", "", when(u.acknowledged_at), "", "", "", u.unit_id, u.role,
+                         u.acknowledged_by or ""])
     for r in view.recipients:
-        writer.writerow([doc_id, view.document.number or "", r.email, r.name or "", when(r.sent_at),
+        writer.writerow([doc_id, number, r.email, r.name or "", when(r.sent_at),
                          when(r.delivered_at), when(r.read_at), when(r.acknowledged_at), "yes" if r.failed else "no",
-                         r.reason or "", r.comment or ""])
+                         r.reason or "", r.comment or "", (r.signs_for or "").replace("\n", " "), "", ""])
     if output:
         Path(output).write_text(buffer.getvalue(), encoding="utf-8-sig")
-        click.echo(f"{len(view.recipients)} recipients written to {output}")
+        click.echo(f"{len(view.units)} units and {len(view.recipients)} recipients written to {output}")
     else:
         click.echo(buffer.getvalue(), nl=False)
 

@@ -10,8 +10,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.storage.models import Task, TaskEntry
-from inkless.web.desk import display_name, member, member_page
+from inkless.web.desk import member, member_page
 from inkless.web.keys import CLOCK, CONFIG, OFFICE, SESSIONS
+from inkless.web.pages import display_name
 
 # Done tasks stay on the board this long, so a closing is seen before it drops off.
 DONE_SHOWN_DAYS = 30

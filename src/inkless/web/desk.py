@@ -21,6 +21,7 @@ from inkless.calendar import feeds
 from inkless.calendar.events import describe_time, record_answer
 from inkless.chat import links
 from inkless.directory import PersonInfo
+from inkless.handlers import forward as forwarding
 from inkless.handlers.receipts import record_receipt
 from inkless.handlers.signoff import decide
 from inkless.mail.verdict import Verdict
@@ -38,11 +39,11 @@ from inkless.storage.models import (
 from inkless.web.auth import check_csrf
 from inkless.web.fields import is_id
 from inkless.web.keys import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, WEB_SIGNER
-from inkless.web.pages import message, page, session_csrf, signed_in, to_signin, words
+from inkless.web.pages import display_name, message, page, session_csrf, signed_in, to_signin, words
 from inkless.web.security import current_session
 
 # What a redirect back to the desk may announce (?done=…); anything else is ignored.
-NOTICES = ("approved", "rejected", "acknowledged", "accepted", "declined", "rotated")
+NOTICES = ("approved", "rejected", "acknowledged", "accepted", "declined", "rotated", "forwarded")
 DOCUMENTS_SHOWN = 50
 MESSAGES_SHOWN = 10
 ANSWERS = {"accept": "ACCEPTED", "decline": "DECLINED"}
@@ -110,6 +111,18 @@ class Unacknowledged:
 
 
 @dataclass(frozen=True)
+class UnitPending:
+    """A document a unit the person signs for has not signed for yet (签收), with their own copy
+    (to sign with) and whether the unit has units below to forward it to (转发)."""
+
+    unit_name: str
+    role: str
+    document: Document
+    recipient: Recipient | None
+    can_forward: bool
+
+
+@dataclass(frozen=True)
 class Appointment:
     """An event on the person's schedule; `attendee` is set when they are invited (RSVP)."""
 
@@ -137,6 +150,17 @@ async def unacknowledged(session: AsyncSession, person: PersonInfo) -> tuple[lis
     """The person's copies of issued documents not yet acknowledged, newest first, and how many."""
     rows, total = await queries.unacknowledged(session, person.id, limit=DOCUMENTS_SHOWN)
     return [Unacknowledged(recipient, document) for recipient, document in rows], total
+
+
+async def unit_pending(session: AsyncSession, office: Office, person: PersonInfo) -> list[UnitPending]:
+    """What the units the person signs for (as their receiver, or clerk/leader where there is
+    none) still have to sign for."""
+    directory = office.directory
+    units = directory.signs_for(person, person.units)
+    rows = await queries.unsigned_units(session, person.id, units, limit=DOCUMENTS_SHOWN)
+    return [UnitPending(directory.units[unit.unit_id].name, unit.role, document, recipient,
+                        len(directory.subtree(unit.unit_id)) > 1)
+            for unit, document, recipient in rows if unit.unit_id in directory.units]
 
 
 def week_of(today: date) -> tuple[date, date]:
@@ -172,13 +196,15 @@ async def short_messages(session: AsyncSession, office: Office, person: PersonIn
     return [ShortNote(row, display_name(office, row.sender)) for row in rows]
 
 
-async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: str | None = None) -> web.Response:
+async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: str | None = None,
+                      refusal: str | None = None) -> web.Response:
     """The whole desk; the calendar feed URL is made on first view, like `inkless feed-url`."""
     office, config, now = request.app[OFFICE](), request.app[CONFIG], request.app[CLOCK].now()
     today = now.astimezone(config.zone).date()
     async with request.app[SESSIONS]() as session, session.begin():
         approvals = await pending_approvals(session, person)
         documents, documents_total = await unacknowledged(session, person)
+        for_unit = await unit_pending(session, office, person)
         today_events, week_events = await appointments(session, office, person, now)
         tasks = await open_tasks(session, person, today)
         notes = await short_messages(session, office, person)
@@ -187,16 +213,11 @@ async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: st
     done = request.query.get("done", "")
     return member_page(
         request, "desk.html", person, approvals=approvals, documents=documents, documents_total=documents_total,
+        for_unit=for_unit, refusal=refusal,
         today_events=today_events, week_events=week_events, tasks=tasks, notes=notes, feed=feed, units=units,
         display=lambda email: display_name(office, email), chat_enabled=bool(config.telegram.token), chat_code=chat_code,
         chat_minutes=int(config.telegram.link_code_minutes), links=config.desk.links,
         notice=words(request)[f"done_{done}"] if done in NOTICES else None)
-
-
-def display_name(office: Office, email: str) -> str:
-    """A member's name (or the address of someone no longer in the org file)."""
-    person = office.directory.person(email)
-    return person.display if person else email
 
 
 async def desk(request: web.Request) -> web.Response:
@@ -247,6 +268,32 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
                              acknowledged=True, language=request.app[CONFIG].language)
     request.app[ON_QUEUED]()
     raise back_to_desk("acknowledged", "#documents")
+
+
+async def forward(request: web.Request) -> web.StreamResponse:
+    """POST /desk/forward/{id}: 转发 the document of the person's copy {id} down, as a reply
+    `转发：units` with the instructions would (the same checks: receivers only, units below)."""
+    person, form = await acting_member(request)
+    names = str(form.get("units") or "").strip()
+    instructions = str(form.get("instructions") or "").strip()
+    request_ = forwarding.read_forward(f"转发：{names}\n{instructions}" if names else f"转发\n{instructions}")
+    if request_ is None or "\n" in names:
+        return message(request, "bad_form", 400)
+    office, now = request.app[OFFICE](), request.app[CLOCK].now()
+    async with request.app[SESSIONS]() as session, session.begin():
+        recipient = await session.get(Recipient, item_id(request), with_for_update=True)
+        if recipient is None or recipient.person_id != person.id:
+            return message(request, "not_found", 404)
+        # A refusal changes nothing; forwarding is also signing for the document.
+        outcome = await forwarding.forward_down(session, office, recipient, request_, now=now, channel="web")
+        if outcome.refusal is None:
+            await record_receipt(session, recipient, now=now, actor=person.email, channel="web", acknowledged=True,
+                                 language=request.app[CONFIG].language)
+    if outcome.refusal is not None:
+        return await render_desk(request, person, refusal=words(request)["forward_refused"].format(
+            reason=outcome.refusal))
+    request.app[ON_QUEUED]()
+    raise back_to_desk("forwarded", "#unit-documents")
 
 
 async def answer_meeting(request: web.Request) -> web.StreamResponse:

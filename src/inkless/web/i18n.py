@@ -22,7 +22,7 @@ PAGES: dict[str, dict[str, str]] = {
         "public": "政务公开", "public_empty": "暂无公开文件。", "forbidden": "您无权查看该文件。",
         "not_found": "未找到。", "filter": "筛选",
         # Units signing for documents, incoming documents and forwarding (SPEC §2.8).
-        "units_heading": "签收单位", "role_main": "主送", "role_copy": "抄送", "signed_by": "签收人",
+        "units_heading": "签收单位", "recipient_unit": "收文单位", "role_main": "主送", "role_copy": "抄送", "signed_by": "签收人",
         "signed_at": "签收时间", "not_signed": "未签收", "units_signed": "{n}/{total} 个单位已签收",
         "forwarded": "已转发", "cascade": "逐级转发与签收", "source_organ": "来文机关", "source_number": "来文字号",
         "incoming_number": "收文编号", "incoming": "收文", "parent": "转发自", "answers": "答复的请示",
@@ -53,7 +53,7 @@ PAGES: dict[str, dict[str, str]] = {
         "desk_links": "常用链接",
         "done_approved": "已同意，公文已转入下一环节。", "done_rejected": "已退回，发文人会收到您的意见。",
         "done_acknowledged": "已签收。", "done_accepted": "已答复：参加。", "done_declined": "已答复：请假。",
-        "done_rotated": "日历订阅地址已更换，请在日历应用中改用新地址。", "done_reprocessed": "已放回处理队列。",
+        "done_rotated": "日历订阅地址已更换，请在日历应用中改用新地址。", "done_forwarded": "已转发，待本单位签发后发出。", "done_reprocessed": "已放回处理队列。",
         "done_retried": "已重新排队发送。",
         "stale_approval": "该公文已处理或已有新版本，无需再审批。", "stale_event": "会议已变更或已取消，请刷新后再答复。",
         "stale_inbound": "该邮件不在隔离区，无需重新处理。", "stale_outbound": "该邮件不是发送失败状态，无需重新发送。",
@@ -93,7 +93,7 @@ PAGES: dict[str, dict[str, str]] = {
         "ack_intro": "Please confirm that you received this document:", "public": "Public disclosure",
         "public_empty": "No public documents yet.", "forbidden": "You may not see this document.",
         "not_found": "Not found.", "filter": "Show",
-        "units_heading": "Units", "role_main": "To", "role_copy": "Copy", "signed_by": "Signed by",
+        "units_heading": "Units", "recipient_unit": "Unit", "role_main": "To", "role_copy": "Copy", "signed_by": "Signed by",
         "signed_at": "Signed at", "not_signed": "Not signed for", "units_signed": "{n} of {total} units signed for it",
         "forwarded": "Forwarded", "cascade": "Forwarding and signing, level by level", "source_organ": "From",
         "source_number": "Source number", "incoming_number": "Incoming number", "incoming": "Received",
@@ -129,7 +129,8 @@ PAGES: dict[str, dict[str, str]] = {
         "desk_links": "Links",
         "done_approved": "Approved: the document moves on.", "done_rejected": "Returned with your comment.",
         "done_acknowledged": "Acknowledged.", "done_accepted": "Answered: attending.",
-        "done_declined": "Answered: declined.", "done_rotated": "Your calendar feed address was replaced; use the "
+        "done_declined": "Answered: declined.", "done_forwarded": "Forwarded: it goes out once your unit signs it off.",
+        "done_rotated": "Your calendar feed address was replaced; use the "
                                                                   "new one in your calendar app.",
         "done_reprocessed": "Put back in the processing queue.", "done_retried": "Queued for sending again.",
         "stale_approval": "This document was already decided or has a newer version.",

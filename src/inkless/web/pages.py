@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from inkless.directory import Directory
 from inkless.handlers.receipts import record_receipt
+from inkless.office import Office
 from inkless.storage import queries
 from inkless.storage.models import Document, DocumentUnit, DocumentVersion, Recipient
 from inkless.web.auth import SignedIn, check_csrf, csrf_token, presession, set_presession
@@ -117,7 +118,14 @@ async def tracking(request: web.Request) -> web.Response:
                 approvals=view.approvals, recipients=shown, counts=counts, states=STATES,
                 percent=lambda n: round(100 * n / counts["total"]) if counts["total"] else 0,
                 sender=sender.display if sender else document.sender, unit_name=unit.name if unit else document.unit_id,
-                tree=tree, answered_by=view.answered_by)
+                tree=tree, answered_by=view.answered_by,
+                display=lambda email: display_name(office, email))
+
+
+def display_name(office: Office, email: str) -> str:
+    """A member's name (or the address of someone no longer in the org file)."""
+    person = office.directory.person(email)
+    return person.display if person else email
 
 
 @dataclass

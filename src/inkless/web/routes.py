@@ -32,6 +32,7 @@ ROUTES = [
     web.get("/desk", desk.desk),
     web.post("/desk/approvals/{id}", desk.decide_approval),
     web.post("/desk/receipts/{id}", desk.acknowledge),
+    web.post("/desk/forward/{id}", desk.forward),
     web.post("/desk/meetings/{id}", desk.answer_meeting),
     web.post("/desk/feed", desk.rotate_feed),
     web.post("/desk/chat-code", desk.chat_code),

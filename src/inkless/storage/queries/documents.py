@@ -137,17 +137,19 @@ async def descendants(session: AsyncSession, document_id: int, *, depth: int = 2
     return found
 
 
-async def unsigned_units(session: AsyncSession, person_units: Sequence[str], *,
-                         limit: int) -> list[tuple[DocumentUnit, Document]]:
-    """Documents issued or received that these units have not signed for yet, newest first."""
-    if not person_units:
+async def unsigned_units(session: AsyncSession, person_id: int, unit_ids: Sequence[str], *,
+                         limit: int) -> list[tuple[DocumentUnit, Document, Recipient | None]]:
+    """Issued documents these units have not signed for yet, newest first, each with the
+    person's own copy of it (None if they got none)."""
+    if not unit_ids:
         return []
     rows = await session.execute(
-        select(DocumentUnit, Document).join(Document, Document.id == DocumentUnit.document_id)
-        .where(DocumentUnit.unit_id.in_(person_units), DocumentUnit.acknowledged_at.is_(None),
+        select(DocumentUnit, Document, Recipient).join(Document, Document.id == DocumentUnit.document_id)
+        .outerjoin(Recipient, (Recipient.document_id == Document.id) & (Recipient.person_id == person_id))
+        .where(DocumentUnit.unit_id.in_(unit_ids), DocumentUnit.acknowledged_at.is_(None),
                Document.status == "issued")
         .order_by(Document.issued_at.desc(), Document.id.desc()).limit(limit))
-    return [(unit, document) for unit, document in rows]
+    return [(unit, document, recipient) for unit, document, recipient in rows]
 
 
 async def add_attachments(session: AsyncSession, version_id: int,
