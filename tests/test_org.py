@@ -48,6 +48,16 @@ def broken(change: str) -> dict[str, Any]:
         units[0]["members"][0]["roles"] = ["boss"]
     elif change == "cycle":
         units[0]["parent"] = "finance"
+    elif change == "external sender not an address":
+        data["external"] = [{"id": "city", "name": "市政府", "senders": ["city gov"]}]
+    elif change == "external domain malformed":
+        data["external"] = [{"id": "city", "name": "市政府", "senders": ["@city"]}]
+    elif change == "external id is a unit":
+        data["external"] = [{"id": "finance", "name": "市财政局", "senders": ["@city.example"]}]
+    elif change == "external sender is a member":
+        data["external"] = [{"id": "city", "name": "市政府", "senders": ["Clerk@test.gov"]}]
+    elif change == "external without senders":
+        data["external"] = [{"id": "city", "name": "市政府", "senders": []}]
     return data
 
 
@@ -59,6 +69,12 @@ def broken(change: str) -> dict[str, Any]:
     ("bad email", "units[0].members[0].email: not an email address (got 'not-an-address')"),
     ("bad role", "units[0].members[0].roles[0]: Input should be 'clerk', 'leader', 'admin' or 'receiver' (got 'boss')"),
     ("cycle", "units: parent cycle through 'office'"),
+    ("external sender not an address", "external[0].senders: 'city gov' is neither an email address "
+                                       "nor '@domain'"),
+    ("external domain malformed", "external[0].senders: '@city' is not '@' and a domain"),
+    ("external id is a unit", "external[0].id: 'finance' is already a unit or an outside organ"),
+    ("external sender is a member", "external[0].senders: 'clerk@test.gov' is a member of the organisation"),
+    ("external without senders", "external[0].senders: List should have at least 1 item"),
 ])
 def test_org_mistakes_name_the_key(tmp_path: Path, change: str, message: str) -> None:
     path = write_org(tmp_path, broken(change))
@@ -117,6 +133,34 @@ async def test_reimport_updates_names_roles_members(sessions: async_sessionmaker
     assert office_clerk is not None and office_clerk.name == "王秘书"
     assert [p.email for p in directory.leaders("finance")] == ["fin-clerk@test.gov"]
     assert await counts(sessions) == (4, 13, 13)  # the departed person's row stays for history
+
+
+async def test_outside_organs_and_receivers_follow_the_file(sessions: async_sessionmaker[AsyncSession]) -> None:
+    data = copy.deepcopy(TEST_ORG)
+    data["units"][2]["incoming_prefix"] = "教收"
+    data["units"][2]["members"][1]["roles"] = ["receiver"]  # edu-staff signs for 教育局
+    data["external"] = [{"id": "city", "name": "市政府", "senders": ["@City.Example", "wenshu@prov.example"]},
+                        {"id": "prov", "name": "省教育厅", "senders": ["@prov.example"]}]
+    await run_import(sessions, data)
+    await run_import(sessions, data)
+    async with sessions() as session:
+        directory = await load_directory(session)
+    assert [(o.id, o.senders) for o in directory.externals] == [
+        ("city", ("@city.example", "wenshu@prov.example")), ("prov", ("@prov.example",))]
+    organ = directory.external_organ
+    assert (organ("x@CITY.example").id, organ("wenshu@prov.example").id, organ("y@prov.example").id) == (  # type: ignore[union-attr]
+        "city", "city", "prov")
+    for stranger in ("x@sub.city.example", "x@city.example.evil", "x@xcity.example", "clerk@test.gov"):
+        assert organ(stranger) is None, stranger
+    assert (directory.units["edu"].incoming, directory.units["finance"].incoming) == ("教收", "延财发收")
+    assert [p.email for p in directory.signers("edu")] == ["edu-staff@test.gov"]
+    # Without receivers, the clerks and leaders sign for a unit.
+    assert [p.email for p in directory.signers("finance")] == ["fin-clerk@test.gov"]
+    del data["external"][1]
+    await run_import(sessions, data)
+    async with sessions() as session:
+        directory = await load_directory(session)
+    assert [o.id for o in directory.externals] == ["city"] and directory.external_organ("y@prov.example") is None
 
 
 async def test_directory_home_unit_and_subtree(sessions: async_sessionmaker[AsyncSession]) -> None:

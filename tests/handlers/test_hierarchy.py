@@ -23,7 +23,6 @@ from tests.conftest import (
     settled,
     simple_mail,
     smtp_send,
-    wait_for,
 )
 from tests.handlers.replies import reply
 
@@ -180,6 +179,20 @@ async def test_strangers_and_lookalikes_of_outside_senders_are_still_refused(cou
     assert await all_documents(county) == []
 
 
+async def test_an_outside_sender_whose_upstream_dkim_failed_is_refused(make_service: Any, relay: CaptureRelay) -> None:
+    service: Service = await make_service(relay, clock=FixedClock(MONDAY), org=COUNTY_ORG,
+                                          smtp={"trusted_authserv_id": "mx.test.gov"})
+    with pytest.raises(Refused) as caught:
+        await send(service, "wenshu@city.example", "京政发〔2026〕12号 关于X的通知", to=["county"],
+                   headers="Authentication-Results: mx.test.gov; dkim=fail header.d=city.example; spf=fail")
+    assert (caught.value.stage, caught.value.code) == ("DATA", 550) and "dkim=fail" in caught.value.message
+    assert (await send(service, "wenshu@city.example", "京政发〔2026〕13号 关于Y的通知", to=["county"],
+                       headers="Authentication-Results: mx.test.gov; dkim=pass header.d=city.example; spf=pass"
+                       )).startswith("250")
+    await settled(service)
+    assert [d.source_number for d in await all_documents(service)] == ["京政发〔2026〕13号"]
+
+
 async def test_incoming_numbers_are_per_unit_and_gapless(county: Service) -> None:
     # One mail to two units: each registers it with its own number.
     assert (await send(county, "wenshu@city.example", "京政发〔2026〕20号 关于A的通知", to=["county", "finance"]))
@@ -291,6 +304,11 @@ async def test_a_town_forwards_the_county_notice_and_the_county_sees_every_level
     text = body_of(digest)
     assert "尚未签收的单位" in text and "康庄镇（抄送）" in text
     assert "城关镇（" not in text and "永宁镇（" not in text
+    # The silent town's receiver is reminded that their unit has not signed; its staff only of their own copy.
+    [reminder] = [m.message for m in relay.to("tc-receiver@test.gov") if "催签收" in str(m.message["Subject"])]
+    assert "您是康庄镇的收文人员，本单位尚未签收此件。" in body_of(reminder)
+    [reminder] = [m.message for m in relay.to("tc-staff@test.gov") if "催签收" in str(m.message["Subject"])]
+    assert "收文人员" not in body_of(reminder)
 
 
 async def test_only_a_receiver_forwards_and_only_to_units_below(county: Service, relay: CaptureRelay) -> None:
@@ -326,6 +344,19 @@ async def test_only_a_receiver_forwards_and_only_to_units_below(county: Service,
     assert len(await all_documents(county)) == 2
     assert any("已于" in body_of(m.message) for m in relay.to("ta-receiver@test.gov")
                if str(m.message["Subject"]).startswith("未能转发"))
+
+
+async def test_a_forward_request_only_threaded_to_a_copy_forwards_nothing(county: Service, relay: CaptureRelay) -> None:
+    # The receiver's copy, forwarded to a colleague, who "replies" to the unit's receiver address
+    # by hand: the token is only in References, so it does not show the writer was the one asked.
+    assert (await send(county, "county-clerk@test.gov", "[通知] 关于X的通知", to=["town-a"])).startswith("250")
+    await settled(county)
+    [notice] = await all_documents(county)
+    copy = copy_to(relay, "ta-receiver@test.gov", notice.id)
+    raw = reply(copy, "ta-receiver@test.gov", "转发", style="gmail_zh", to=f"reply@{DOMAIN}")
+    assert (await smtp_send(county.smtp_port, "ta-receiver@test.gov", [f"reply@{DOMAIN}"], raw)).startswith("250")
+    await settled(county)
+    assert [d.id for d in await all_documents(county)] == [notice.id]
 
 
 async def test_an_incoming_document_is_forwarded_down_by_the_receiver(county: Service, relay: CaptureRelay) -> None:

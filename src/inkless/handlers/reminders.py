@@ -91,30 +91,36 @@ async def remind_silent(session: AsyncSession, office: Office, *, now: datetime)
         silent = (await session.scalars(select(Recipient).where(
             Recipient.document_id == document.id, Recipient.acknowledged_at.is_(None), Recipient.failed.is_(False),
             Recipient.ack_reminded_at.is_(None)).order_by(Recipient.id))).all()
+        units = (await queries.units_of(session, [document.id]))[document.id]
+        unsigned = [unit for unit in units if unit.acknowledged_at is None]
         for recipient in silent:
             recipient.ack_reminded_at = now
-            await _remind_recipient(session, office, document, recipient, now=now)
+            theirs = [unit for unit in unsigned if unit.unit_id in (recipient.signs_for or "").split("\n")]
+            await _remind_recipient(session, office, document, recipient, theirs, now=now)
         if silent:
-            units = (await queries.units_of(session, [document.id]))[document.id]
-            await _digest_to_sender(session, office, document, list(silent),
-                                    [unit for unit in units if unit.acknowledged_at is None], now=now)
+            await _digest_to_sender(session, office, document, list(silent), unsigned, now=now)
             record(session, now=now, actor="inkless", action="receipt.reminded", subject_type="document",
                    subject_id=document.id, detail={"silent": len(silent)})
             acted += 1
     return acted
 
 
-async def _remind_recipient(session: AsyncSession, office: Office, document: Document, recipient: Recipient, *,
-                            now: datetime) -> None:
+async def _remind_recipient(session: AsyncSession, office: Office, document: Document, recipient: Recipient,
+                            unsigned: list[DocumentUnit], *, now: datetime) -> None:
+    """A reminder to one silent recipient; to a receiver, also which of their units has not
+    signed for it yet."""
     language, config, signer = office.config.language, office.config, office.signer
+    units = text(language, "ack_remind_units", units="、".join(_unit_name(office, u.unit_id) for u in unsigned)) \
+        if unsigned else ""
     person_id = recipient.person_id or 0
     ack = signer.local_part(Token("ack", "d", recipient.id, person_id))
     reply = Token("reply", "d", recipient.id, person_id)
     await notices.send(session, office, notices.Notice(
         kind="ack_reminder", unit_id=document.unit_id, to_email=recipient.email, to_name=recipient.name,
-        subject=text(language, "ack_remind_subject", title=document.title, number=document.number or document.incoming_number),
-        text=text(language, "ack_remind_body", title=document.title, number=document.number or document.incoming_number,
-                  url=f"{config.web.base_url}/ack/{ack}"),
+        subject=text(language, "ack_remind_subject", title=document.title,
+                     number=document.number or document.incoming_number),
+        text=units + text(language, "ack_remind_body", title=document.title,
+                          number=document.number or document.incoming_number, url=f"{config.web.base_url}/ack/{ack}"),
         message_id=signer.message_id(reply, suffix="remind"), references=signer.message_id(reply),
         mail_from=signer.address(Token("bounce", "d", recipient.id, person_id)),
         reply_to=signer.address(reply)), now=now)
@@ -133,7 +139,8 @@ async def _digest_to_sender(session: AsyncSession, office: Office, document: Doc
     await notices.send(session, office, notices.Notice(
         kind="silent_digest", unit_id=document.unit_id, to_email=sender.email, to_name=sender.name,
         subject=text(language, "silent_digest_subject", title=document.title, count=len(silent)),
-        text=text(language, "silent_digest_body", title=document.title, number=document.number or document.incoming_number, names=names,
+        text=text(language, "silent_digest_body", title=document.title,
+                  number=document.number or document.incoming_number, names=names,
                   units=units_text,
                   count=len(silent), url=f"{office.config.web.base_url}/documents/{document.id}?show=unacknowledged"),
         message_id=f"<inkless.d{document.id}.silent@{office.config.domain}>",

@@ -60,6 +60,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "silent_digest_body": "公文《{title}》（{number}）尚有 {count} 人未签收，已向他们发送提醒：\n{names}\n\n"
                               "{units}办理情况：{url}\n",
         "silent_units": "尚未签收的单位：\n{units}\n\n",
+        "ack_remind_units": "您是{units}的收文人员，本单位尚未签收此件。\n",
         "copy_only_line": "【抄送】本件抄送贵单位，供知悉。",
         "forward_hint": "本单位收文人员如需转发下级单位（{units}），请回复“转发”，下一行可写转发要求；"
                         "只转发部分单位请回复“转发：单位甲, 单位乙”。",
@@ -258,6 +259,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "silent_digest_body": "{count} recipients of \"{title}\" ({number}) have not acknowledged it; each got a "
                               "reminder:\n{names}\n\n{units}Tracking: {url}\n",
         "silent_units": "Units that have not signed for it:\n{units}\n\n",
+        "ack_remind_units": "You sign for {units}, which has not signed for this document yet.\n",
         "copy_only_line": "[Copy] This document is copied to your unit for information.",
         "forward_hint": "Receivers: to forward this document to the units below ({units}), reply \"forward\" "
                         "(instructions on the next line); \"forward: unit-a, unit-b\" forwards to some of them.",
