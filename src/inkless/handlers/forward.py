@@ -25,6 +25,7 @@ from inkless.storage.models import Document, DocumentVersion, Recipient
 _FORWARD = re.compile(r"^\s*(?:转发|forward)\s*(?:[:：]\s*(?P<units>[^\n]*))?$", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[,，、;；\s]+")
 INSTRUCTIONS_LIMIT = 1000
+UNITS_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def read_forward(reply: str) -> ForwardRequest | None:
     match = _FORWARD.match(lines[0])
     if match is None:
         return None
-    units = tuple(name for name in _SEPARATORS.split(match.group("units") or "") if name)
+    units = tuple(name[:64] for name in _SEPARATORS.split(match.group("units") or "") if name)[:UNITS_LIMIT]
     instructions = "\n".join(lines[1:]).strip()[:INSTRUCTIONS_LIMIT]
     return ForwardRequest(units, instructions)
 
@@ -110,7 +111,8 @@ async def forward_down(session: AsyncSession, office: Office, recipient: Recipie
     child.versions.append(version)
     session.add(child)
     await session.flush()
-    files = [ParsedAttachment(text(language, "forward_original_name", title=document.title[:80]),
+    safe_title = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", document.title[:80])
+    files = [ParsedAttachment(text(language, "forward_original_name", title=safe_title),
                               "text/plain; charset=utf-8", original.body.encode("utf-8"))]
     files += [ParsedAttachment(a.filename, a.content_type, a.data)
               for a in await queries.attachments_of(session, original.id)]

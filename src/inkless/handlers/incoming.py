@@ -44,7 +44,7 @@ class IncomingMail:
             raise Quarantine(f"{sender} ({organ.name}) may write only to unit addresses, not to all@")
         now = ctx.clock.now()
         year = now.astimezone(ctx.config.zone).year
-        number, title = find_number(ctx.message.subject and ctx.subject.title, ctx.message.text)
+        number, title = find_number(ctx.subject.title, ctx.message.text)
         attachments = ctx.message.attachments
         for unit_id in units:
             unit = ctx.directory.units[unit_id]

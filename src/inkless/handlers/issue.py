@@ -121,7 +121,8 @@ async def issue_document(
     excerpt = version.body.strip()[:300]
     await chat.notify(session, [chat.Notification(
         person_id=person.id, key=f"document:{recipient_id}", kind="document", item=f"d{recipient_id}",
-        text=text(language, "bot_document", title=document.title, number=document.number, unit=unit.name,
+        text=text(language, "bot_document", title=document.title, number=document.number or document.incoming_number,
+                  unit=document.source_organ or unit.name,
                   excerpt=excerpt),
         buttons=[[[text(language, "bot_ack_button"), f"ack:{recipient_id}"]]])
         for person, recipient_id in zip(people, recipient_ids, strict=True)], now=now)
