@@ -27,6 +27,7 @@ class UnitInfo:
 
     @property
     def incoming(self) -> str:
+        """The prefix of incoming numbers (收文编号): set, or the document prefix + 收."""
         return self.incoming_prefix or self.doc_prefix + "收"
 
 
@@ -39,6 +40,7 @@ class ExternalOrgan:
     senders: tuple[str, ...]
 
     def sends_as(self, address: str) -> bool:
+        """Whether this address is one of the organ's, exactly or by its domain (not a subdomain)."""
         folded = fold_address(address)
         domain = "@" + folded.rpartition("@")[2]
         return folded in self.senders or domain in self.senders
@@ -54,6 +56,8 @@ class PersonInfo:
     units: tuple[str, ...]
     roles: frozenset[str] = field(default_factory=frozenset)
     unit_roles: tuple[tuple[str, frozenset[str]], ...] = ()
+    # Who may decide this person's sign-offs on their behalf.
+    delegates: tuple[str, ...] = ()
 
     @property
     def home_unit(self) -> str:
@@ -105,6 +109,16 @@ class Directory:
         exact = next((organ for organ in self.externals if folded in organ.senders), None)
         return exact or next((organ for organ in self.externals if organ.sends_as(folded)), None)
 
+    def delegate_of(self, delegate: str, member: str) -> bool:
+        """Whether `delegate` may decide `member`'s sign-offs (both members)."""
+        person = self.person(member)
+        return person is not None and self.is_member(delegate) and fold_address(delegate) in person.delegates
+
+    def principals(self, delegate: str) -> list[PersonInfo]:
+        """The members whose sign-offs this person may decide as their delegate."""
+        folded = fold_address(delegate)
+        return [person for person in self.people.values() if folded in person.delegates]
+
     def may_send_to_all(self, email: str) -> bool:
         person = self.person(email)
         return person is not None and bool(person.roles & SENDER_ROLES_FOR_ALL)
@@ -141,12 +155,7 @@ class Directory:
 
     def reach(self, addresses: Iterable[str], *, without: str | None = None) -> list[PersonInfo]:
         """Everyone mail to these unit addresses (or `all`) reaches, once each, without one person."""
-        seen: dict[str, PersonInfo] = {}
-        for address in addresses:
-            for person in self.everyone() if address == "all" else self.members(address):
-                if person.email != without:
-                    seen.setdefault(person.email, person)
-        return list(seen.values())
+        return self.reach_roles(addresses, (), upward=False, without=without)
 
     def reach_roles(self, main: Iterable[str], copy: Iterable[str], *, upward: bool,
                     without: str | None = None) -> list[PersonInfo]:
@@ -171,6 +180,16 @@ class Directory:
         if receivers:
             return receivers
         return [p for p in own if p.roles_in(unit_id) & SIGNERS_WITHOUT_RECEIVERS] or list(own)
+
+    def incoming_receivers(self, unit_id: str) -> list[PersonInfo]:
+        """Who gets a document received from outside (§2.8): the unit's receivers; if it has
+        none, its clerks; failing those its leaders, and failing those all its own members."""
+        own = self._members.get(unit_id, [])
+        for role in ("receiver", "clerk", "leader"):
+            found = [p for p in own if role in p.roles_in(unit_id)]
+            if found:
+                return found
+        return list(own)
 
     def signs_for(self, person: PersonInfo, unit_ids: Iterable[str]) -> list[str]:
         """Which of these units the person signs for."""

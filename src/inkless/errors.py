@@ -1,5 +1,10 @@
 """InklessError for users' mistakes, and the outcomes a pipeline handler may raise."""
 
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 
 class InklessError(Exception):
     """An error a user caused (bad config, bad org file, port in use): one clear line, exit 2."""
@@ -22,7 +27,14 @@ class PipelineOutcome(Exception):
 
 
 class Quarantine(PipelineOutcome):
-    """The message cannot be processed: keep it, with the reason, for an operator."""
+    """The message cannot be processed: keep it, with the reason, for an operator.
+
+    `tell` (given the transaction that records the quarantine) queues what the sender should
+    be told; everything else a handler wrote is undone."""
+
+    def __init__(self, reason: str, tell: Callable[[Any], Awaitable[None]] | None = None) -> None:
+        super().__init__(reason)
+        self.tell = tell
 
 
 class Discard(PipelineOutcome):

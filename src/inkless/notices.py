@@ -35,6 +35,8 @@ class Notice:
     # RFC 3834: answers to a person's mail are auto-replied, everything else auto-generated.
     auto_replied: bool = False
     attachments: Sequence[ParsedAttachment] = ()
+    # 特急 / 加急: the subject is marked and the mail flagged important.
+    urgency: str | None = None
 
 
 async def send(session: AsyncSession, office: Office, notice: Notice, *, now: datetime) -> None:
@@ -45,10 +47,11 @@ async def send(session: AsyncSession, office: Office, notice: Notice, *, now: da
         extra += [("In-Reply-To", notice.references), ("References", notice.references)]
     if notice.auto_replied:
         extra.append(("X-Auto-Response-Suppress", "All"))
+    extra += compose.urgency_headers(notice.urgency)
     headers = compose.personal_headers(
         from_=compose.mailbox(unit.name if unit else None, office.config.local_address(notice.unit_id)),
         to=compose.mailbox(notice.to_name, notice.to_email),
-        subject=notice.subject,
+        subject=compose.urgent_subject(notice.subject, notice.urgency),
         message_id=notice.message_id,
         date=now,
         reply_to=notice.reply_to,

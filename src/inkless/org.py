@@ -36,6 +36,8 @@ class MemberSpec(_Strict):
     email: str
     name: str | None = None
     roles: list[Role] = Field(default_factory=list)
+    # Members who may decide this member's sign-offs on their behalf (a leader's secretary).
+    delegates: list[str] = Field(default_factory=list)
 
     @field_validator("email")
     @classmethod
@@ -44,6 +46,11 @@ class MemberSpec(_Strict):
         if not EMAIL.match(value):
             raise ValueError("not an email address")
         return value
+
+    @field_validator("delegates")
+    @classmethod
+    def _check_delegates(cls, value: list[str]) -> list[str]:
+        return [fold_address(address) for address in value]
 
 
 class UnitSpec(_Strict):
@@ -128,6 +135,14 @@ class OrgSpec(_Strict):
             for approver in unit.approvers:
                 if approver not in members:
                     raise ValueError(f"units[{index}].approvers: '{approver}' is not a member of any unit")
+            for position, member in enumerate(unit.members):
+                for delegate in member.delegates:
+                    if delegate not in members:
+                        raise ValueError(f"units[{index}].members[{position}].delegates: '{delegate}' is not a "
+                                         "member of any unit")
+                    if delegate == member.email:
+                        raise ValueError(f"units[{index}].members[{position}].delegates: a member is not their own "
+                                         "delegate")
             emails = [member.email for member in unit.members]
             if len(emails) != len(set(emails)):
                 raise ValueError(f"units[{index}].members: a person is listed twice in unit '{unit.id}'")

@@ -416,7 +416,7 @@ async def test_pending_offers_only_the_current_version_as_the_desk_does(botapi: 
     assert offered["text"].startswith("【待签发】关于追加预算的请示（第2版）")
     assert "/pending" in helped["text"]  # not a second request: the stale version is not offered
     async with service.sessions() as session:
-        assert [p.approval.version for p in await desk.pending_approvals(session, signer)] == [2]
+        assert [p.approval.version for p in await desk.pending_approvals(session, service.office(), signer)] == [2]
 
 
 async def test_today_lists_a_units_meeting_only_for_its_attendees_as_the_desk_does(

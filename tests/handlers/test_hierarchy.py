@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from inkless.bridge.app import Service
 from inkless.clock import FixedClock
-from inkless.storage.models import AuditEntry, Document, Recipient
+from inkless.storage.models import AuditEntry, Document, InboundMessage, Recipient
 from tests.conftest import (
     DOMAIN,
     CaptureRelay,
@@ -25,6 +25,7 @@ from tests.conftest import (
     smtp_send,
 )
 from tests.handlers.replies import reply
+from tests.web.test_api_tokens import call, make_token
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Monday 30 November 2026, 09:00 in Shanghai.
@@ -355,8 +356,22 @@ async def test_a_forward_request_only_threaded_to_a_copy_forwards_nothing(county
     copy = copy_to(relay, "ta-receiver@test.gov", notice.id)
     raw = reply(copy, "ta-receiver@test.gov", "转发", style="gmail_zh", to=f"reply@{DOMAIN}")
     assert (await smtp_send(county.smtp_port, "ta-receiver@test.gov", [f"reply@{DOMAIN}"], raw)).startswith("250")
+    # Someone holding the copy writes as the receiver from their own envelope: nothing at all.
+    raw = reply(copy, "ta-receiver@test.gov", "转发：东关村", style="outlook_zh")
+    assert (await smtp_send(county.smtp_port, "mallory@elsewhere.example", [str(copy["Reply-To"])], raw)
+            ).startswith("250")
     await settled(county)
     assert [d.id for d in await all_documents(county)] == [notice.id]
+    # The threaded reply still acknowledges the copy (and signs for the town) as any reply does.
+    rows = await copies_of(county, notice.id)
+    assert rows["ta-receiver@test.gov"].acknowledged_at is not None
+    assert county.sessions is not None
+    async with county.sessions() as session:
+        refused = (await session.scalars(select(AuditEntry.detail).where(
+            AuditEntry.action == "document.forward_refused"))).all()
+        inbound = (await session.scalars(select(InboundMessage.reason).order_by(InboundMessage.id))).all()
+    assert len(refused) == 1 and "References" in str(refused[0])
+    assert "envelope mallory@elsewhere.example" in (inbound[-1] or "")
 
 
 async def test_an_incoming_document_is_forwarded_down_by_the_receiver(county: Service, relay: CaptureRelay) -> None:
@@ -395,3 +410,39 @@ async def test_a_reply_to_a_request_is_linked_to_it_both_ways(county: Service, r
     assert (answer_doc.answers_id, unlinked.answers_id) == (request.id, None)
     assert (await api(county, f"/api/v1/documents/{request.id}"))["answered_by"] == [answer_doc.id]
     assert (await api(county, f"/api/v1/documents/{answer_doc.id}"))["answers_id"] == request.id
+
+
+async def test_a_draft_forward_in_the_tree_shows_only_its_unit_and_status_to_others(
+        county: Service, relay: CaptureRelay) -> None:
+    assert (await send(county, "county-clerk@test.gov", "[通知] 关于X的通知", to=["town-a"])).startswith("250")
+    await settled(county)
+    [notice] = await all_documents(county)
+    await answer(county, copy_to(relay, "ta-receiver@test.gov", notice.id), "ta-receiver@test.gov",
+                 "转发\n内部意见：请村里先别声张。")
+    await settled(county)
+    child = (await all_documents(county))[-1]
+    assert child.status == "pending_approval"
+    outsider = await make_token(county, "tb-staff@test.gov", "read")
+    status, tree = await call(county, "GET", f"/api/v1/documents/{notice.id}/tree", outsider)
+    assert status == 200
+    [node] = tree["children"]
+    assert (node["id"], node["unit"], node["status"], node["title"], node["number"]) == (
+        child.id, "town-a", "pending_approval", None, None)
+    assert [u["unit"] for u in node["units"]] == ["village-1", "village-2"]
+    assert (await call(county, "GET", f"/api/v1/documents/{child.id}", outsider))[0] == 404
+    # Its sender (and its approver) see it in full.
+    status, tree = await call(county, "GET", f"/api/v1/documents/{notice.id}/tree",
+                              await make_token(county, "ta-receiver@test.gov", "read"))
+    assert tree["children"][0]["title"] == child.title
+
+
+async def test_an_outside_sender_must_be_vouched_for_where_authentication_is_trusted(
+        make_service: Any, relay: CaptureRelay) -> None:
+    service: Service = await make_service(relay, clock=FixedClock(MONDAY), org=COUNTY_ORG,
+                                          smtp={"trusted_authserv_id": "mx.test.gov"})
+    with pytest.raises(Refused) as caught:
+        await send(service, "wenshu@city.example", "京政发〔2026〕12号 关于X的通知", to=["county"])
+    assert (caught.value.stage, caught.value.code) == ("DATA", 550)
+    assert "Sender authentication required" in caught.value.message
+    # A member needs no such report (their mail comes through the county's own MTA).
+    assert (await send(service, "county-clerk@test.gov", "[通知] 关于Y的通知", to=["finance"])).startswith("250")

@@ -246,4 +246,6 @@ class InboxWorker(Worker):
         if outcome.status in ("quarantined", "discarded"):
             record(session, now=now, actor="inkless", action=f"inbound.{outcome.status}", subject_type="inbound",
                    subject_id=inbound_id, detail={"reason": reason})
+        if outcome.tell is not None:
+            await outcome.tell(session)
         metrics.INBOUND_PROCESSED.labels(outcome.status).inc()

@@ -3,7 +3,7 @@
 Replies are values: each hook returns the SMTP reply line. Codes:
 - 550 5.7.1 foreign domain (never an open relay), non-member sender (a look-alike address
   is refused already at MAIL), null sender to a unit address, a header From that is not
-  the envelope sender, forged return token, failed upstream DKIM/SPF;
+  the envelope sender, forged return token, failed upstream DKIM/SPF, a classified document;
 - 550 5.1.1 unknown local part; 452 4.5.3 the (max_recipients+1)th RCPT;
 - 552 oversize (aiosmtpd: at MAIL when SIZE= is declared, and at the end of DATA);
 - 451 4.3.0 when the store cannot commit (the client retries; nothing is half-accepted).
@@ -28,7 +28,7 @@ from inkless.bridge.spool import DataSpool
 from inkless.bridge.store import Arrival, InboundStore
 from inkless.config import Config
 from inkless.directory import Directory
-from inkless.mail import authres
+from inkless.mail import authres, classified
 from inkless.mail.parse import header_text
 from inkless.tokens import TokenSigner
 
@@ -248,13 +248,20 @@ class IngressHandler:
                     f"MAIL FROM {_reply_safe(envelope_from, 60)})")
         if any(fold_address(r).startswith("all@") for r in units) and not directory.may_send_to_all(senders[0]):
             return "550 5.7.1 Only clerks, leaders and admins may write to all@"
+        if classified.marking(*classified.opening_text(raw)) is not None:
+            # Refused before anything is stored: classified documents never travel through Inkless.
+            return (f"550 5.7.1 {classified.REASON}: hand them to your confidential-documents (jiyao) office "
+                    "for the confidential courier or an approved classified network")
         trusted = self._config.smtp.trusted_authserv_id
         if trusted:
             headers = self._headers.parsebytes(head)
-            failure = authres.failed([header_text(v) for v in headers.get_all("Authentication-Results") or []],
-                                     trusted)
+            results = [header_text(v) for v in headers.get_all("Authentication-Results") or []]
+            failure = authres.failed(results, trusted)
             if failure:
                 return f"550 5.7.1 Sender authentication failed ({_reply_safe(failure)})"
+            if not directory.is_member(senders[0]) and not authres.passed(results, trusted):
+                # An outside organ's mail counts only when the upstream MTA vouches for its sender.
+                return f"550 5.7.1 Sender authentication required for outside senders (dkim or spf pass from {trusted})"
         return None
 
     async def handle_exception(self, error: Exception) -> str:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_SPAN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-4]):([0-5]\d)$")
 
 
 class Section(BaseModel):
@@ -165,6 +168,30 @@ class WorkflowSection(Section):
     auto_answer_limit: int = Field(
         30, ge=0, description="Automatic answers (clarifications, \"already decided\") per sender per hour."
     )
+    urgent_remind_after_hours: float = Field(
+        4.0, gt=0, description="Working hours before a pending approval or a silent recipient of a [特急]/[加急] "
+                             "document is reminded (instead of working days)."
+    )
+    working_hours: list[str] = Field(
+        ["08:30-12:00", "14:00-17:30"],
+        description="Office hours of a working day (HH:MM-HH:MM, in timezone), for counting working hours.",
+    )
+
+    @field_validator("working_hours")
+    @classmethod
+    def _check_hours(cls, value: list[str]) -> list[str]:
+        last = -1
+        if not value:
+            raise ValueError("at least one span HH:MM-HH:MM")
+        for span in value:
+            match = _SPAN.match(span.strip())
+            if match is None:
+                raise ValueError(f"'{span}' is not HH:MM-HH:MM")
+            start, end = (int(h) * 60 + int(m) for h, m in (match.group(1, 2), match.group(3, 4)))
+            if not last < start < end <= 24 * 60:
+                raise ValueError(f"'{span}': spans must be in order within a day, each ending after it starts")
+            last = end
+        return [span.strip() for span in value]
 
 
 class DocumentsSection(Section):

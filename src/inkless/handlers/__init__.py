@@ -6,6 +6,7 @@ tags, and runs their handlers in the order below.
 
 from __future__ import annotations
 
+from inkless.handlers.classified import ClassifiedCheck
 from inkless.handlers.context import Handler
 from inkless.handlers.documents import DocumentHandler
 from inkless.handlers.incoming import IncomingMail
@@ -18,22 +19,23 @@ from inkless.handlers.tasks import TaskMail
 
 HANDLERS: dict[str, Handler] = {
     handler.name: handler
-    for handler in (SenderCheck(), DocumentHandler(), IncomingMail(), MeetingMail(), ScheduleMail(), ShortMessageMail(),
+    for handler in (ClassifiedCheck(), SenderCheck(), DocumentHandler(), IncomingMail(), MeetingMail(), ScheduleMail(), ShortMessageMail(),
                     TaskMail(), ReturnMail())
 }
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     # Mail to unit addresses and all@ that is not a meeting, schedule, task or short message.
-    "document": ("sender", "document"),
+    # Every mail to units is first checked for a classification mark (never distributed).
+    "document": ("sender", "classified", "document"),
     # [会议] mail and calendar invitations to unit addresses; [日程] mail.
-    "meeting": ("sender", "meeting"),
-    "schedule": ("sender", "schedule"),
+    "meeting": ("sender", "classified", "meeting"),
+    "schedule": ("sender", "classified", "schedule"),
     # [短消息] mail: a short message, by bot to linked members and by mail to the rest.
-    "short_message": ("sender", "short_message"),
+    "short_message": ("sender", "classified", "short_message"),
     # [督办] mail: a supervision task per addressed unit.
-    "task": ("sender", "task"),
+    "task": ("sender", "classified", "task"),
     # A registered outside organ's mail to units: an incoming document (收文) per unit.
-    "incoming": ("incoming",),
+    "incoming": ("classified", "incoming"),
     # Mail to reply+/bounce+/receipt+ addresses.
     "return": ("returns",),
 }

@@ -16,6 +16,8 @@ DOCUMENT_TYPES = ("决议", "决定", "命令", "公报", "公告", "通告", "�
 # Function tags: these never become documents and never go through sign-off.
 FUNCTION_TAGS = {"会议": "meeting", "日程": "schedule", "督办": "task", "短消息": "short_message"}
 PUBLIC_TAG = "公开"
+# Urgency (紧急程度, GB/T 9704): the copies carry it and reminders come after working hours.
+URGENCY_TAGS = ("特急", "加急")
 _TAG = re.compile(r"^\s*[\[【]\s*([^\]】]{1,20}?)\s*[\]】]")
 
 
@@ -33,6 +35,10 @@ class Subject:
     @property
     def public(self) -> bool:
         return PUBLIC_TAG in self.tags
+
+    @property
+    def urgency(self) -> str | None:
+        return next((tag for tag in self.tags if tag in URGENCY_TAGS), None)
 
     @property
     def function(self) -> str | None:
@@ -53,7 +59,7 @@ def split_subject(subject: str, known_tags: frozenset[str]) -> Subject:
 
 
 def known_tags(extra_types: tuple[str, ...] = ()) -> frozenset[str]:
-    return frozenset(DOCUMENT_TYPES + extra_types + tuple(FUNCTION_TAGS) + (PUBLIC_TAG,))
+    return frozenset(DOCUMENT_TYPES + extra_types + tuple(FUNCTION_TAGS) + (PUBLIC_TAG,) + URGENCY_TAGS)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class Routes:
 
     @property
     def main(self) -> tuple[str, ...]:
+        """The unit addresses that are main recipients (主送)."""
         return tuple(unit for unit in self.units if unit not in self.copies)
 
 

@@ -3,10 +3,15 @@ sent for sign-off (handlers/signoff.py) or issued at once (handlers/issue.py).""
 
 from __future__ import annotations
 
+import re
+
+from inkless.errors import Discard
+from inkless.handlers.answer import answer
 from inkless.handlers.context import Context
 from inkless.handlers.issue import addressed_units, issue_document
-from inkless.handlers.signoff import chain_of, start_signoff
+from inkless.handlers.signoff import chains_of, start_signoff
 from inkless.mail.parse import header_text
+from inkless.mail.texts import text as text_of
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Document, DocumentVersion
@@ -30,11 +35,15 @@ class DocumentHandler:
             title=subject.title or ctx.message.subject or "(无标题)",
             status="pending_approval",
             public=subject.public,
+            urgency=subject.urgency,
             addressed_to="\n".join(ctx.routes.units),
             inbound_id=ctx.inbound.id,
             created_at=now,
         )
-        version = DocumentVersion(version=1, created_at=now, body=ctx.message.text, body_html=ctx.message.html)
+        co_issuers, body = await _joint(ctx, unit.id)
+        document.co_issuers = "\n".join(co_issuers)
+        version = DocumentVersion(version=1, created_at=now, body=body,
+                                  body_html=ctx.message.html if body == ctx.message.text else None)
         document.versions.append(version)
         document.answers_id = await _answered_request(ctx) if document.type == "批复" else None
         ctx.session.add(document)
@@ -46,9 +55,9 @@ class DocumentHandler:
         record(ctx.session, now=now, actor=sender.email, action="document.created", subject_type="document",
                subject_id=document.id, detail={"title": document.title, "to": list(ctx.routes.main),
                                                "cc": list(ctx.routes.copies), "answers": document.answers_id})
-        approvers = chain_of(document, ctx.office)
-        if approvers:
-            await start_signoff(ctx.session, ctx.office, document, version, approvers, now=now)
+        chains = chains_of(document, ctx.office)
+        if chains:
+            await start_signoff(ctx.session, ctx.office, document, version, chains, now=now)
             return
         await issue_document(ctx.session, document, version, attachments, office=ctx.office, now=now)
 
@@ -66,3 +75,35 @@ async def _answered_request(ctx: Context) -> int | None:
                 if request is not None and request.type == "请示":
                     return request.id
     return None
+
+
+# `联合发文: finance, 县教育局` on the body's first line names the co-issuing units (ids or names).
+_JOINT = re.compile(r"^\s*联合发文\s*[:：]\s*(?P<units>.+?)\s*$")
+_SEPARATORS = re.compile(r"[,，、;；\s]+")
+
+
+async def _joint(ctx: Context, own_unit: str) -> tuple[list[str], str]:
+    """The co-issuers a first line `联合发文: …` names and the body without that line; a name
+    that is no unit is answered (nothing is made of the mail)."""
+    text = ctx.message.text
+    lines = text.lstrip("\r\n").splitlines()
+    match = _JOINT.match(lines[0]) if lines else None
+    if match is None:
+        return [], text
+    by_name = {unit.name: unit_id for unit_id, unit in ctx.directory.units.items()}
+    found: list[str] = []
+    unknown: list[str] = []
+    for name in (name for name in _SEPARATORS.split(match.group("units")) if name):
+        unit_id = name.lower() if name.lower() in ctx.directory.units else by_name.get(name)
+        if unit_id is None:
+            unknown.append(name[:64])
+        elif unit_id != own_unit and unit_id not in found:
+            found.append(unit_id)
+    if unknown:
+        assert ctx.sender is not None
+        language = ctx.config.language
+        await answer(ctx, ctx.sender, "joint_refused", text_of(language, "joint_refused_subject",
+                                                                title=ctx.subject.title[:200]),
+                     text_of(language, "joint_refused_body", names="、".join(unknown[:20])))
+        raise Discard(f"联合发文 names units that do not exist: {', '.join(unknown[:20])}")
+    return found, "\n".join(lines[1:]).lstrip("\n") + ("\n" if text.endswith("\n") else "")

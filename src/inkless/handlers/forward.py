@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.directory import Directory
 from inkless.handlers.issue import issue_document
-from inkless.handlers.signoff import chain_of, start_signoff
+from inkless.handlers.signoff import chains_of, start_signoff
 from inkless.mail.parse import ParsedAttachment
 from inkless.mail.texts import text
 from inkless.office import Office
@@ -26,6 +26,7 @@ _FORWARD = re.compile(r"^\s*(?:转发|forward)\s*(?:[:：]\s*(?P<units>[^\n]*))?
 _SEPARATORS = re.compile(r"[,，、;；\s]+")
 INSTRUCTIONS_LIMIT = 1000
 UNITS_LIMIT = 100
+LINE_LIMIT = 4000
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,10 @@ class ForwardRequest:
 
 def read_forward(reply: str) -> ForwardRequest | None:
     """A reply's own text as a request to forward, or None when it does not ask for one."""
-    lines = reply.strip().splitlines()
+    lines = reply.strip()[:INSTRUCTIONS_LIMIT * 4].splitlines()
     if not lines:
         return None
-    match = _FORWARD.match(lines[0])
+    match = _FORWARD.match(lines[0][:LINE_LIMIT])
     if match is None:
         return None
     units = tuple(name[:64] for name in _SEPARATORS.split(match.group("units") or "") if name)[:UNITS_LIMIT]
@@ -74,10 +75,14 @@ async def forward_down(session: AsyncSession, office: Office, recipient: Recipie
                        now: datetime, channel: str) -> Forwarded:
     """Make the child document for the unit this recipient signs for, or say why not."""
     directory, language = office.directory, office.config.language
-    document = await session.get(Document, recipient.document_id)
+    # The original is locked while its forwards are looked at, so two receivers of one unit
+    # pressing at once make one forward, not two.
+    document = await session.get(Document, recipient.document_id, with_for_update=True)
     person = directory.person(recipient.email)
     assert document is not None
-    units = [unit for unit in (recipient.signs_for or "").split("\n") if unit in directory.units]
+    # The units they signed for at issue that they still sign for (a receiver may have left).
+    units = [unit for unit in (recipient.signs_for or "").split("\n")
+             if unit in directory.units and person is not None and directory.signs_for(person, [unit])]
     if person is None or not units:
         return Forwarded(None, text(language, "forward_not_receiver"))
     # Of the units they sign for, the first with units below it.
@@ -120,9 +125,9 @@ async def forward_down(session: AsyncSession, office: Office, recipient: Recipie
     await queries.add_document_units(session, child.id, [(target, "main") for target in targets])
     record(session, now=now, actor=person.email, action="document.forwarded", subject_type="document",
            subject_id=document.id, detail={"child": child.id, "unit": unit_id, "to": targets, "channel": channel})
-    approvers = chain_of(child, office)
-    if approvers:
-        await start_signoff(session, office, child, version, approvers, now=now)
+    chains = chains_of(child, office)
+    if chains:
+        await start_signoff(session, office, child, version, chains, now=now)
     else:
         await issue_document(session, child, version, files, office=office, now=now)
     return Forwarded(child)

@@ -10,7 +10,9 @@ from inkless.directory import ExternalOrgan
 from inkless.errors import Quarantine
 from inkless.handlers.context import Context
 from inkless.handlers.issue import issue_document
+from inkless.mail import authres
 from inkless.mail.numbers import find_number
+from inkless.mail.parse import header_text
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Document, DocumentVersion
@@ -39,9 +41,18 @@ class IncomingMail:
         if envelope != sender:
             raise Quarantine(f"header From does not match the envelope sender (From {sender}, "
                              f"envelope {envelope or '<>'})")
-        units = [unit for unit in ctx.routes.units if unit in ctx.directory.units]
+        # In a fixed order: two processes registering mail to the same units take the counters alike.
+        units = sorted(unit for unit in ctx.routes.units if unit in ctx.directory.units)
         if not units:
             raise Quarantine(f"{sender} ({organ.name}) may write only to unit addresses, not to all@")
+        trusted = ctx.config.smtp.trusted_authserv_id
+        results = [header_text(v) for v in ctx.message.message.get_all("Authentication-Results") or []]
+        if trusted and not authres.passed(results, trusted):
+            # From outside, where the upstream MTA vouches for senders, it must vouch for this one.
+            raise Quarantine(f"{sender} ({organ.name}) without dkim=pass or spf=pass from {trusted}")
+        empty = [unit for unit in units if not ctx.directory.incoming_receivers(unit)]
+        if empty:
+            raise Quarantine(f"units without members cannot receive documents: {', '.join(empty)}")
         now = ctx.clock.now()
         year = now.astimezone(ctx.config.zone).year
         number, title = find_number(ctx.subject.title, ctx.message.text)
@@ -52,6 +63,7 @@ class IncomingMail:
             document = Document(
                 unit_id=unit_id, sender=sender, type=ctx.subject.document_type(tuple(ctx.config.documents.extra_types)),
                 title=title or "(无标题)", status="pending_approval", public=False, addressed_to=unit_id,
+                urgency=ctx.subject.urgency,
                 inbound_id=ctx.inbound.id, created_at=now, direction="incoming", source_organ=organ.name,
                 source_number=number, incoming_number=f"{unit.incoming}〔{year}〕{serial}号")
             version = DocumentVersion(version=1, created_at=now, body=ctx.message.text, body_html=ctx.message.html)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,7 @@ def recipients_of(document: Document, units: list[DocumentUnit], directory: Dire
     from outside, the receiving unit's receivers; otherwise the main units and, unless the
     document goes up (请示, 报告), their sub-units, and the copied units' own members."""
     if document.direction == "incoming":
-        return Reach(directory.signers(document.unit_id), frozenset())
+        return Reach(directory.incoming_receivers(document.unit_id), frozenset())
     copies = [unit.unit_id for unit in units if unit.role == "copy"]
     main = [address for address in document.addressed_to.split("\n") if address and address not in copies]
     upward = document.type in UPWARD_TYPES
@@ -73,12 +73,18 @@ async def issue_document(
         document.number = f"{unit.doc_prefix}〔{year}〕{serial}号"
     document.status = "issued"
     document.issued_at = now
+    document.issue_date = now.astimezone(config.zone).date()
+    if document.direction == "outgoing":
+        # 签发人: the final approver of the issuing unit's chain, or the sender without one.
+        document.signer = await queries.final_approver(session, document.id, version.version,
+                                                       document.unit_id) or document.sender
 
     units = (await queries.units_of(session, [document.id]))[document.id]
     reach = recipients_of(document, units, directory)
     people = reach.people
     unit_ids = [u.unit_id for u in units]
-    signs_for = [directory.signs_for(person, unit_ids) for person in people]
+    signers = {unit_id: {p.email for p in directory.signers(unit_id)} for unit_id in unit_ids}
+    signs_for = [[unit_id for unit_id in unit_ids if person.email in signers[unit_id]] for person in people]
     recipient_ids = await queries.add_recipients(
         session, document.id, [(p.id, p.email, p.name) for p in people],
         ["\n".join(own) or None for own in signs_for])
@@ -87,13 +93,17 @@ async def issue_document(
     body = compose.split_body(attachments)
     body_id = await queries.add_outbox_body(session, body.tail, now=now)
     issued_at = now.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")
-    text_before_link = copy_text(document, version.body, unit_name=unit.name,
+    issuers = [unit.name] + [directory.units[u].name for u in co_issuers_of(document) if u in directory.units]
+    signer_person = directory.person(document.signer) if document.signer else None
+    text_before_link = copy_text(document, version.body, unit_name="、".join(issuers),
                                  sender=directory.person(document.sender), language=language, issued_at=issued_at,
                                  attachment_names=[a.filename for a in attachments],
                                  units=[(directory.units[u.unit_id].name, u.role) for u in units
-                                        if u.unit_id in directory.units])
+                                        if u.unit_id in directory.units],
+                                 signer=signer_person.display if signer_person else document.signer)
     tag = f"[{document.type}] " if document.type else ""
-    subject = f"{tag}{document.title}（{document.number or document.incoming_number}）"
+    subject = compose.urgent_subject(f"{tag}{document.title}（{document.number or document.incoming_number}）",
+                                     document.urgency)
     from_ = compose.mailbox(unit.name, config.local_address(unit.id))
     copies = []
     for index, (person, recipient_id) in enumerate(zip(people, recipient_ids, strict=True)):
@@ -109,9 +119,10 @@ async def issue_document(
             date=now,
             reply_to=signer.address(Token("reply", "d", recipient_id, person.id)),
             receipt_to=signer.address(Token("receipt", "d", recipient_id, person.id)),
-            extra=[("X-Inkless-Document", str(document.id))],
+            extra=[("X-Inkless-Document", str(document.id)), *compose.urgency_headers(document.urgency)],
         )
-        personal = (_role_line(person, reach, language) + text_before_link
+        personal = (_role_line(person, reach, language) + f"{text(language, 'copy_number')}: {index + 1:06d}\n"
+                    + text_before_link
                     + _forward_hint(signs_for[index], directory, language)
                     + text(language, "ack_link", url=f"{config.web.base_url}/ack/{ack}") + "\n")
         copies.append(queries.OutboundCopy(
@@ -121,7 +132,8 @@ async def issue_document(
     excerpt = version.body.strip()[:300]
     await chat.notify(session, [chat.Notification(
         person_id=person.id, key=f"document:{recipient_id}", kind="document", item=f"d{recipient_id}",
-        text=text(language, "bot_document", title=document.title, number=document.number or document.incoming_number,
+        text=compose.urgent_subject("", document.urgency) + text(
+            language, "bot_document", title=document.title, number=document.number or document.incoming_number,
                   unit=document.source_organ or unit.name,
                   excerpt=excerpt),
         buttons=[[[text(language, "bot_ack_button"), f"ack:{recipient_id}"]]])
@@ -130,6 +142,11 @@ async def issue_document(
     record(session, now=now, actor="inkless", action="document.issued", subject_type="document",
            subject_id=document.id, detail={"number": document.number, "recipients": len(people),
                                            "units": {u.unit_id: u.role for u in units}})
+
+
+def co_issuers_of(document: Document) -> list[str]:
+    """The units issuing a document jointly with its own (联合发文)."""
+    return [unit for unit in (document.co_issuers or "").split("\n") if unit]
 
 
 def _role_line(person: PersonInfo, reach: Reach, language: str) -> str:
@@ -144,6 +161,11 @@ def _forward_hint(units: list[str], directory: Directory, language: str) -> str:
         return ""
     names = "、".join(directory.units[child].name for child in below[:10]) + ("…" if len(below) > 10 else "")
     return text(language, "forward_hint", units=names) + "\n"
+
+
+def long_date(day: date, language: str) -> str:
+    """成文日期 as written on a document: 2026年12月2日 (2 December 2026)."""
+    return f"{day.year}年{day.month}月{day.day}日" if language == "zh" else f"{day.day} {day:%B} {day.year}"
 
 
 def copy_message_id(signer: TokenSigner, recipient_id: int, person_id: int) -> str:
@@ -162,6 +184,7 @@ def copy_text(
     issued_at: str,
     attachment_names: list[str],
     units: Sequence[tuple[str, str]] = (),
+    signer: str | None = None,
 ) -> str:
     """The readable text of a personal copy: a short head (for a document received from
     outside, its registration), the body, the attachment list."""
@@ -178,9 +201,15 @@ def copy_text(
             text(language, "copy_intro", unit=unit_name),
             f"{text(language, 'number')}: {document.number or text(language, 'no_number')}",
         ]
+        if document.urgency:
+            head.append(f"{text(language, 'urgency')}: {document.urgency}")
         if document.type:
             head.append(f"{text(language, 'type')}: {document.type}")
         head.append(f"{text(language, 'sender')}: {sender.display if sender else document.sender}")
+        if signer:
+            head.append(f"{text(language, 'signer')}: {signer}")
+        if document.issue_date:
+            head.append(f"{text(language, 'issue_date')}: {long_date(document.issue_date, language)}")
         head.append(f"{text(language, 'issued_at')}: {issued_at}")
     main = [name for name, role in units if role == "main"]
     copied = [name for name, role in units if role == "copy"]

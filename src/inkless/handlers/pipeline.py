@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,8 @@ class Outcome:
 
     status: str
     reason: str | None = None
+    # For a quarantine: what to tell the sender, queued in the transaction that records it.
+    tell: Callable[[AsyncSession], Awaitable[None]] | None = None
 
 
 def delivery_keys(inbound: InboundMessage, message: ParsedMessage) -> dict[str, str]:
@@ -126,5 +129,5 @@ async def run(
     except PipelineOutcome as outcome:
         status = {Quarantine: "quarantined", Discard: "discarded", Retry: "retry"}[type(outcome)]
         log.info("inbound %s: %s by %s/%s: %s", inbound.id, status, pipeline, handler_name, outcome.reason)
-        return Outcome(status, outcome.reason)
+        return Outcome(status, outcome.reason, outcome.tell if isinstance(outcome, Quarantine) else None)
     return Outcome("done")

@@ -19,9 +19,10 @@ from flufl.bounce import all_failures
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from inkless.addresses import fold_address
 from inkless.chat import notify as chat
 from inkless.errors import Discard, Quarantine
-from inkless.handlers import forward
+from inkless.handlers import forward, signoff
 from inkless.handlers.answer import answer
 from inkless.handlers.context import Context
 from inkless.handlers.issue import copy_message_id
@@ -116,6 +117,12 @@ async def handle_copy_reply(ctx: Context, token: Token) -> None:
         raise Discard(f"automatic reply ignored ({reason})")
     if ctx.message.sender != recipient.email:
         raise Discard(f"reply to the copy of {recipient.email} came from {ctx.message.sender or '(no From)'}")
+    envelope = fold_address(ctx.inbound.mail_from or "")
+    if envelope != recipient.email:
+        # An acknowledgement may sign for the recipient's whole unit: the header From alone,
+        # which anyone can write, does not show who sent it.
+        raise Discard(f"reply to the copy of {recipient.email}: header From does not match the envelope sender "
+                      f"(envelope {envelope or '<>'})")
     comment = reply_text(ctx.message.text, ctx.message.html) or None
     now = ctx.clock.now()
     await record_receipt(ctx.session, recipient, now=now, actor=recipient.email, channel="mail",
@@ -123,11 +130,15 @@ async def handle_copy_reply(ctx: Context, token: Token) -> None:
     request = forward.read_forward(comment or "")
     if request is None:
         return
-    if not ctx.token_addressed:
-        # A forward (or a quote of one) only threaded to the copy: its writer was not shown to be
-        # the one it was sent to, so it makes no document in their unit's name.
-        raise Discard(f"forward request for the copy of {recipient.email} found only in {ctx.message.subject[:60]!r}'s "
-                      "thread headers")
+    try:
+        # Forwarding makes a document in the receiver's unit's name: the reply must be shown to be
+        # theirs as a sign-off decision must (envelope, the token in the address it was sent to,
+        # upstream authentication).
+        signoff.check_reply(ctx, recipient.email, f"the copy {recipient.id}")
+    except Discard as refused:
+        record(ctx.session, now=now, actor=recipient.email, action="document.forward_refused",
+               subject_type="recipient", subject_id=recipient.id, detail={"reason": refused.reason})
+        return
     outcome = await forward.forward_down(ctx.session, ctx.office, recipient, request, now=now, channel="mail")
     if outcome.refusal is not None:
         person = ctx.directory.person(recipient.email)

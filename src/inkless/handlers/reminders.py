@@ -15,7 +15,16 @@ from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Approval, Document, DocumentUnit, DocumentVersion, Recipient
 from inkless.tokens import Token
-from inkless.workdays import add_working_days
+from inkless.workdays import add_working_days, add_working_hours, office_hours
+
+
+def _due(office: Office, since: datetime, days: int, document: Document) -> datetime:
+    """When a wait that began at `since` is over: `days` working days, or for a 特急/加急
+    document `urgent_remind_after_hours` office hours (SPEC §2.9)."""
+    workflow, zone = office.config.workflow, office.config.zone
+    if document.urgency:
+        return add_working_hours(since, workflow.urgent_remind_after_hours, zone, office_hours(workflow.working_hours))
+    return add_working_days(since, days, zone)
 
 
 async def _claim(session: AsyncSession, approval_id: int, column: str, now: datetime) -> bool:
@@ -29,7 +38,6 @@ async def _claim(session: AsyncSession, approval_id: int, column: str, now: date
 async def remind_approvals(session: AsyncSession, office: Office, *, now: datetime) -> int:
     """Remind approvers silent for `approval_remind_after` working days, then escalate to leaders."""
     days = office.config.workflow.approval_remind_after
-    zone = office.config.zone
     rows = (await session.execute(
         select(Approval, Document).join(Document, Document.id == Approval.document_id).where(
             Approval.decision.is_(None), Approval.asked_at.is_not(None), Approval.escalated_at.is_(None),
@@ -38,14 +46,14 @@ async def remind_approvals(session: AsyncSession, office: Office, *, now: dateti
     for approval, document in rows:
         assert approval.asked_at is not None
         if approval.reminded_at is None:
-            if now >= add_working_days(approval.asked_at, days, zone) and \
+            if now >= _due(office, approval.asked_at, days, document) and \
                     await _claim(session, approval.id, "reminded_at", now):
                 version = await session.scalar(select(DocumentVersion).where(
                     DocumentVersion.document_id == document.id, DocumentVersion.version == approval.version))
                 assert version is not None
                 await ask(session, office, approval, document, version, now=now, reminder=True)
                 acted += 1
-        elif now >= add_working_days(approval.reminded_at, days, zone) and \
+        elif now >= _due(office, approval.reminded_at, days, document) and \
                 await _claim(session, approval.id, "escalated_at", now):
             await _escalate(session, office, approval, document, now=now)
             acted += 1
@@ -56,7 +64,7 @@ async def _escalate(session: AsyncSession, office: Office, approval: Approval, d
                     now: datetime) -> None:
     language = office.config.language
     approver = office.directory.person(approval.approver)
-    leaders = office.directory.leaders_above(document.unit_id, besides=approval.approver)
+    leaders = office.directory.leaders_above(approval.unit_id or document.unit_id, besides=approval.approver)
     assert approval.asked_at is not None
     values = {"approver": approver.display if approver else approval.approver, "title": document.title,
               "version": approval.version, "unit": office.directory.units[document.unit_id].name,
@@ -82,7 +90,7 @@ async def remind_silent(session: AsyncSession, office: Office, *, now: datetime)
     acted = 0
     for document in candidates:
         assert document.issued_at is not None
-        if now < add_working_days(document.issued_at, config.workflow.ack_remind_after, config.zone):
+        if now < _due(office, document.issued_at, config.workflow.ack_remind_after, document):
             continue
         claimed = await session.execute(update(Document).where(
             Document.id == document.id, Document.silent_digest_at.is_(None)).values(silent_digest_at=now))

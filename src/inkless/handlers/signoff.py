@@ -9,9 +9,10 @@ whose reply becomes the next version and restarts the chain.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless import notices
@@ -20,8 +21,8 @@ from inkless.chat import notify as chat
 from inkless.directory import PersonInfo
 from inkless.errors import Discard, Quarantine
 from inkless.handlers.context import Context
-from inkless.handlers.issue import issue_document
-from inkless.mail import authres
+from inkless.handlers.issue import co_issuers_of, issue_document
+from inkless.mail import authres, compose
 from inkless.mail.autoreply import automatic_reason
 from inkless.mail.parse import ParsedAttachment, header_text
 from inkless.mail.reply_text import reply_text
@@ -34,68 +35,124 @@ from inkless.storage.models import Approval, Document, DocumentVersion, Evidence
 from inkless.tokens import Token
 
 
-def chain_of(document: Document, office: Office) -> list[PersonInfo]:
-    """The approvers of the issuing unit, in order, without the sender."""
-    unit = office.directory.units[document.unit_id]
-    people = [office.directory.person(email) for email in unit.approvers if email != document.sender]
-    return [person for person in people if person is not None]
+@dataclass(frozen=True)
+class Chain:
+    """One unit's approvers of a document, in the order they sign off."""
+
+    unit_id: str
+    approvers: list[PersonInfo]
+
+
+def chains_of(document: Document, office: Office) -> list[Chain]:
+    """The issuing unit's approvers, then each co-issuer's (联合发文), each chain in order and
+    without the sender; units without approvers have no chain."""
+    chains = []
+    for unit_id in [document.unit_id, *co_issuers_of(document)]:
+        unit = office.directory.units.get(unit_id)
+        if unit is None:
+            continue
+        people = [office.directory.person(email) for email in unit.approvers if email != document.sender]
+        approvers = [person for person in people if person is not None]
+        if approvers:
+            chains.append(Chain(unit_id, approvers))
+    return chains
 
 
 async def start_signoff(session: AsyncSession, office: Office, document: Document, version: DocumentVersion,
-                        approvers: list[PersonInfo], *, now: datetime) -> None:
-    """Create one approval row per approver of this version and ask the first."""
-    rows = [Approval(document_id=document.id, version=version.version, position=position, approver=person.email,
-                     person_id=person.id) for position, person in enumerate(approvers)]
+                        chains: list[Chain], *, now: datetime) -> None:
+    """Create one approval row per approver of this version and ask the first of each unit's
+    chain: the units sign off in parallel, each in its order."""
+    rows: list[Approval] = []
+    firsts: list[Approval] = []
+    for chain in chains:
+        for index, person in enumerate(chain.approvers):
+            row = Approval(document_id=document.id, version=version.version, position=len(rows),
+                           approver=person.email, person_id=person.id, unit_id=chain.unit_id)
+            rows.append(row)
+            if index == 0:
+                firsts.append(row)
     session.add_all(rows)
     document.status = "pending_approval"
     await session.flush()
     record(session, now=now, actor="inkless", action="signoff.started", subject_type="document",
-           subject_id=document.id, detail={"version": version.version, "approvers": [p.email for p in approvers]})
-    await ask(session, office, rows[0], document, version, now=now)
+           subject_id=document.id, detail={"version": version.version, "approvers": [r.approver for r in rows],
+                                           "units": [chain.unit_id for chain in chains]})
+    for first in firsts:
+        await ask(session, office, first, document, version, now=now)
 
 
 async def ask(session: AsyncSession, office: Office, approval: Approval, document: Document,
               version: DocumentVersion, *, now: datetime, reminder: bool = False) -> None:
-    """Send (or remind) the approval request: the document with the instruction to reply."""
+    """Send (or remind) the approval request: the document with the instruction to reply, to
+    the approver and to each of their delegates (whose replies decide on their behalf)."""
     language = office.config.language
-    token = Token("reply", "a", approval.id, approval.person_id or 0)
     person = office.directory.person(approval.approver)
     sender = office.directory.person(document.sender)
-    steps = await session.scalar(select(Approval.position).where(
-        Approval.document_id == document.id, Approval.version == approval.version).order_by(
-        Approval.position.desc()).limit(1))
+    same_chain = Approval.unit_id == approval.unit_id if approval.unit_id else Approval.unit_id.is_(None)
+    steps = (await session.execute(select(Approval.position).where(
+        Approval.document_id == document.id, Approval.version == approval.version, same_chain)
+        .order_by(Approval.position))).scalars().all()
     attachments = await queries.attachments_of(session, version.id)
     intro = text(language, "signoff_intro", sender=sender.display if sender else document.sender,
-                 step=approval.position + 1, steps=(steps or 0) + 1)
+                 step=list(steps).index(approval.position) + 1 if approval.position in steps else 1,
+                 steps=max(len(steps), 1))
+    issuers = co_issuers_of(document)
+    if issuers:
+        names = "、".join(_unit_name(office, unit) for unit in [document.unit_id, *issuers])
+        intro += "\n" + text(language, "signoff_joint", units=names,
+                             unit=_unit_name(office, approval.unit_id or document.unit_id))
     body = f"{intro}\n\n{document.title}\n\n{version.body.rstrip()}\n"
     subject_key = "signoff_remind_subject" if reminder else "signoff_subject"
     if approval.asked_at is None:
         approval.asked_at = now
-    notice = notices.Notice(
-        kind="signoff_reminder" if reminder else "signoff_request",
-        unit_id=document.unit_id,
-        to_email=approval.approver,
-        to_name=person.name if person else None,
-        subject=text(language, subject_key, title=document.title, version=approval.version),
-        text=body,
-        message_id=office.signer.message_id(token, suffix="remind" if reminder else ""),
-        mail_from=office.signer.address(Token("bounce", "a", approval.id, approval.person_id or 0)),
-        reply_to=office.signer.address(token),
-        references=office.signer.message_id(token) if reminder else None,
-        attachments=[ParsedAttachment(a.filename, a.content_type, a.data) for a in attachments],
-    )
-    buttons = chat.Notification(
-        person_id=approval.person_id, key=f"approval:{approval.id}:{'remind' if reminder else 'ask'}",
-        kind="approval", item=f"a{approval.id}",
-        text=text(language, "bot_approval", title=document.title, version=approval.version,
-                  sender=sender.display if sender else document.sender, excerpt=version.body.strip()[:300]),
-        buttons=[[[text(language, "bot_approve_button"), f"ap:{approval.id}:y"],
-                  [text(language, "bot_reject_button"), f"ap:{approval.id}:n"]]]) \
-        if approval.person_id is not None else None
-    await notices.tell(session, office, [(notice, buttons)], now=now)
+    files = [ParsedAttachment(a.filename, a.content_type, a.data) for a in attachments]
+    told: list[tuple[notices.Notice, chat.Notification | None]] = []
+    delegates = [office.directory.person(email) for email in (person.delegates if person else ())]
+    for asked, on_behalf in [(person, False), *[(delegate, True) for delegate in delegates]]:
+        if asked is None:
+            continue
+        token = Token("reply", "a", approval.id, asked.id)
+        lead = text(language, "signoff_delegate_intro", member=person.display) + "\n" \
+            if on_behalf and person is not None else ""
+        notice = notices.Notice(
+            kind="signoff_reminder" if reminder else "signoff_request",
+            unit_id=approval.unit_id or document.unit_id,
+            to_email=asked.email,
+            to_name=asked.name,
+            subject=text(language, subject_key, title=document.title, version=approval.version),
+            text=lead + body,
+            message_id=office.signer.message_id(token, suffix="remind" if reminder else ""),
+            mail_from=office.signer.address(Token("bounce", "a", approval.id, asked.id)),
+            reply_to=office.signer.address(token),
+            references=office.signer.message_id(token) if reminder else None,
+            attachments=files,
+            urgency=document.urgency,
+        )
+        buttons = chat.Notification(
+            person_id=asked.id, key=f"approval:{approval.id}:{asked.id}:{'remind' if reminder else 'ask'}",
+            kind="approval", item=f"a{approval.id}",
+            text=compose.urgent_subject("", document.urgency) + lead + text(
+                language, "bot_approval", title=document.title, version=approval.version,
+                sender=sender.display if sender else document.sender, excerpt=version.body.strip()[:300]),
+            buttons=[[[text(language, "bot_approve_button"), f"ap:{approval.id}:y"],
+                      [text(language, "bot_reject_button"), f"ap:{approval.id}:n"]]])
+        told.append((notice, buttons))
+    await notices.tell(session, office, told, now=now)
     record(session, now=now, actor="inkless", action="signoff.reminded" if reminder else "signoff.asked",
            subject_type="approval", subject_id=approval.id,
-           detail={"document": document.id, "version": approval.version, "approver": approval.approver})
+           detail={"document": document.id, "version": approval.version, "approver": approval.approver,
+                   "delegates": [d.email for d in delegates if d is not None]})
+
+
+def may_decide(office: Office, person: PersonInfo, approval: Approval) -> bool:
+    """Whether this person may decide this approval: the approver, or one of their delegates.
+    The desk and the bot ask this; a mail reply is checked by its token (handle_approval_reply)."""
+    return approval.person_id == person.id or office.directory.delegate_of(person.email, approval.approver)
+
+
+def _unit_name(office: Office, unit_id: str) -> str:
+    unit = office.directory.units.get(unit_id)
+    return unit.name if unit else unit_id
 
 
 def check_reply(ctx: Context, expected: str, what: str) -> str:
@@ -127,13 +184,6 @@ def check_reply(ctx: Context, expected: str, what: str) -> str:
     return author
 
 
-async def _latest_version(session: AsyncSession, document_id: int) -> DocumentVersion:
-    version = await session.scalar(select(DocumentVersion).where(DocumentVersion.document_id == document_id)
-                                   .order_by(DocumentVersion.version.desc()).limit(1))
-    assert version is not None
-    return version
-
-
 async def _answer(ctx: Context, document: Document, to: str, kind: str, subject: str, body: str,
                   token: Token) -> None:
     """An automatic answer to a person's reply, within the hourly cap (then silently skipped)."""
@@ -154,11 +204,20 @@ async def handle_approval_reply(ctx: Context, token: Token) -> None:
     """An approver's reply: decide, ask again, or say it was already decided."""
     session, now, language = ctx.session, ctx.clock.now(), ctx.config.language
     approval = await session.get(Approval, token.item, with_for_update=True)
-    if approval is None or approval.person_id != token.person:
+    if approval is None:
         raise Quarantine(f"token names no approval {token.item}")
+    if approval.person_id != token.person:
+        # A delegate's own request: it decides only while they are still the approver's delegate.
+        delegate = ctx.directory.person_by_id(token.person)
+        if delegate is None or not ctx.directory.delegate_of(delegate.email, approval.approver):
+            raise Discard(f"reply to approval {approval.id} on a token of person {token.person}, who is not "
+                          f"{approval.approver}'s delegate (any more)")
+        expected = delegate.email
+    else:
+        expected = approval.approver
     document = await session.get(Document, approval.document_id, with_for_update=True)
     assert document is not None
-    author = check_reply(ctx, approval.approver, f"approval {approval.id}")
+    author = check_reply(ctx, expected, f"approval {approval.id}")
     if not await queries.decidable(session, approval, document):
         decided = approval if approval.decision is not None else None
         record(session, now=now, actor=author, action="signoff.reply_after_decision", subject_type="approval",
@@ -199,41 +258,88 @@ async def _evidence(ctx: Context, approval: Approval, token: Token, stripped: st
 
 async def decide(session: AsyncSession, office: Office, document: Document, approval: Approval, verdict: Verdict,
                  *, channel: str, actor: str, now: datetime, evidence: Evidence | None = None) -> None:
-    """Record a decision and move the chain: ask the next approver, issue, or return to the sender."""
+    """Record a decision and move the chain: ask the unit's next approver, issue once every
+    unit's chain has approved, or return it to the sender at the first rejection.
+
+    `actor` is who decided: the approver, or one of their delegates (recorded as deciding on
+    the approver's behalf, and the approver is told)."""
     approval.decision = verdict.decision
     approval.comment = verdict.comment
     approval.decided_at = now
     approval.channel = channel
+    on_behalf_of = approval.approver if fold_address(actor) != fold_address(approval.approver) else None
+    approval.decided_by = fold_address(actor) if on_behalf_of else None
     if evidence is not None:
         session.add(evidence)
     record(session, now=now, actor=actor, action=f"signoff.{verdict.decision}", subject_type="approval",
            subject_id=approval.id, detail={"document": document.id, "version": approval.version,
-                                           "comment": verdict.comment, "channel": channel})
+                                           "comment": verdict.comment, "channel": channel,
+                                           "unit": approval.unit_id, "on_behalf_of": on_behalf_of})
     await chat.settle(session, f"a{approval.id}", decided_text(office, document, approval), now=now)
-    version = await _latest_version(session, document.id)
+    if on_behalf_of:
+        await _tell_principal(session, office, document, approval, now=now)
+    version = await queries.latest_version(session, document.id)
     if verdict.decision == "approve":
+        same_chain = Approval.unit_id == approval.unit_id if approval.unit_id else Approval.unit_id.is_(None)
         following = await session.scalar(select(Approval).where(
-            Approval.document_id == document.id, Approval.version == approval.version,
-            Approval.position == approval.position + 1))
+            Approval.document_id == document.id, Approval.version == approval.version, same_chain,
+            Approval.position > approval.position).order_by(Approval.position).limit(1))
         if following is not None:
             await ask(session, office, following, document, version, now=now)
             return
+        waiting = await session.scalar(select(func.count()).select_from(Approval).where(
+            Approval.document_id == document.id, Approval.version == approval.version,
+            Approval.decision.is_(None)))
+        if waiting:
+            return  # a co-issuer's chain is still signing off
         attachments = [ParsedAttachment(a.filename, a.content_type, a.data)
                        for a in await queries.attachments_of(session, version.id)]
         await issue_document(session, document, version, attachments, office=office, now=now)
         return
     document.status = "rejected"
+    # The other units' requests no longer apply: their chat buttons say so.
+    others = (await session.scalars(select(Approval).where(
+        Approval.document_id == document.id, Approval.version == approval.version, Approval.decision.is_(None),
+        Approval.asked_at.is_not(None)))).all()
+    for other in others:
+        await chat.settle(session, f"a{other.id}", decided_text(office, document, approval), now=now)
     await _return_to_sender(session, office, document, approval, now=now)
+
+
+async def _tell_principal(session: AsyncSession, office: Office, document: Document, approval: Approval, *,
+                          now: datetime) -> None:
+    """A delegate decided: the member it was for is told, by mail."""
+    language = office.config.language
+    member = office.directory.person(approval.approver)
+    if member is None or approval.decided_by is None:
+        return
+    values = {"delegate": _display_in(office, approval.decided_by), "title": document.title,
+              "version": approval.version, "decision": text(language, f"decision_{approval.decision}"),
+              "comment": approval.comment or text(language, "no_comment"),
+              "at": now.astimezone(office.config.zone).strftime("%Y-%m-%d %H:%M"),
+              "url": f"{office.config.web.base_url}/documents/{document.id}"}
+    await notices.send(session, office, notices.Notice(
+        kind="delegate_decided", unit_id=approval.unit_id or document.unit_id, to_email=member.email,
+        to_name=member.name, subject=text(language, "delegate_told_subject", **values),
+        text=text(language, "delegate_told_body", **values),
+        message_id=f"<inkless.a{approval.id}.delegated@{office.config.domain}>",
+        mail_from=office.signer.address(Token("bounce", "a", approval.id, member.id))), now=now)
+
+
+def _display_in(office: Office, email: str) -> str:
+    person = office.directory.person(email)
+    return person.display if person else email
 
 
 def decided_text(office: Office, document: Document, approval: Approval) -> str:
     """"Decided by … at …: …", for chat messages whose buttons no longer apply."""
     language = office.config.language
-    approver = office.directory.person(approval.approver)
+    who = _display_in(office, approval.approver)
+    if approval.decided_by:
+        who = text(language, "on_behalf", delegate=_display_in(office, approval.decided_by), member=who)
     at = (approval.decided_at.astimezone(office.config.zone).strftime("%Y-%m-%d %H:%M")
           if approval.decided_at else "")
-    return text(language, "bot_decided", title=document.title, version=approval.version,
-                who=approver.display if approver else approval.approver, at=at,
+    return text(language, "bot_decided", title=document.title, version=approval.version, who=who, at=at,
                 decision=text(language, f"decision_{approval.decision}") if approval.decision else "")
 
 
@@ -264,7 +370,7 @@ async def handle_revision(ctx: Context, token: Token) -> None:
     document = await session.get(Document, approval.document_id, with_for_update=True)
     assert document is not None
     author = check_reply(ctx, document.sender, f"returned document {document.id}")
-    latest = await _latest_version(session, document.id)
+    latest = await queries.latest_version(session, document.id)
     if document.status != "rejected" or latest.version != approval.version:
         record(session, now=now, actor=author, action="revision.already_received", subject_type="document",
                subject_id=document.id, detail={"inbound": ctx.inbound.id})
@@ -289,7 +395,7 @@ async def handle_revision(ctx: Context, token: Token) -> None:
     await queries.add_attachments(session, version.id, files)
     record(session, now=now, actor=author, action="document.revised", subject_type="document",
            subject_id=document.id, detail={"version": version.version, "inbound": ctx.inbound.id})
-    await start_signoff(session, ctx.office, document, version, chain_of(document, ctx.office), now=now)
+    await start_signoff(session, ctx.office, document, version, chains_of(document, ctx.office), now=now)
 
 
 def _display(ctx: Context, email: str) -> str:

@@ -103,6 +103,16 @@ def mailbox(name: str | None, address: str) -> str:
     return formataddr((name, address)) if name else address
 
 
+def urgency_headers(urgency: str | None) -> list[tuple[str, str]]:
+    """What makes mail clients show an urgent (特急 / 加急) document as important."""
+    return [("Importance", "high"), ("X-Priority", "1")] if urgency else []
+
+
+def urgent_subject(subject: str, urgency: str | None) -> str:
+    """`【特急】` in front of the subject of an urgent document's mail."""
+    return f"【{urgency}】{subject}" if urgency else subject
+
+
 def personal_headers(
     *,
     from_: str,

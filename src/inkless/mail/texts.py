@@ -60,6 +60,24 @@ TEXTS: dict[str, dict[str, str]] = {
         "silent_digest_body": "公文《{title}》（{number}）尚有 {count} 人未签收，已向他们发送提醒：\n{names}\n\n"
                               "{units}办理情况：{url}\n",
         "silent_units": "尚未签收的单位：\n{units}\n\n",
+        "copy_number": "份号",
+        "on_behalf": "{delegate}（代{member}）",
+        "joint_refused_subject": "未能发出：{title}",
+        "joint_refused_body": "“联合发文”一行中的以下单位不存在：{names}\n请写单位的代号或全称（如：联合发文: finance, 教育局），"
+                              "修改后重新发送。本邮件未作任何处理。\n",
+        "signoff_joint": "本件为{units}联合发文，各单位分别签发；您签发的是{unit}的部分。",
+        "signoff_delegate_intro": "您是{member}的签发代理人：您的回复将以代{member}签发的名义记录，并告知{member}本人。",
+        "delegate_told_subject": "{delegate}已代您{decision}：{title}",
+        "delegate_told_body": "{delegate}于 {at} 代您对《{title}》（第{version}版）作出签发意见：{decision}。\n"
+                              "意见：{comment}\n\n办理情况：{url}\n",
+        "urgency": "紧急程度",
+        "signer": "签发人",
+        "issue_date": "成文日期",
+        "classified_subject": "涉密公文不得通过邮件发送：{title}",
+        "classified_body": "您发送的《{title}》标有密级（{level}），系统已拒收，未作任何分发。\n\n"
+                           "按照《党政机关公文处理工作条例》和保密规定，涉密公文应当通过机要交通、机要通信或者"
+                           "符合国家保密规定的涉密信息系统传递，不得通过普通邮件或本系统发送。"
+                           "请将该文件交本单位机要（保密）部门办理。\n",
         "ack_remind_units": "您是{units}的收文人员，本单位尚未签收此件。\n",
         "copy_only_line": "【抄送】本件抄送贵单位，供知悉。",
         "forward_hint": "本单位收文人员如需转发下级单位（{units}），请回复“转发”，下一行可写转发要求；"
@@ -259,6 +277,25 @@ TEXTS: dict[str, dict[str, str]] = {
         "silent_digest_body": "{count} recipients of \"{title}\" ({number}) have not acknowledged it; each got a "
                               "reminder:\n{names}\n\n{units}Tracking: {url}\n",
         "silent_units": "Units that have not signed for it:\n{units}\n\n",
+        "copy_number": "Copy number",
+        "on_behalf": "{delegate} (for {member})",
+        "joint_refused_subject": "Not sent: {title}",
+        "joint_refused_body": "These units on the \"联合发文\" line do not exist: {names}\nWrite unit ids or full names "
+                              "(e.g. 联合发文: finance, 教育局) and send it again. Nothing was done with this mail.\n",
+        "signoff_joint": "This document is issued jointly by {units}; each unit signs it off. You sign off for {unit}.",
+        "signoff_delegate_intro": "You are {member}'s delegate for sign-off: your reply is recorded as decided by you "
+                                  "on behalf of {member}, who is told.",
+        "delegate_told_subject": "{delegate} decided for you ({decision}): {title}",
+        "delegate_told_body": "{delegate} decided \"{title}\" (version {version}) on your behalf at {at}: {decision}.\n"
+                              "Comment: {comment}\n\nTracking: {url}\n",
+        "urgency": "Urgency",
+        "signer": "Signed off by",
+        "issue_date": "Date of issue",
+        "classified_subject": "Classified documents may not be sent by mail: {title}",
+        "classified_body": "\"{title}\" is marked {level} (classified). It was refused and sent to no one.\n\n"
+                           "Classified documents travel only through the confidential courier and post (机要) or an "
+                           "approved classified network, never by ordinary mail or through this system. Please "
+                           "hand it to your unit's confidential-documents office.\n",
         "ack_remind_units": "You sign for {units}, which has not signed for this document yet.\n",
         "copy_only_line": "[Copy] This document is copied to your unit for information.",
         "forward_hint": "Receivers: to forward this document to the units below ({units}), reply \"forward\" "

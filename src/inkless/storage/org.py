@@ -39,6 +39,7 @@ async def import_org(session: AsyncSession, spec: OrgSpec, *, now: datetime, act
 
     people = {person.email: person for person in (await session.scalars(select(Person))).all()}
     wanted: dict[tuple[str, str], tuple[list[str], int]] = {}
+    delegates: dict[str, list[str]] = {}
     position = 0
     for unit_spec in spec.units:
         for member in unit_spec.members:
@@ -50,7 +51,12 @@ async def import_org(session: AsyncSession, spec: OrgSpec, *, now: datetime, act
             elif member.name:
                 person.name = member.name
             wanted[(unit_spec.id, member.email)] = (sorted(set(member.roles)), position)
+            delegates.setdefault(member.email, [])
+            delegates[member.email] += [d for d in member.delegates if d not in delegates[member.email]]
             position += 1
+    for address, row in people.items():
+        if address in delegates and (row.delegates or []) != delegates[address]:
+            row.delegates = delegates[address]
     await session.flush()
 
     memberships = {(m.unit_id, m.person_id): m for m in (await session.scalars(select(Membership))).all()}
@@ -108,7 +114,7 @@ async def load_directory(session: AsyncSession) -> Directory:
         roles = frozenset().union(*(roles for _, roles in memberships))
         infos.append(PersonInfo(id=person.id, email=person.email, name=person.name,
                                 units=tuple(unit for unit, _ in memberships), roles=roles,
-                                unit_roles=tuple(memberships)))
+                                unit_roles=tuple(memberships), delegates=tuple(person.delegates or ())))
     externals = (await session.scalars(select(ExternalOrganRow).order_by(ExternalOrganRow.position))).all()
     return Directory(
         (UnitInfo(id=u.id, name=u.name, parent=u.parent_id, doc_prefix=u.doc_prefix, approvers=tuple(u.approvers),

@@ -13,9 +13,10 @@ from yarl import URL
 from inkless.storage import queries
 from inkless.storage.models import Document, DocumentUnit
 from inkless.storage.visibility import document_visible_to
+from inkless.web import cascade
 from inkless.web.api_auth import api_client, only_admins
 from inkless.web.fields import is_id
-from inkless.web.keys import CONFIG, SESSIONS
+from inkless.web.keys import CONFIG, OFFICE, SESSIONS
 from inkless.web.openapi import OPENAPI
 
 DEFAULT_LIMIT = 100
@@ -205,7 +206,9 @@ def unit_json(unit: DocumentUnit, request: web.Request) -> dict[str, Any]:
 
 async def document_tree(request: web.Request) -> web.Response:
     """GET /api/v1/documents/{id}/tree: the document and every forward of it, at every level,
-    each with its units' signing (SPEC §2.8)."""
+    each with its units' signing (SPEC §2.8). A forward still awaiting sign-off is a node too
+    (a town stalled on its leader is what the county looks for); to a reader who may not see
+    it, it shows its unit, status and units only."""
     raw = request.match_info["id"]
     if not is_id(raw):
         raise web.HTTPNotFound(text=f"no document {raw}")
@@ -217,28 +220,19 @@ async def document_tree(request: web.Request) -> web.Response:
         root = await session.scalar(query)
         if root is None:
             raise web.HTTPNotFound(text=f"no document {raw}")
-        # Forwards still awaiting sign-off are nodes too (a town stalled on its leader is what the
-        # county looks for); a node shows no text, only its number, units and status.
-        below = await queries.descendants(session, root.id)
-        units = await queries.units_of(session, [root.id] + [d.id for d in below])
-    return json_response(tree_json(root, below, units, request))
+        found = await queries.cascade(session, root, reader=reader.email if reader else None)
+    return json_response(node_json(cascade.tree(found, request.app[OFFICE]().directory), request))
 
 
-def tree_json(root: Document, below: list[Document], units: dict[int, list[DocumentUnit]],
-              request: web.Request) -> dict[str, Any]:
-    """The cascade as nested nodes: {id, number, unit, status, title, units, children}."""
-    children: dict[int, list[Document]] = {}
-    for document in below:
-        assert document.parent_id is not None
-        children.setdefault(document.parent_id, []).append(document)
-
-    def node(document: Document) -> dict[str, Any]:
-        return {"id": document.id, "number": document.number or document.incoming_number, "unit": document.unit_id,
-                "status": document.status, "title": document.title, "sender": document.sender,
-                "units": [unit_json(unit, request) for unit in units.get(document.id, [])],
-                "children": [node(child) for child in children.get(document.id, [])]}
-
-    return node(root)
+def node_json(node: cascade.Node, request: web.Request) -> dict[str, Any]:
+    """A cascade node: {id, number, unit, status, title, units, children}; title and number are
+    null for a draft the reader may not see."""
+    document = node.document
+    return {"id": document.id, "number": (document.number or document.incoming_number) if node.visible else None,
+            "unit": document.unit_id, "status": document.status, "title": document.title if node.visible else None,
+            "units": [{"unit": u.unit_id, "role": u.role, "acknowledged_at": iso(u.acknowledged_at, request),
+                       "by": u.by} for u in node.units],
+            "children": [node_json(child, request) for child in node.children]}
 
 
 async def list_quarantine(request: web.Request) -> web.Response:

@@ -23,7 +23,7 @@ from inkless.chat import links
 from inkless.directory import PersonInfo
 from inkless.handlers import forward as forwarding
 from inkless.handlers.receipts import record_receipt
-from inkless.handlers.signoff import decide
+from inkless.handlers.signoff import decide, may_decide
 from inkless.mail.verdict import Verdict
 from inkless.office import Office
 from inkless.storage import queries
@@ -100,6 +100,8 @@ class PendingApproval:
     approval: Approval
     document: Document
     excerpt: str
+    # The member it is decided for, when the person is their delegate.
+    on_behalf_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,10 +142,13 @@ class ShortNote:
     sender: str
 
 
-async def pending_approvals(session: AsyncSession, person: PersonInfo) -> list[PendingApproval]:
-    """Asked, undecided approvals of the latest version of documents still awaiting sign-off."""
-    return [PendingApproval(approval, document, " ".join(body.split())[:160])
-            for approval, document, body in await queries.pending_approvals(session, person.id)]
+async def pending_approvals(session: AsyncSession, office: Office, person: PersonInfo) -> list[PendingApproval]:
+    """Asked, undecided approvals of the latest version of documents still awaiting sign-off:
+    the person's own and those of the members they decide for as delegate; urgent first."""
+    principals = [member.id for member in office.directory.principals(person.email)]
+    return [PendingApproval(approval, document, " ".join(body.split())[:160],
+                            None if approval.person_id == person.id else display_name(office, approval.approver))
+            for approval, document, body in await queries.pending_approvals(session, person.id, principals)]
 
 
 async def unacknowledged(session: AsyncSession, person: PersonInfo) -> tuple[list[Unacknowledged], int]:
@@ -202,7 +207,7 @@ async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: st
     office, config, now = request.app[OFFICE](), request.app[CONFIG], request.app[CLOCK].now()
     today = now.astimezone(config.zone).date()
     async with request.app[SESSIONS]() as session, session.begin():
-        approvals = await pending_approvals(session, person)
+        approvals = await pending_approvals(session, office, person)
         documents, documents_total = await unacknowledged(session, person)
         for_unit = await unit_pending(session, office, person)
         today_events, week_events = await appointments(session, office, person, now)
@@ -245,7 +250,7 @@ async def decide_approval(request: web.Request) -> web.StreamResponse:
     office, now = request.app[OFFICE](), request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         approval = await session.get(Approval, item_id(request), with_for_update=True)
-        if approval is None or approval.person_id != person.id:
+        if approval is None or not may_decide(office, person, approval):
             return message(request, "not_found", 404)
         document = await session.get(Document, approval.document_id, with_for_update=True)
         assert document is not None

@@ -68,7 +68,7 @@ OPENAPI: dict[str, Any] = {
                 "by": {"type": ["string", "null"]}}},
             "TreeNode": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "number": {"type": ["string", "null"]}, "unit": {"type": "string"},
-                "status": {"type": "string"}, "title": {"type": "string"}, "sender": {"type": "string"},
+                "status": {"type": "string"}, "title": {"type": ["string", "null"]},
                 "units": {"type": "array", "items": {"$ref": "#/components/schemas/DocumentUnit"}},
                 "children": {"type": "array", "items": {"$ref": "#/components/schemas/TreeNode"}}}},
             "Attendee": {"type": "object", "properties": {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -14,11 +13,11 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
-from inkless.directory import Directory
 from inkless.handlers.receipts import record_receipt
 from inkless.office import Office
 from inkless.storage import queries
-from inkless.storage.models import Document, DocumentUnit, DocumentVersion, Recipient
+from inkless.storage.models import Document, DocumentVersion, Recipient
+from inkless.web import cascade
 from inkless.web.auth import SignedIn, check_csrf, csrf_token, presession, set_presession
 from inkless.web.fields import is_id
 from inkless.web.i18n import PAGES
@@ -93,8 +92,7 @@ async def tracking(request: web.Request) -> web.Response:
         if document is None:
             return message(request, "not_found", 404)
         [view] = await queries.document_views(session, [document])
-        below = await queries.descendants(session, document.id)
-        units = await queries.units_of(session, [document.id] + [d.id for d in below])
+        found = await queries.cascade(session, document, reader=person)
     approvers = {a.approver for a in view.approvals}
     if document.status != "issued" and person != document.sender and person not in approvers:
         return message(request, "forbidden", 403)
@@ -113,7 +111,7 @@ async def tracking(request: web.Request) -> web.Response:
     }.get(show or "", view.recipients)
     sender = office.directory.person(document.sender)
     unit = office.directory.units.get(document.unit_id)
-    tree = cascade(document, below, units, office.directory)
+    tree = cascade.tree(found, office.directory)
     return page(request, "document.html", document=document, versions=view.versions, attachments=view.attachments,
                 approvals=view.approvals, recipients=shown, counts=counts, states=STATES,
                 percent=lambda n: round(100 * n / counts["total"]) if counts["total"] else 0,
@@ -126,53 +124,6 @@ def display_name(office: Office, email: str) -> str:
     """A member's name (or the address of someone no longer in the org file)."""
     person = office.directory.person(email)
     return person.display if person else email
-
-
-@dataclass
-class Node:
-    """One document of a forwarding cascade as the tracking page draws it."""
-
-    document: Document
-    unit_name: str
-    units: list[UnitRow]
-    children: list[Node]
-
-    @property
-    def signed(self) -> int:
-        return sum(1 for unit in self.units if unit.acknowledged_at is not None)
-
-
-@dataclass
-class UnitRow:
-    """A recipient unit: its name, main or copy, when and by whom it signed, what it forwarded."""
-
-    unit_id: str
-    name: str
-    role: str
-    acknowledged_at: datetime | None
-    by: str | None
-    forwarded: Document | None
-
-
-def cascade(root: Document, below: list[Document], units: dict[int, list[DocumentUnit]],
-            directory: Directory) -> Node:
-    """The document and its forwards, each with its units, as nested nodes."""
-    children: dict[int, list[Document]] = {}
-    for document in below:
-        children.setdefault(document.parent_id or 0, []).append(document)
-
-    def name(unit_id: str) -> str:
-        unit = directory.units.get(unit_id)
-        return unit.name if unit else unit_id
-
-    def node(document: Document) -> Node:
-        own = children.get(document.id, [])
-        forwarded = {child.unit_id: child for child in own}
-        rows = [UnitRow(u.unit_id, name(u.unit_id), u.role, u.acknowledged_at, u.acknowledged_by,
-                        forwarded.get(u.unit_id)) for u in units.get(document.id, [])]
-        return Node(document, name(document.unit_id), rows, [node(child) for child in own])
-
-    return node(root)
 
 
 async def mark_read(request: web.Request, document_id: int, email: str) -> None:

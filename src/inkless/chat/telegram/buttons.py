@@ -16,7 +16,7 @@ from inkless.chat.telegram.conversation import Conversation
 from inkless.chat.telegram.sender import markup
 from inkless.directory import PersonInfo
 from inkless.handlers.receipts import record_receipt
-from inkless.handlers.signoff import decide, decided_text
+from inkless.handlers.signoff import decide, decided_text, may_decide
 from inkless.mail.verdict import Verdict
 from inkless.storage import queries
 from inkless.storage.audit import record
@@ -92,7 +92,7 @@ class Buttons(Conversation):
                              ) -> tuple[Approval | None, Document | None, Answer | None]:
         """The approval if this person may decide it now; otherwise the answer to give."""
         approval = await session.get(Approval, approval_id, with_for_update=True)
-        if approval is None or approval.person_id != person.id:
+        if approval is None or not may_decide(self._office(), person, approval):
             return None, None, Answer(self._t("bot_not_yours"))
         if approval.asked_at is None:  # the chain asks each approver in turn
             return None, None, Answer(self._t("bot_not_your_turn"))

@@ -20,6 +20,10 @@ from inkless.storage.models import Approval, Document, Event
 class Commands(Conversation):
     """One method per command, each answering for the linked person only."""
 
+    def _principals(self, person: PersonInfo) -> list[int]:
+        """The members whose sign-offs this person decides as their delegate."""
+        return [member.id for member in self._office().directory.principals(person.email)]
+
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, chat = update.effective_message, update.effective_chat
         if message is None or chat is None:
@@ -50,7 +54,7 @@ class Commands(Conversation):
 
     async def on_desk(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         async def work(session: AsyncSession, person: PersonInfo) -> str:
-            approvals = await queries.pending_approvals(session, person.id)
+            approvals = await queries.pending_approvals(session, person.id, self._principals(person))
             _, unread = await queries.unacknowledged(session, person.id, limit=0)
             today = await self._today(session, person)
             top = "\n".join(f"· {document.title}" for _, document, _ in approvals[:5])
@@ -63,13 +67,14 @@ class Commands(Conversation):
         pending: list[tuple[Approval, Document, str]] = []
 
         async def work(session: AsyncSession, person: PersonInfo) -> str | None:
-            pending.extend(await queries.pending_approvals(session, person.id))
+            pending.extend(await queries.pending_approvals(session, person.id, self._principals(person)))
             return None if pending else self._t("bot_pending_none")
         await self._linked(update, work)
         for approval, document, _ in pending:
             await message.reply_text(
-                self._t("bot_approval", title=document.title, version=approval.version, sender=document.sender,
-                        excerpt=""),
+                (f"【{document.urgency}】" if document.urgency else "")
+                + self._t("bot_approval", title=document.title, version=approval.version, sender=document.sender,
+                          excerpt=""),
                 reply_markup=markup([[[self._t("bot_approve_button"), f"ap:{approval.id}:y"],
                                       [self._t("bot_reject_button"), f"ap:{approval.id}:n"]]]))
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
+    Date,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -49,6 +50,13 @@ class Document(Base):
     # The document this one forwards (转发), and the 请示 a 批复 answers.
     parent_id: Mapped[int | None] = mapped_column(BigId, index=True)
     answers_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    # 特急 | 加急 | None
+    urgency: Mapped[str | None] = mapped_column(String(4))
+    # 签发人 (the final approver, or the sender without approvers) and 成文日期, set at issue.
+    signer: Mapped[str | None] = mapped_column(String(320))
+    issue_date: Mapped[date | None] = mapped_column(Date)
+    # Co-issuing units (联合发文), one per line; the document's own unit is not among them.
+    co_issuers: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     versions: Mapped[list[DocumentVersion]] = relationship(
         back_populates="document", order_by="DocumentVersion.version", cascade="all, delete-orphan"
@@ -107,6 +115,8 @@ class Recipient(Base):
     ack_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The recipient units this person signs for (签收) by acknowledging, one per line.
     signs_for: Mapped[str | None] = mapped_column(Text)
+    # 份号: this copy's serial among the document's copies.
+    copy_number: Mapped[int | None] = mapped_column(Integer)
 
 
 class DocumentUnit(Base):
@@ -162,6 +172,10 @@ class Approval(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # mail | web | bot
     channel: Mapped[str | None] = mapped_column(String(8))
+    # The unit whose chain this step belongs to (co-issuers sign off in parallel, 联合发文).
+    unit_id: Mapped[str | None] = mapped_column(String(64))
+    # Who decided, when it was not the approver: their delegate (a secretary), on their behalf.
+    decided_by: Mapped[str | None] = mapped_column(String(320))
     asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -30,6 +30,8 @@ class Person(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
+    # Members who may decide this person's sign-offs on their behalf (a leader's secretary).
+    delegates: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Membership(Base):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -25,6 +25,7 @@ from inkless.storage.models import (
     IncomingCounter,
     Recipient,
 )
+from inkless.storage.visibility import document_visible_to
 
 
 async def next_document_serial(session: AsyncSession, unit_id: str, year: int) -> int:
@@ -57,14 +58,15 @@ async def add_recipients(
     signs_for: Sequence[str | None] | None = None,
 ) -> list[int]:
     """Insert recipient rows (person id, email, name, and the units each signs for, one per
-    line); return their ids in the same order."""
+    line), numbered 1, 2, … in this order (份号); return their ids in the same order."""
     if not people:
         return []
     units = signs_for if signs_for is not None else [None] * len(people)
     result = await session.execute(
         insert(Recipient).returning(Recipient.id, sort_by_parameter_order=True),
         [{"document_id": document_id, "person_id": pid, "email": email, "name": name, "failed": False,
-          "signs_for": signs} for (pid, email, name), signs in zip(people, units, strict=True)],
+          "signs_for": signs, "copy_number": number}
+         for number, ((pid, email, name), signs) in enumerate(zip(people, units, strict=True), start=1)],
     )
     return [row[0] for row in result.all()]
 
@@ -102,6 +104,17 @@ async def sign_for_units(session: AsyncSession, recipient: Recipient, *, now: da
     return [row[0] for row in result.all()]
 
 
+async def final_approver(session: AsyncSession, document_id: int, version: int, unit_id: str) -> str | None:
+    """The 签发人 of a version: the last approver of the issuing unit's chain to approve it (the
+    member, when a delegate decided for them), else the last of any co-issuer's; None without."""
+    rows = (await session.execute(
+        select(Approval.approver, Approval.unit_id).where(
+            Approval.document_id == document_id, Approval.version == version, Approval.decision == "approve")
+        .order_by(Approval.decided_at, Approval.position))).all()
+    own = [approver for approver, unit in rows if unit in (unit_id, None)] or [approver for approver, _ in rows]
+    return own[-1] if own else None
+
+
 async def latest_version(session: AsyncSession, document_id: int) -> DocumentVersion:
     """A document's latest version."""
     version = await session.scalar(select(DocumentVersion).where(DocumentVersion.document_id == document_id)
@@ -124,7 +137,31 @@ async def children_of(session: AsyncSession, document_ids: Sequence[int]) -> lis
                                        .order_by(Document.id))).all())
 
 
-async def descendants(session: AsyncSession, document_id: int, *, depth: int = 20) -> list[Document]:
+@dataclass(frozen=True)
+class Cascade:
+    """A document and every forward of it below (转发 of 转发 …), with each one's units, and
+    which of them a reader may see in full (None: all)."""
+
+    root: Document
+    below: list[Document]
+    units: dict[int, list[DocumentUnit]]
+    visible: set[int] | None
+
+
+async def cascade(session: AsyncSession, root: Document, *, reader: str | None) -> Cascade:
+    """What the tree API and the tracking page show of a document's forwards, in few queries;
+    drafts the reader may not see are nodes without their text (their unit and status only)."""
+    below = await descendants(session, root.id)
+    ids = [root.id] + [document.id for document in below]
+    units = await units_of(session, ids)
+    visible = None
+    if reader is not None:
+        visible = set((await session.scalars(select(Document.id).where(
+            Document.id.in_(ids), document_visible_to(reader)))).all())
+    return Cascade(root, below, units, visible)
+
+
+async def descendants(session: AsyncSession, document_id: int, *, depth: int = 50) -> list[Document]:
     """Every document forwarding this one, at any level (转发 of 转发 …), level by level."""
     found: list[Document] = []
     level = [document_id]
@@ -148,7 +185,7 @@ async def unsigned_units(session: AsyncSession, person_id: int, unit_ids: Sequen
         .outerjoin(Recipient, (Recipient.document_id == Document.id) & (Recipient.person_id == person_id))
         .where(DocumentUnit.unit_id.in_(unit_ids), DocumentUnit.acknowledged_at.is_(None),
                Document.status == "issued")
-        .order_by(Document.issued_at.desc(), Document.id.desc()).limit(limit))
+        .order_by(urgent_first(), Document.issued_at.desc(), Document.id.desc()).limit(limit))
     return [(unit, document, recipient) for unit, document, recipient in rows]
 
 
@@ -237,9 +274,16 @@ async def document_views(session: AsyncSession, documents: Sequence[Document]) -
     return views
 
 
-async def pending_approvals(session: AsyncSession, person_id: int) -> list[tuple[Approval, Document, str]]:
+def urgent_first() -> ColumnElement[int]:
+    """Order by urgency: 特急, then 加急, then the rest."""
+    return case((Document.urgency == "特急", 0), (Document.urgency == "加急", 1), else_=2)
+
+
+async def pending_approvals(session: AsyncSession, person_id: int,
+                            principals: Sequence[int] = ()) -> list[tuple[Approval, Document, str]]:
     """The approvals a person can decide now (asked, undecided, of the latest version of a
-    document still awaiting sign-off), oldest request first, each with that version's text."""
+    document still awaiting sign-off) — their own and those of the members they are the
+    delegate of — urgent ones first, then oldest request first, each with that version's text."""
     newer = aliased(DocumentVersion)
     latest = select(func.max(newer.version)).where(newer.document_id == Approval.document_id).scalar_subquery()
     rows = await session.execute(
@@ -247,9 +291,9 @@ async def pending_approvals(session: AsyncSession, person_id: int) -> list[tuple
         .join(Document, Document.id == Approval.document_id)
         .join(DocumentVersion, (DocumentVersion.document_id == Approval.document_id)
               & (DocumentVersion.version == Approval.version))
-        .where(Approval.person_id == person_id, Approval.decision.is_(None), Approval.asked_at.is_not(None),
-               Document.status == "pending_approval", Approval.version == latest)
-        .order_by(Approval.asked_at, Approval.id))
+        .where(Approval.person_id.in_([person_id, *principals]), Approval.decision.is_(None),
+               Approval.asked_at.is_not(None), Document.status == "pending_approval", Approval.version == latest)
+        .order_by(urgent_first(), Approval.asked_at, Approval.id))
     return [(approval, document, body) for approval, document, body in rows]
 
 
@@ -260,7 +304,8 @@ async def unacknowledged(session: AsyncSession, person_id: int, *,
     total = await session.scalar(select(func.count()).select_from(Recipient)
                                  .join(Document, Document.id == Recipient.document_id).where(*where))
     rows = await session.execute(select(Recipient, Document).join(Document, Document.id == Recipient.document_id)
-                                 .where(*where).order_by(Document.issued_at.desc(), Document.id.desc()).limit(limit))
+                                 .where(*where).order_by(urgent_first(), Document.issued_at.desc(), Document.id.desc())
+                                 .limit(limit))
     return [(recipient, document) for recipient, document in rows], int(total or 0)
 
 

@@ -63,9 +63,9 @@ def downgrade() -> None:
     op.drop_column('recipients', 'signs_for')
     op.drop_index(op.f('ix_documents_answers_id'), table_name='documents')
     op.drop_index(op.f('ix_documents_parent_id'), table_name='documents')
-    with op.batch_alter_table('documents') as batch:
-        for column in ('answers_id', 'parent_id', 'incoming_number', 'source_number', 'source_organ', 'direction'):
-            batch.drop_column(column)
+    # Plain DROP COLUMN (SQLite 3.35+): a batch rebuild of `documents` would cascade to its rows.
+    for column in ('answers_id', 'parent_id', 'incoming_number', 'source_number', 'source_organ', 'direction'):
+        op.drop_column('documents', column)
     op.drop_column('units', 'incoming_prefix')
     op.drop_index(op.f('ix_document_units_document_id'), table_name='document_units')
     op.drop_table('document_units')
