@@ -19,22 +19,19 @@ class OrgError(InklessError):
 
 
 class PipelineOutcome(Exception):
-    """Raised by a handler to end a message's processing; caught only in pipeline.run."""
+    """Raised by a handler to end a message's processing; caught only in pipeline.run.
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Quarantine(PipelineOutcome):
-    """The message cannot be processed: keep it, with the reason, for an operator.
-
-    `tell` (given the transaction that records the quarantine) queues what the sender should
-    be told; everything else a handler wrote is undone."""
+    Everything a handler wrote is undone; `tell` (given the transaction that records the
+    outcome) queues what the sender should be told of it."""
 
     def __init__(self, reason: str, tell: Callable[[Any], Awaitable[None]] | None = None) -> None:
         super().__init__(reason)
+        self.reason = reason
         self.tell = tell
+
+
+class Quarantine(PipelineOutcome):
+    """The message cannot be processed: keep it, with the reason, for an operator."""
 
 
 class Discard(PipelineOutcome):

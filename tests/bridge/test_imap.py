@@ -23,6 +23,7 @@ from inkless.storage.models import Document, InboundMessage
 from tests.bridge.dovecot import PASSWORD, USER, Dovecot, private_dovecot
 from tests.conftest import (
     DOMAIN,
+    TEST_ORG,
     CaptureRelay,
     api,
     next_mail,
@@ -315,3 +316,39 @@ async def test_one_process_reads_a_mailbox_the_other_stands_by_and_takes_over(
         return await count(second, Document) >= 11
     await wait_for(eleven, timeout=30, what="the document read by the second process")
     assert len(await settled(second)) == 11
+
+
+async def test_a_classified_document_in_the_mailbox_is_quarantined_and_its_sender_told(
+        make_service: Any, relay: CaptureRelay, dovecot: Dovecot) -> None:
+    """Over IMAP there is no SMTP answer: a classified document is kept in quarantine with the
+    reason, never distributed, and its sender is told where such documents go."""
+    service: Service = await make_service(relay, imap=imap_settings(dovecot))
+    await deliver(dovecot, simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 关于人事调整的通知",
+                                       "机密★10年\n各单位：\n……"))
+    await wait_for(lambda: count(service, InboundMessage), what="the message to be stored")
+    [message] = await settled(service)
+    assert (message.status, message.reason) == ("quarantined",
+                                                "classified documents may not be sent by mail (marked 机密)")
+    assert await count(service, Document) == 0
+    [told] = relay.messages
+    assert told.rcpt == "fin-clerk@test.gov" and "涉密公文" in str(told.message["Subject"])
+    assert "机要" in told.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+async def test_an_outside_organs_document_in_the_mailbox_is_registered(
+        make_service: Any, relay: CaptureRelay, dovecot: Dovecot) -> None:
+    org = {**TEST_ORG, "external": [{"id": "city", "name": "市人民政府", "senders": ["@city.example"]}]}
+    service: Service = await make_service(relay, imap=imap_settings(dovecot), org=org)
+    await deliver(dovecot, simple_mail("wenshu@city.example", f"finance@{DOMAIN}", "市政发〔2026〕8号 关于X的通知"))
+    await deliver(dovecot, simple_mail("wenshu@city.example", f"finance@{DOMAIN}", "市政发〔2026〕9号 冒名"),
+                  sender="mallory@elsewhere.example")
+
+    async def both() -> bool:
+        return await count(service, InboundMessage) >= 2
+    await wait_for(both, what="both messages")
+    first, second = await settled(service)
+    assert first.status == "done" and second.status == "quarantined"
+    [document] = await documents(service)
+    assert (document.direction, document.source_number, document.incoming_number) == (
+        "incoming", "市政发〔2026〕8号", "延财发收〔2026〕1号")
+    assert {m.rcpt for m in relay.messages} == {"fin-clerk@test.gov"}  # finance's clerk: it has no receivers

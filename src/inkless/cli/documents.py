@@ -15,6 +15,7 @@ import click
 from inkless.cli.common import config_option, fail, format_table, run_db, user_errors
 from inkless.config import load_config
 from inkless.errors import InklessError, Quarantine
+from inkless.handlers.issue import co_issuers_of
 from inkless.mail.verdict import read_reply
 from inkless.storage import queries
 from inkless.storage.audit import audit_log
@@ -75,6 +76,12 @@ def doc_show(config_file: str | None, doc_id: int) -> None:
     click.echo(f"{document.number or '(no number)'}  {document.title}")
     click.echo(f"type {document.type or '-'} · unit {document.unit_id} · sender {document.sender} · "
                f"status {document.status} · created {when(document.created_at)} · issued {when(document.issued_at)}")
+    elements = [f"urgency {document.urgency}" if document.urgency else "",
+                f"signer {document.signer}" if document.signer else "",
+                f"issue date {document.issue_date.isoformat()}" if document.issue_date else "",
+                f"co-issuers {', '.join(co_issuers_of(document))}" if document.co_issuers else ""]
+    if any(elements):
+        click.echo(" · ".join(element for element in elements if element))
     if document.direction == "incoming":
         click.echo(f"received from {document.source_organ} · source number {document.source_number or '-'} · "
                    f"incoming number {document.incoming_number}")
@@ -84,10 +91,11 @@ def doc_show(config_file: str | None, doc_id: int) -> None:
         files = ", ".join(f"{a.filename} ({a.size} B)" for a in view.attachments.get(version.id, []))
         click.echo(f"version {version.version} · {when(version.created_at)}" + (f" · {files}" if files else ""))
     if view.approvals:
-        trail = [("VERSION", "APPROVER", "DECISION", "DECIDED", "CHANNEL", "COMMENT")]
+        trail = [("VERSION", "UNIT", "APPROVER", "DECISION", "DECIDED", "CHANNEL", "COMMENT")]
         for a in view.approvals:
-            trail.append((str(a.version), a.approver, a.decision or "pending", when(a.decided_at), a.channel or "-",
-                          (a.comment or "-").replace("\n", " ")))
+            approver = f"{a.decided_by} for {a.approver}" if a.decided_by else a.approver
+            trail.append((str(a.version), a.unit_id or document.unit_id, approver, a.decision or "pending",
+                          when(a.decided_at), a.channel or "-", (a.comment or "-").replace("\n", " ")))
         click.echo(format_table(trail))
     if view.units:
         forwarded = {child.unit_id: child for child in children}
@@ -99,9 +107,9 @@ def doc_show(config_file: str | None, doc_id: int) -> None:
         click.echo(format_table(units))
         click.echo(f"{len(view.units)} units: {sum(1 for u in view.units if u.acknowledged_at)} signed for, "
                    f"{len(forwarded)} forwarded")
-    table = [("RECIPIENT", "SENT", "DELIVERED", "READ", "ACKNOWLEDGED", "FAILED")]
+    table = [("RECIPIENT", "COPY", "SENT", "DELIVERED", "READ", "ACKNOWLEDGED", "FAILED")]
     for r in view.recipients:
-        table.append((r.email, when(r.sent_at), when(r.delivered_at), when(r.read_at), when(r.acknowledged_at),
+        table.append((r.email, f"{r.copy_number:06d}" if r.copy_number else "-", when(r.sent_at), when(r.delivered_at), when(r.read_at), when(r.acknowledged_at),
                       r.reason or "yes" if r.failed else "-"))
     click.echo(format_table(table))
     sent = sum(1 for r in view.recipients if r.sent_at)

@@ -39,6 +39,14 @@ class Context:
     token_addressed: bool = False
 
     @property
+    def inbound_id(self) -> int:
+        """The message's id, readable even after its transaction was rolled back (for `tell`)."""
+        return self._inbound_id
+
+    def __post_init__(self) -> None:
+        self._inbound_id = self.inbound.id
+
+    @property
     def office(self) -> Office:
         return Office(self.config, self.directory, self.signer)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from inkless.errors import Discard
 from inkless.handlers.answer import answer
 from inkless.handlers.context import Context
@@ -100,10 +102,13 @@ async def _joint(ctx: Context, own_unit: str) -> tuple[list[str], str]:
         elif unit_id != own_unit and unit_id not in found:
             found.append(unit_id)
     if unknown:
-        assert ctx.sender is not None
-        language = ctx.config.language
-        await answer(ctx, ctx.sender, "joint_refused", text_of(language, "joint_refused_subject",
-                                                                title=ctx.subject.title[:200]),
-                     text_of(language, "joint_refused_body", names="、".join(unknown[:20])))
-        raise Discard(f"联合发文 names units that do not exist: {', '.join(unknown[:20])}")
+        sender, language = ctx.sender, ctx.config.language
+        assert sender is not None
+
+        async def tell(session: AsyncSession) -> None:
+            await answer(ctx, sender, "joint_refused",
+                         text_of(language, "joint_refused_subject", title=ctx.subject.title[:200]),
+                         text_of(language, "joint_refused_body", names="、".join(unknown[:20])), session=session)
+
+        raise Discard(f"联合发文 names units that do not exist: {', '.join(unknown[:20])}", tell=tell)
     return found, "\n".join(lines[1:]).lstrip("\n") + ("\n" if text.endswith("\n") else "")

@@ -34,7 +34,7 @@ class Outcome:
 
     status: str
     reason: str | None = None
-    # For a quarantine: what to tell the sender, queued in the transaction that records it.
+    # What to tell the sender of a quarantine or discard, queued in the transaction that records it.
     tell: Callable[[AsyncSession], Awaitable[None]] | None = None
 
 
@@ -129,5 +129,5 @@ async def run(
     except PipelineOutcome as outcome:
         status = {Quarantine: "quarantined", Discard: "discarded", Retry: "retry"}[type(outcome)]
         log.info("inbound %s: %s by %s/%s: %s", inbound.id, status, pipeline, handler_name, outcome.reason)
-        return Outcome(status, outcome.reason, outcome.tell if isinstance(outcome, Quarantine) else None)
+        return Outcome(status, outcome.reason, outcome.tell)
     return Outcome("done")

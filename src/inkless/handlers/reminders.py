@@ -76,7 +76,8 @@ async def _escalate(session: AsyncSession, office: Office, approval: Approval, d
             subject=text(language, "signoff_escalate_subject", **values),
             text=text(language, "signoff_escalate_body", **values),
             message_id=f"<inkless.a{approval.id}.escalated.p{leader.id}@{office.config.domain}>",
-            mail_from=office.signer.address(Token("bounce", "a", approval.id, leader.id))), now=now)
+            mail_from=office.signer.address(Token("bounce", "a", approval.id, leader.id)),
+            urgency=document.urgency), now=now)
     record(session, now=now, actor="inkless", action="signoff.escalated", subject_type="approval",
            subject_id=approval.id, detail={"to": [leader.email for leader in leaders]})
 
@@ -131,7 +132,7 @@ async def _remind_recipient(session: AsyncSession, office: Office, document: Doc
                           number=document.number or document.incoming_number, url=f"{config.web.base_url}/ack/{ack}"),
         message_id=signer.message_id(reply, suffix="remind"), references=signer.message_id(reply),
         mail_from=signer.address(Token("bounce", "d", recipient.id, person_id)),
-        reply_to=signer.address(reply)), now=now)
+        reply_to=signer.address(reply), urgency=document.urgency), now=now)
 
 
 async def _digest_to_sender(session: AsyncSession, office: Office, document: Document, silent: list[Recipient],

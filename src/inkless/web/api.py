@@ -10,6 +10,7 @@ from aiohttp import web
 from sqlalchemy import or_, select
 from yarl import URL
 
+from inkless.handlers.issue import co_issuers_of
 from inkless.storage import queries
 from inkless.storage.models import Document, DocumentUnit
 from inkless.storage.visibility import document_visible_to
@@ -166,14 +167,21 @@ def document_json(view: queries.DocumentView, request: web.Request) -> dict[str,
         "approvals": [
             {
                 "version": a.version,
-                "approver": a.approver,
+                # Who decided: the approver, or their delegate on their behalf (`on_behalf_of`).
+                "approver": a.decided_by or a.approver,
                 "decision": a.decision,
                 "comment": a.comment or None,
                 "decided_at": iso(a.decided_at, request),
                 "channel": a.channel,
+                "unit": a.unit_id or document.unit_id,
+                "on_behalf_of": a.approver if a.decided_by else None,
             }
             for a in view.approvals
         ],
+        "urgency": document.urgency,
+        "signer": document.signer,
+        "issue_date": document.issue_date.isoformat() if document.issue_date else None,
+        "co_issuers": co_issuers_of(document),
         "direction": document.direction,
         "source_organ": document.source_organ,
         "source_number": document.source_number,
@@ -192,6 +200,7 @@ def document_json(view: queries.DocumentView, request: web.Request) -> dict[str,
                 "failed": r.failed,
                 "reason": r.reason or None,
                 "comment": r.comment or None,
+                "copy_number": r.copy_number,
             }
             for r in view.recipients
         ],

@@ -44,11 +44,14 @@ OPENAPI: dict[str, Any] = {
             "Approval": {"type": "object", "properties": {
                 "version": {"type": "integer"}, "approver": {"type": "string"},
                 "decision": {"enum": ["approve", "reject", None]}, "comment": {"type": ["string", "null"]},
-                "decided_at": _TIME, "channel": {"enum": ["mail", "web", "bot", None]}}},
+                "decided_at": _TIME, "channel": {"enum": ["mail", "web", "bot", None]},
+                "unit": {"type": "string", "description": "the unit whose chain this step is (联合发文)"},
+                "on_behalf_of": {"type": ["string", "null"],
+                                 "description": "the member a delegate decided for; `approver` is then the delegate"}}},
             "Recipient": {"type": "object", "properties": {
                 "email": {"type": "string"}, "sent_at": _TIME, "delivered_at": _TIME, "read_at": _TIME,
                 "acknowledged_at": _TIME, "failed": {"type": "boolean"}, "reason": {"type": ["string", "null"]},
-                "comment": {"type": ["string", "null"]}}},
+                "comment": {"type": ["string", "null"]}, "copy_number": {"type": ["integer", "null"]}}},
             "Document": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "number": {"type": ["string", "null"]},
                 "type": {"type": ["string", "null"]}, "title": {"type": "string"},
@@ -62,7 +65,10 @@ OPENAPI: dict[str, Any] = {
                 "parent_id": {"type": ["integer", "null"]},
                 "answers_id": {"type": ["integer", "null"], "description": "the 请示 this 批复 answers"},
                 "answered_by": {"type": "array", "items": {"type": "integer"}},
-                "units": {"type": "array", "items": {"$ref": "#/components/schemas/DocumentUnit"}}}},
+                "units": {"type": "array", "items": {"$ref": "#/components/schemas/DocumentUnit"}},
+                "urgency": {"enum": ["特急", "加急", None]}, "signer": {"type": ["string", "null"]},
+                "issue_date": {"type": ["string", "null"], "format": "date"},
+                "co_issuers": {"type": "array", "items": {"type": "string"}}}},
             "DocumentUnit": {"type": "object", "properties": {
                 "unit": {"type": "string"}, "role": {"enum": ["main", "copy"]}, "acknowledged_at": _TIME,
                 "by": {"type": ["string", "null"]}}},

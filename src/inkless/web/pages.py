@@ -13,6 +13,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy import select
 
+from inkless.handlers.issue import co_issuers_of, long_date
 from inkless.handlers.receipts import record_receipt
 from inkless.office import Office
 from inkless.storage import queries
@@ -112,11 +113,15 @@ async def tracking(request: web.Request) -> web.Response:
     sender = office.directory.person(document.sender)
     unit = office.directory.units.get(document.unit_id)
     tree = cascade.tree(found, office.directory)
+    names = {unit_id: unit.name for unit_id, unit in office.directory.units.items()}
     return page(request, "document.html", document=document, versions=view.versions, attachments=view.attachments,
                 approvals=view.approvals, recipients=shown, counts=counts, states=STATES,
                 percent=lambda n: round(100 * n / counts["total"]) if counts["total"] else 0,
                 sender=sender.display if sender else document.sender, unit_name=unit.name if unit else document.unit_id,
                 tree=tree, answered_by=view.answered_by,
+                issuers="、".join(names.get(unit_id, unit_id) for unit_id in [document.unit_id, *co_issuers_of(document)]),
+                unit_names=names,
+                issue_date=long_date(document.issue_date, office.config.language) if document.issue_date else None,
                 display=lambda email: display_name(office, email))
 
 
