@@ -42,7 +42,7 @@ def test_init_writes_starter_files_and_database(tmp_path: Path) -> None:
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["secret_key"] == config["secret_key"]
     check = inkless("check", "-c", str(tmp_path / "config.yaml"))
     assert check.returncode == 0, check.stderr
-    assert "org: " in check.stdout and "(4 units, 12 people)" in check.stdout and "relay: " in check.stdout
+    assert "org: " in check.stdout and "(4 units, 13 people)" in check.stdout and "relay: " in check.stdout
 
 
 @pytest.mark.parametrize(("text", "expected"), [

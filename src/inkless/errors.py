@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class InklessError(Exception):
@@ -24,7 +27,7 @@ class PipelineOutcome(Exception):
     Everything a handler wrote is undone; `tell` (given the transaction that records the
     outcome) queues what the sender should be told of it."""
 
-    def __init__(self, reason: str, tell: Callable[[Any], Awaitable[None]] | None = None) -> None:
+    def __init__(self, reason: str, tell: Callable[[AsyncSession], Awaitable[None]] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.tell = tell

@@ -16,7 +16,7 @@ from inkless.bridge.app import Service
 from inkless.clock import FixedClock
 from inkless.storage.models import AuditEntry, Document, InboundMessage
 from tests.conftest import DOMAIN, CaptureRelay, Refused, api, settled, simple_mail, smtp_send
-from tests.handlers.test_hierarchy import all_documents, answer, body_of, copies_of, copy_to, send
+from tests.handlers.test_hierarchy import all_documents, answer, body_of, copy_to, send
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -50,9 +50,15 @@ ORG: dict[str, Any] = {
             {"email": "edu-head@test.gov", "name": "钱局长", "roles": ["leader"]},
             {"email": "edu-staff@test.gov", "name": "刘老师"},
         ]},
+        # No approvers: it issues at once, and as a co-issuer its leader signs off.
         {"id": "town", "name": "城关镇", "parent": "office", "doc_prefix": "城政发", "members": [
             {"email": "town-clerk@test.gov", "name": "冯文书", "roles": ["clerk"]},
+            {"email": "town-head@test.gov", "name": "蒋镇长", "roles": ["leader"]},
             {"email": "town-staff@test.gov", "name": "卫干事"},
+        ]},
+        # No one who could agree to issue a document jointly.
+        {"id": "archive", "name": "档案馆", "parent": "office", "members": [
+            {"email": "archive-staff@test.gov", "name": "档案员"},
         ]},
     ],
 }
@@ -223,10 +229,12 @@ async def test_a_joint_document_needs_every_issuers_approvers_and_lists_them_all
     await settled(county)
     [document] = await all_documents(county)
     assert (document.co_issuers.split("\n"), document.status) == (["edu", "town"], "pending_approval")
-    # The units sign off in parallel: finance's head and edu's first approver are asked at once.
+    # The units sign off in parallel: finance's head, edu's first approver and the town's leader
+    # (the town has no approvers) are asked at once.
     fin_request, edu_first = requests_to(relay, "fin-head@test.gov")[0], requests_to(relay, "edu-deputy@test.gov")[0]
     assert "联合发文" in body_of(edu_first) and requests_to(relay, "edu-head@test.gov") == []
     await answer(county, fin_request, "fin-head@test.gov", "同意")
+    await answer(county, requests_to(relay, "town-head@test.gov")[0], "town-head@test.gov", "同意")
     await settled(county)
     assert (await all_documents(county))[0].status == "pending_approval"
     await answer(county, edu_first, "edu-deputy@test.gov", "同意")
@@ -239,7 +247,7 @@ async def test_a_joint_document_needs_every_issuers_approvers_and_lists_them_all
         "issued", "延财发〔2026〕1号", ["edu", "town"], "fin-head@test.gov")
     assert [(a["approver"], a["unit"], a["decision"]) for a in shown["approvals"]] == [
         ("fin-head@test.gov", "finance", "approve"), ("edu-deputy@test.gov", "edu", "approve"),
-        ("edu-head@test.gov", "edu", "approve")]
+        ("edu-head@test.gov", "edu", "approve"), ("town-head@test.gov", "town", "approve")]
     assert "财政局、教育局、城关镇发文" in body_of(copy_to(relay, "town-staff@test.gov", document.id))
     assert "财政局、教育局、城关镇" in (await county_page(county, relay, document.id))
 
@@ -251,7 +259,8 @@ async def county_page(service: Service, relay: CaptureRelay, document_id: int) -
         return await (await http.get(f"{base(service)}/documents/{document_id}")).text()
 
 
-async def test_one_issuers_rejection_returns_a_joint_document(county: Service, relay: CaptureRelay) -> None:
+async def test_one_issuers_rejection_returns_a_joint_document(county: Service, relay: CaptureRelay,
+                                                               clock: FixedClock) -> None:
     assert (await send(county, "fin-clerk@test.gov", "[通知] 关于联合发文的通知", "联合发文：教育局\n正文\n",
                        to=["town"])).startswith("250")
     await settled(county)
@@ -267,17 +276,29 @@ async def test_one_issuers_rejection_returns_a_joint_document(county: Service, r
     shown = await api(county, f"/api/v1/documents/{document.id}")
     assert shown["status"] == "rejected" and shown["number"] is None
     assert [a["decision"] for a in shown["approvals"]] == [None, "reject", None]
-    assert copies_of is not None and relay.to("town-staff@test.gov") == []
+    assert relay.to("town-staff@test.gov") == []
+    # The sender revises; only version 2's requests are reminded, not the old ones left open.
+    returned_to = [m.message for m in relay.to("fin-clerk@test.gov") if "退回" in str(m.message["Subject"])][0]
+    await answer(county, returned_to, "fin-clerk@test.gov", "已修改，经费由县财政统筹。")
+    await settled(county)
+    assert county.scheduler is not None
+    clock.at = at(7, 10)  # Monday: a working day later
+    await county.scheduler.run_once()
+    await settled(county)
+    reminders = [str(m.message["Subject"]) for m in relay.to("fin-head@test.gov") if "催办" in str(m.message["Subject"])]
+    assert reminders and all("第2版" in subject for subject in reminders)
+    assert not [m for m in relay.messages if "督促" in str(m.message["Subject"])]
 
 
 async def test_a_joint_line_naming_no_unit_is_answered_and_nothing_is_made(county: Service,
                                                                           relay: CaptureRelay) -> None:
-    assert (await send(county, "fin-clerk@test.gov", "[通知] 关于X的通知", "联合发文: edu, 卫健委\n正文\n",
+    assert (await send(county, "fin-clerk@test.gov", "[通知] 关于X的通知", "联合发文: edu, 卫健委, 档案馆\n正文\n",
                        to=["town"])).startswith("250")
     await settled(county)
     assert await all_documents(county) == []
     [told] = [m.message for m in relay.to("fin-clerk@test.gov")]
-    assert "卫健委" in body_of(told) and "edu" not in body_of(told).split("：")[1].split("\n")[0]
+    named = body_of(told).split("\n")[0]
+    assert "卫健委" in named and "档案馆" in named and "edu" not in named
 
 
 # Delegates -----------------------------------------------------------------------------
@@ -345,3 +366,41 @@ async def test_a_delegate_decides_on_the_desk_and_no_one_else_can(county: Servic
     [approval] = (await api(county, f"/api/v1/documents/{document.id}"))["approvals"]
     assert (approval["approver"], approval["on_behalf_of"], approval["channel"]) == (
         "secretary@test.gov", "leader@test.gov", "web")
+
+
+async def test_a_delegate_who_sent_the_document_cannot_sign_it_off(county: Service, relay: CaptureRelay) -> None:
+    from tests.web.test_pages import base, browser, confirm, csrf, sign_in
+    assert (await send(county, "secretary@test.gov", "[通知] 秘书起草的通知", to=["finance"])).startswith("250")
+    await settled(county)
+    [document] = await all_documents(county)
+    assert requests_to(relay, "secretary@test.gov") == [] and len(requests_to(relay, "leader@test.gov")) == 1
+    async with browser() as http:
+        await confirm(county, http, await sign_in(county, relay, http, "secretary@test.gov"))
+        desk = await (await http.get(f"{base(county)}/desk")).text()
+        assert "秘书起草的通知" not in desk
+        shown = await api(county, f"/api/v1/documents/{document.id}")
+        assert county.sessions is not None
+        async with county.sessions() as session:
+            from inkless.storage.models import Approval
+            approval_id = await session.scalar(select(Approval.id).where(Approval.document_id == document.id))
+        refused = await http.post(f"{base(county)}/desk/approvals/{approval_id}",
+                                  data={"csrf_token": csrf(desk), "decision": "approve"})
+        assert refused.status == 403
+    shown = await api(county, f"/api/v1/documents/{document.id}")
+    assert (shown["status"], shown["approvals"][0]["decision"]) == ("pending_approval", None)
+
+
+async def test_a_classified_revision_is_quarantined_and_nothing_changes(county: Service, relay: CaptureRelay) -> None:
+    assert (await send(county, "clerk@test.gov", "[通知] 关于X的通知", to=["finance"])).startswith("250")
+    await settled(county)
+    [document] = await all_documents(county)
+    await answer(county, requests_to(relay, "leader@test.gov")[0], "leader@test.gov", "不同意，请补充")
+    await settled(county)
+    returned = [m.message for m in relay.to("clerk@test.gov") if "退回" in str(m.message["Subject"])][0]
+    await answer(county, returned, "clerk@test.gov", "机密★10年\n已补充人员名单。")
+    inbound = await settled(county)
+    assert (inbound[-1].status, inbound[-1].reason) == (
+        "quarantined", "classified documents may not be sent by mail (marked 机密)")
+    shown = await api(county, f"/api/v1/documents/{document.id}")
+    assert (shown["status"], len(shown["versions"])) == ("rejected", 1)
+    assert any("涉密公文" in str(m.message["Subject"]) for m in relay.to("clerk@test.gov"))

@@ -16,8 +16,10 @@ from tests.conftest import DOMAIN, CaptureRelay, simple_mail, smtp_send, wait_fo
 AUTH = {"Authorization": "Bearer static-test-token"}
 DOCUMENT_FIELDS = {"id", "number", "type", "title", "status", "public", "sender", "unit", "created_at", "issued_at",
                    "versions", "approvals", "recipients", "direction", "source_organ", "source_number",
-                   "incoming_number", "parent_id", "answers_id", "answered_by", "units"}
-RECIPIENT_FIELDS = {"email", "sent_at", "delivered_at", "read_at", "acknowledged_at", "failed", "reason", "comment"}
+                   "incoming_number", "parent_id", "answers_id", "answered_by", "units", "urgency", "signer",
+                   "issue_date", "co_issuers"}
+RECIPIENT_FIELDS = {"email", "sent_at", "delivered_at", "read_at", "acknowledged_at", "failed", "reason", "comment",
+                    "copy_number"}
 
 
 async def get(service: Service, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -81,6 +83,10 @@ async def test_document_shape_matches_the_spec(service: Service, relay: CaptureR
         "direction": "outgoing", "source_organ": None, "source_number": None, "incoming_number": None,
         "parent_id": None, "answers_id": None, "answered_by": []}
     assert document["units"] == [{"unit": "edu", "role": "main", "acknowledged_at": None, "by": None}]
+    # 签发人 (the sender: finance has no approvers), 成文日期, and a 份号 per copy.
+    assert (document["signer"], document["issue_date"], document["urgency"], document["co_issuers"]) == (
+        "fin-clerk@test.gov", datetime.now(service.config.zone).date().isoformat(), None, [])
+    assert sorted(r["copy_number"] for r in document["recipients"]) == [1, 2, 3]
     [version] = document["versions"]
     assert (version["version"], version["body"].strip(), version["attachments"]) == (1, "正文", [])
     assert {r["email"] for r in document["recipients"]} == {"edu-clerk@test.gov", "edu-staff@test.gov",

@@ -195,7 +195,8 @@ def doc_evidence(config_file: str | None, doc_id: int, output: str | None) -> No
             folder = f"approval-{approval.id}-v{approval.version}-{approval.approver}"
             put(f"{folder}/reply.eml", evidence.raw)
             put(f"{folder}/evidence.json", json.dumps({
-                "document": doc_id, "version": approval.version, "approver": approval.approver,
+                "document": doc_id, "version": approval.version, "approver": approval.decided_by or approval.approver,
+                "on_behalf_of": approval.approver if approval.decided_by else None, "unit": approval.unit_id,
                 "decision": approval.decision, "comment": approval.comment,
                 "decided_at": approval.decided_at.isoformat() if approval.decided_at else None,
                 "channel": approval.channel, "inbound_id": evidence.inbound_id, "token": evidence.token,

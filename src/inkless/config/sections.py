@@ -169,7 +169,7 @@ class WorkflowSection(Section):
         30, ge=0, description="Automatic answers (clarifications, \"already decided\") per sender per hour."
     )
     urgent_remind_after_hours: float = Field(
-        4.0, gt=0, description="Working hours before a pending approval or a silent recipient of a [特急]/[加急] "
+        4.0, gt=0, le=1000, description="Working hours before a pending approval or a silent recipient of a [特急]/[加急] "
                              "document is reminded (instead of working days)."
     )
     working_hours: list[str] = Field(

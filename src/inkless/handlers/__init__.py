@@ -19,8 +19,8 @@ from inkless.handlers.tasks import TaskMail
 
 HANDLERS: dict[str, Handler] = {
     handler.name: handler
-    for handler in (ClassifiedCheck(), SenderCheck(), DocumentHandler(), IncomingMail(), MeetingMail(), ScheduleMail(), ShortMessageMail(),
-                    TaskMail(), ReturnMail())
+    for handler in (ClassifiedCheck(), SenderCheck(), DocumentHandler(), IncomingMail(), MeetingMail(),
+                    ScheduleMail(), ShortMessageMail(), TaskMail(), ReturnMail())
 }
 
 PIPELINES: dict[str, tuple[str, ...]] = {

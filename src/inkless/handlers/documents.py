@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.errors import Discard
 from inkless.handlers.answer import answer
+from inkless.handlers.chains import chain_people, chains_of
 from inkless.handlers.context import Context
 from inkless.handlers.issue import addressed_units, issue_document
-from inkless.handlers.signoff import chains_of, start_signoff
+from inkless.handlers.signoff import start_signoff
 from inkless.mail.parse import header_text
 from inkless.mail.texts import text as text_of
 from inkless.storage import queries
@@ -97,7 +98,8 @@ async def _joint(ctx: Context, own_unit: str) -> tuple[list[str], str]:
     unknown: list[str] = []
     for name in (name for name in _SEPARATORS.split(match.group("units")) if name):
         unit_id = name.lower() if name.lower() in ctx.directory.units else by_name.get(name)
-        if unit_id is None:
+        if unit_id is None or not chain_people(ctx.office, unit_id, co_issuer=True):
+            # No such unit, or no one in it (approvers, else leaders) who could agree to it.
             unknown.append(name[:64])
         elif unit_id != own_unit and unit_id not in found:
             found.append(unit_id)

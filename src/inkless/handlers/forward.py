@@ -12,8 +12,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.directory import Directory
+from inkless.handlers.chains import chains_of
 from inkless.handlers.issue import issue_document
-from inkless.handlers.signoff import chains_of, start_signoff
+from inkless.handlers.signoff import start_signoff
 from inkless.mail.parse import ParsedAttachment
 from inkless.mail.texts import text
 from inkless.office import Office

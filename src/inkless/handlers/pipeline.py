@@ -129,5 +129,6 @@ async def run(
     except PipelineOutcome as outcome:
         status = {Quarantine: "quarantined", Discard: "discarded", Retry: "retry"}[type(outcome)]
         log.info("inbound %s: %s by %s/%s: %s", inbound.id, status, pipeline, handler_name, outcome.reason)
-        return Outcome(status, outcome.reason, outcome.tell)
+        # Only a final outcome tells the sender: a retried message would tell them again.
+        return Outcome(status, outcome.reason, outcome.tell if status in ("quarantined", "discarded") else None)
     return Outcome("done")

@@ -24,6 +24,7 @@ from inkless.chat import notify as chat
 from inkless.errors import Discard, Quarantine
 from inkless.handlers import forward, signoff
 from inkless.handlers.answer import answer
+from inkless.handlers.classified import refuse_if_classified
 from inkless.handlers.context import Context
 from inkless.handlers.issue import copy_message_id
 from inkless.mail.autoreply import automatic_reason
@@ -139,6 +140,7 @@ async def handle_copy_reply(ctx: Context, token: Token) -> None:
         record(ctx.session, now=now, actor=recipient.email, action="document.forward_refused",
                subject_type="recipient", subject_id=recipient.id, detail={"reason": refused.reason})
         return
+    refuse_if_classified(ctx, "", request.instructions)
     outcome = await forward.forward_down(ctx.session, ctx.office, recipient, request, now=now, channel="mail")
     if outcome.refusal is not None:
         person = ctx.directory.person(recipient.email)

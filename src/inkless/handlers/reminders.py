@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless import notices
@@ -38,10 +38,12 @@ async def _claim(session: AsyncSession, approval_id: int, column: str, now: date
 async def remind_approvals(session: AsyncSession, office: Office, *, now: datetime) -> int:
     """Remind approvers silent for `approval_remind_after` working days, then escalate to leaders."""
     days = office.config.workflow.approval_remind_after
+    latest = select(func.max(DocumentVersion.version)).where(
+        DocumentVersion.document_id == Approval.document_id).scalar_subquery()
     rows = (await session.execute(
         select(Approval, Document).join(Document, Document.id == Approval.document_id).where(
             Approval.decision.is_(None), Approval.asked_at.is_not(None), Approval.escalated_at.is_(None),
-            Document.status == "pending_approval"))).all()
+            Document.status == "pending_approval", Approval.version == latest))).all()
     acted = 0
     for approval, document in rows:
         assert approval.asked_at is not None

@@ -9,7 +9,6 @@ whose reply becomes the next version and restarts the chain.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -18,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inkless import notices
 from inkless.addresses import fold_address
 from inkless.chat import notify as chat
-from inkless.directory import PersonInfo
 from inkless.errors import Discard, Quarantine
+from inkless.handlers.chains import Chain, chains_of, refusal, same_chain
+from inkless.handlers.classified import refuse_if_classified
 from inkless.handlers.context import Context
 from inkless.handlers.issue import co_issuers_of, issue_document
 from inkless.mail import authres, compose
@@ -33,29 +33,6 @@ from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import Approval, Document, DocumentVersion, Evidence
 from inkless.tokens import Token
-
-
-@dataclass(frozen=True)
-class Chain:
-    """One unit's approvers of a document, in the order they sign off."""
-
-    unit_id: str
-    approvers: list[PersonInfo]
-
-
-def chains_of(document: Document, office: Office) -> list[Chain]:
-    """The issuing unit's approvers, then each co-issuer's (联合发文), each chain in order and
-    without the sender; units without approvers have no chain."""
-    chains = []
-    for unit_id in [document.unit_id, *co_issuers_of(document)]:
-        unit = office.directory.units.get(unit_id)
-        if unit is None:
-            continue
-        people = [office.directory.person(email) for email in unit.approvers if email != document.sender]
-        approvers = [person for person in people if person is not None]
-        if approvers:
-            chains.append(Chain(unit_id, approvers))
-    return chains
 
 
 async def start_signoff(session: AsyncSession, office: Office, document: Document, version: DocumentVersion,
@@ -88,9 +65,8 @@ async def ask(session: AsyncSession, office: Office, approval: Approval, documen
     language = office.config.language
     person = office.directory.person(approval.approver)
     sender = office.directory.person(document.sender)
-    same_chain = Approval.unit_id == approval.unit_id if approval.unit_id else Approval.unit_id.is_(None)
     steps = (await session.execute(select(Approval.position).where(
-        Approval.document_id == document.id, Approval.version == approval.version, same_chain)
+        Approval.document_id == document.id, Approval.version == approval.version, same_chain(approval))
         .order_by(Approval.position))).scalars().all()
     attachments = await queries.attachments_of(session, version.id)
     intro = text(language, "signoff_intro", sender=sender.display if sender else document.sender,
@@ -107,7 +83,13 @@ async def ask(session: AsyncSession, office: Office, approval: Approval, documen
         approval.asked_at = now
     files = [ParsedAttachment(a.filename, a.content_type, a.data) for a in attachments]
     told: list[tuple[notices.Notice, chat.Notification | None]] = []
-    delegates = [office.directory.person(email) for email in (person.delegates if person else ())]
+    # A delegate who sent the document, or who is on this chain themselves, is not asked: one
+    # person never signs off their own document or two steps of one chain (chains.refusal).
+    chain = set((await session.execute(select(Approval.approver).where(
+        Approval.document_id == document.id, Approval.version == approval.version, same_chain(approval))
+    )).scalars().all())
+    delegates = [office.directory.person(email) for email in (person.delegates if person else ())
+                 if email != document.sender and email not in chain]
     for asked, on_behalf in [(person, False), *[(delegate, True) for delegate in delegates]]:
         if asked is None:
             continue
@@ -142,12 +124,6 @@ async def ask(session: AsyncSession, office: Office, approval: Approval, documen
            subject_type="approval", subject_id=approval.id,
            detail={"document": document.id, "version": approval.version, "approver": approval.approver,
                    "delegates": [d.email for d in delegates if d is not None]})
-
-
-def may_decide(office: Office, person: PersonInfo, approval: Approval) -> bool:
-    """Whether this person may decide this approval: the approver, or one of their delegates.
-    The desk and the bot ask this; a mail reply is checked by its token (handle_approval_reply)."""
-    return approval.person_id == person.id or office.directory.delegate_of(person.email, approval.approver)
 
 
 def _unit_name(office: Office, unit_id: str) -> str:
@@ -218,6 +194,9 @@ async def handle_approval_reply(ctx: Context, token: Token) -> None:
     document = await session.get(Document, approval.document_id, with_for_update=True)
     assert document is not None
     author = check_reply(ctx, expected, f"approval {approval.id}")
+    refused = await refusal(session, ctx.office, author, approval, document)
+    if refused is not None:
+        raise Discard(f"reply to approval {approval.id} from {author}: {refused}")
     if not await queries.decidable(session, approval, document):
         decided = approval if approval.decision is not None else None
         record(session, now=now, actor=author, action="signoff.reply_after_decision", subject_type="approval",
@@ -225,7 +204,7 @@ async def handle_approval_reply(ctx: Context, token: Token) -> None:
         await _answer(ctx, document, author, "already_decided",
                       text(language, "decided_subject", title=document.title),
                       text(language, "decided_body", version=approval.version,
-                           who=_display(ctx, decided.approver if decided else document.sender),
+                           who=_display(ctx, (decided.decided_by or decided.approver) if decided else document.sender),
                            at=_local(ctx, decided.decided_at if decided and decided.decided_at else now),
                            decision=text(language, f"decision_{decided.decision}") if decided and decided.decision
                            else document.status), token)
@@ -280,9 +259,8 @@ async def decide(session: AsyncSession, office: Office, document: Document, appr
         await _tell_principal(session, office, document, approval, now=now)
     version = await queries.latest_version(session, document.id)
     if verdict.decision == "approve":
-        same_chain = Approval.unit_id == approval.unit_id if approval.unit_id else Approval.unit_id.is_(None)
         following = await session.scalar(select(Approval).where(
-            Approval.document_id == document.id, Approval.version == approval.version, same_chain,
+            Approval.document_id == document.id, Approval.version == approval.version, same_chain(approval),
             Approval.position > approval.position).order_by(Approval.position).limit(1))
         if following is not None:
             await ask(session, office, following, document, version, now=now)
@@ -379,6 +357,7 @@ async def handle_revision(ctx: Context, token: Token) -> None:
                            at=_local(ctx, latest.created_at), decision=document.status), token)
         return
     body = reply_text(ctx.message.text, ctx.message.html)
+    refuse_if_classified(ctx, ctx.message.subject, body)
     if not body and not ctx.message.attachments:
         await _answer(ctx, document, author, "clarification",
                       text(language, "revision_empty_subject", title=document.title),

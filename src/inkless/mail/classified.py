@@ -1,53 +1,103 @@
 """Classified documents (涉密公文) never travel by mail: a subject tag `[秘密]`, `[机密]`,
-`[绝密]` (or `【…】`) or a ★-marked 密级 (`秘密★1年`, `机密★10年`, `绝密★长期`) in the subject
-or on the body's first line marks one (SPEC §2.9)."""
+`[绝密]` (any bracket, simplified or traditional characters) or a ★-marked 密级 (`秘密★1年`,
+`机密★10年`, `绝密★长期`), or a `密级：机密` line, in the subject or the first lines of the
+body (the 版头: a 份号 may stand above the 密级) marks one (SPEC §2.9)."""
 
 from __future__ import annotations
 
+import html
+import logging
 import re
+import unicodedata
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 
 from inkless.mail.parse import decode_bytes, decode_header_value
 
-LEVELS = "绝密|机密|秘密"
-_IN_SUBJECT = re.compile(rf"[\[【〔(（]\s*({LEVELS})\s*[\]】〕)）]|({LEVELS})\s*★")
-_FIRST_LINE = re.compile(rf"^\s*[\[【]?\s*({LEVELS})\s*(?:[\]】]|★|$)")
-# How much of a message the SMTP edge reads to find the first line (the opening text part).
+log = logging.getLogger(__name__)
+
+LEVELS = "绝密|机密|秘密|絕密|機密|祕密"
+_OPEN, _CLOSE = r"[\[【〔(（［〖]", r"[\]】〕)）］〗]"
+_IN_SUBJECT = re.compile(rf"{_OPEN}\s*({LEVELS})\s*{_CLOSE}|({LEVELS})\s*★")
+_HEAD_LINE = re.compile(rf"^\s*(?:{_OPEN}\s*)?(?:密级\s*[:：]\s*)?({LEVELS})\s*(?:{_CLOSE}|★|$)")
+# The lines of a 版头 that may stand above the 密级: a 份号, the 联合发文 instruction.
+_ABOVE = re.compile(r"^\s*(\d{1,8}|联合发文\s*[:：].*)\s*$")
+HEAD_LINES = 5
+# How much of a message the SMTP edge reads to find the first lines (the opening text part),
+# and how many MIME parts it walks there: a message nested deeper is left to the pipeline.
 OPENING = 64 * 1024
-_TAGS = re.compile(r"<[^>]*>")
+MAX_PARTS = 20
+_TAGS = re.compile(r"<(head|style|script)\b.*?</\1\s*>|<[^>]{0,2000}>", re.IGNORECASE | re.DOTALL)
 REASON = "classified documents may not be sent by mail"
 
 
-def marking(subject: str, text: str) -> str | None:
-    """The classification a subject or the body's first non-empty line carries, or None."""
-    match = _IN_SUBJECT.search(subject)
+def _plain(text: str) -> str:
+    """Compatibility forms folded (full-width brackets, ideograph variants) and invisible
+    format characters (zero-width spaces, joiners) taken out."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf")
+
+
+def marking(subject: str, text: str, html_text: str | None = None) -> str | None:
+    """The classification a subject or the body's first lines carry, or None."""
+    match = _IN_SUBJECT.search(_plain(subject[:2000]))
     if match is not None:
         return match.group(1) or match.group(2)
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    match = _FIRST_LINE.match(first[:200])
-    return match.group(1) if match is not None else None
+    for body in (text, html_to_text(html_text) if html_text else ""):
+        level = _head_marking(body)
+        if level is not None:
+            return level
+    return None
 
 
-def opening_text(raw: bytes) -> tuple[str, str]:
-    """The subject and the first text of a raw message, read from its first 64 KB only: what
-    the SMTP edge needs to refuse a classified document before storing it."""
-    message = BytesParser(policy=compat32).parsebytes(raw[:OPENING])
-    subject = decode_header_value(message.get("Subject"))
-    part = _first_text_part(message)
-    if part is None:
-        return subject, ""
+def _head_marking(text: str) -> str | None:
+    lines = [_plain(line[:200]) for line in text[:20_000].splitlines() if line.strip()][:HEAD_LINES]
+    for line in lines:
+        match = _HEAD_LINE.match(line)
+        if match is not None:
+            return match.group(1)
+        match = _IN_SUBJECT.search(line)
+        if match is not None and match.group(2):
+            return match.group(2)
+        if not _ABOVE.match(line):
+            break
+    return None
+
+
+def html_to_text(markup: str) -> str:
+    """The visible text of an HTML body, enough to read its first lines."""
+    return html.unescape(_TAGS.sub("\n", markup[:20_000]))
+
+
+def opening_text(raw: bytes) -> tuple[str, str, str | None]:
+    """The subject and the first text (plain and HTML) of a raw message, read from its first
+    64 KB only: what the SMTP edge needs to refuse a classified document before storing it.
+    A message it cannot read so cheaply gives no text here; the pipeline checks it whole."""
+    prefix = raw[:OPENING]
+    try:
+        message = BytesParser(policy=compat32).parsebytes(prefix, headersonly=True)
+        subject = decode_header_value(message.get("Subject"))
+        if prefix.lower().count(b"multipart/") > MAX_PARTS:
+            return subject, "", None
+        message = BytesParser(policy=compat32).parsebytes(prefix)
+        plain = _first_part(message, "text/plain")
+        rich = _first_part(message, "text/html")
+        return subject, _decoded(plain) if plain else "", _decoded(rich) if rich and not plain else None
+    except Exception:  # any malformed structure: the pipeline parses the whole message
+        log.debug("classification pre-check could not read the message", exc_info=True)
+        return "", "", None
+
+
+def _decoded(part: Message) -> str:
     payload = part.get_payload(decode=True)
     data = payload if isinstance(payload, bytes) else str(part.get_payload()).encode("utf-8", "surrogateescape")
-    text = decode_bytes(data[:8192], part.get_content_charset())
-    if part.get_content_type() == "text/html":
-        text = _TAGS.sub("\n", text)
-    return subject, text
+    return decode_bytes(data[:8192], part.get_content_charset())
 
 
-def _first_text_part(message: Message) -> Message | None:
-    for part in message.walk():
-        if part.get_content_maintype() == "text" and part.get_content_disposition() != "attachment":
+def _first_part(message: Message, kind: str) -> Message | None:
+    for index, part in enumerate(message.walk()):
+        if index > MAX_PARTS:
+            return None
+        if part.get_content_type() == kind and part.get_content_disposition() != "attachment":
             return part
     return None

@@ -63,8 +63,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "copy_number": "份号",
         "on_behalf": "{delegate}（代{member}）",
         "joint_refused_subject": "未能发出：{title}",
-        "joint_refused_body": "“联合发文”一行中的以下单位不存在：{names}\n请写单位的代号或全称（如：联合发文: finance, 教育局），"
-                              "修改后重新发送。本邮件未作任何处理。\n",
+        "joint_refused_body": "“联合发文”一行中的以下单位不存在，或没有可以签发的领导：{names}\n"
+                              "请写单位的代号或全称（如：联合发文: finance, 教育局），修改后重新发送。本邮件未作任何处理。\n",
         "signoff_joint": "本件为{units}联合发文，各单位分别签发；您签发的是{unit}的部分。",
         "signoff_delegate_intro": "您是{member}的签发代理人：您的回复将以代{member}签发的名义记录，并告知{member}本人。",
         "delegate_told_subject": "{delegate}已代您{decision}：{title}",
@@ -280,7 +280,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "copy_number": "Copy number",
         "on_behalf": "{delegate} (for {member})",
         "joint_refused_subject": "Not sent: {title}",
-        "joint_refused_body": "These units on the \"联合发文\" line do not exist: {names}\nWrite unit ids or full names "
+        "joint_refused_body": "These units on the \"联合发文\" line do not exist or have no one to sign off: {names}\n"
+                              "Write unit ids or full names "
                               "(e.g. 联合发文: finance, 教育局) and send it again. Nothing was done with this mail.\n",
         "signoff_joint": "This document is issued jointly by {units}; each unit signs it off. You sign off for {unit}.",
         "signoff_delegate_intro": "You are {member}'s delegate for sign-off: your reply is recorded as decided by you "

@@ -22,8 +22,9 @@ from inkless.calendar.events import describe_time, record_answer
 from inkless.chat import links
 from inkless.directory import PersonInfo
 from inkless.handlers import forward as forwarding
+from inkless.handlers.chains import acts_for, refusal
 from inkless.handlers.receipts import record_receipt
-from inkless.handlers.signoff import decide, may_decide
+from inkless.handlers.signoff import decide
 from inkless.mail.verdict import Verdict
 from inkless.office import Office
 from inkless.storage import queries
@@ -148,7 +149,8 @@ async def pending_approvals(session: AsyncSession, office: Office, person: Perso
     principals = [member.id for member in office.directory.principals(person.email)]
     return [PendingApproval(approval, document, " ".join(body.split())[:160],
                             None if approval.person_id == person.id else display_name(office, approval.approver))
-            for approval, document, body in await queries.pending_approvals(session, person.id, principals)]
+            for approval, document, body in await queries.pending_approvals(session, person.id, principals)
+            if approval.person_id == person.id or document.sender != person.email]
 
 
 async def unacknowledged(session: AsyncSession, person: PersonInfo) -> tuple[list[Unacknowledged], int]:
@@ -250,10 +252,12 @@ async def decide_approval(request: web.Request) -> web.StreamResponse:
     office, now = request.app[OFFICE](), request.app[CLOCK].now()
     async with request.app[SESSIONS]() as session, session.begin():
         approval = await session.get(Approval, item_id(request), with_for_update=True)
-        if approval is None or not may_decide(office, person, approval):
+        if approval is None or not acts_for(office, person.email, approval):
             return message(request, "not_found", 404)
         document = await session.get(Document, approval.document_id, with_for_update=True)
         assert document is not None
+        if await refusal(session, office, person.email, approval, document) is not None:
+            return message(request, "forbidden", 403)
         if not await queries.decidable(session, approval, document):
             return message(request, "stale_approval", 409)
         await decide(session, office, document, approval, Verdict(str(decision), comment, ""), channel="web",

@@ -94,10 +94,12 @@ async def tracking(request: web.Request) -> web.Response:
             return message(request, "not_found", 404)
         [view] = await queries.document_views(session, [document])
         found = await queries.cascade(session, document, reader=person)
-    approvers = {a.approver for a in view.approvals}
-    if document.status != "issued" and person != document.sender and person not in approvers:
-        return message(request, "forbidden", 403)
     office = request.app[OFFICE]()
+    approvers = {a.approver for a in view.approvals}
+    people = [office.directory.person(a) for a in approvers]
+    deciders = approvers | {delegate for p in people if p is not None for delegate in p.delegates}
+    if document.status != "issued" and person != document.sender and person not in deciders:
+        return message(request, "forbidden", 403)
     counts = {"total": len(view.recipients),
               "sent": sum(1 for r in view.recipients if r.sent_at),
               "delivered": sum(1 for r in view.recipients if r.delivered_at),

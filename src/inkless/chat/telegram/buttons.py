@@ -15,8 +15,9 @@ from inkless.chat.notify import settle
 from inkless.chat.telegram.conversation import Conversation
 from inkless.chat.telegram.sender import markup
 from inkless.directory import PersonInfo
+from inkless.handlers.chains import acts_for, refusal
 from inkless.handlers.receipts import record_receipt
-from inkless.handlers.signoff import decide, decided_text, may_decide
+from inkless.handlers.signoff import decide, decided_text
 from inkless.mail.verdict import Verdict
 from inkless.storage import queries
 from inkless.storage.audit import record
@@ -92,12 +93,14 @@ class Buttons(Conversation):
                              ) -> tuple[Approval | None, Document | None, Answer | None]:
         """The approval if this person may decide it now; otherwise the answer to give."""
         approval = await session.get(Approval, approval_id, with_for_update=True)
-        if approval is None or not may_decide(self._office(), person, approval):
+        if approval is None or not acts_for(self._office(), person.email, approval):
             return None, None, Answer(self._t("bot_not_yours"))
         if approval.asked_at is None:  # the chain asks each approver in turn
             return None, None, Answer(self._t("bot_not_your_turn"))
         document = await session.get(Document, approval.document_id, with_for_update=True)
         assert document is not None
+        if await refusal(session, self._office(), person.email, approval, document) is not None:
+            return None, None, Answer(self._t("bot_not_yours"))
         if not await queries.decidable(session, approval, document):
             shown = decided_text(self._office(), document, approval) if approval.decision else self._t(
                 "bot_decided", title=document.title, version=approval.version, who="-", at="-",

@@ -13,6 +13,7 @@ from inkless.chat.short import ShortMessageError, send_short_message
 from inkless.chat.telegram.conversation import Conversation
 from inkless.chat.telegram.sender import markup
 from inkless.directory import PersonInfo
+from inkless.mail import compose
 from inkless.storage import queries
 from inkless.storage.models import Approval, Document, Event
 
@@ -72,7 +73,7 @@ class Commands(Conversation):
         await self._linked(update, work)
         for approval, document, _ in pending:
             await message.reply_text(
-                (f"【{document.urgency}】" if document.urgency else "")
+                compose.urgent_subject("", document.urgency)
                 + self._t("bot_approval", title=document.title, version=approval.version, sender=document.sender,
                           excerpt=""),
                 reply_markup=markup([[[self._t("bot_approve_button"), f"ap:{approval.id}:y"],

@@ -106,12 +106,12 @@ async def sign_for_units(session: AsyncSession, recipient: Recipient, *, now: da
 
 async def final_approver(session: AsyncSession, document_id: int, version: int, unit_id: str) -> str | None:
     """The 签发人 of a version: the last approver of the issuing unit's chain to approve it (the
-    member, when a delegate decided for them), else the last of any co-issuer's; None without."""
+    member, when a delegate decided for them); None when that unit has no chain."""
     rows = (await session.execute(
         select(Approval.approver, Approval.unit_id).where(
             Approval.document_id == document_id, Approval.version == version, Approval.decision == "approve")
         .order_by(Approval.decided_at, Approval.position))).all()
-    own = [approver for approver, unit in rows if unit in (unit_id, None)] or [approver for approver, _ in rows]
+    own = [approver for approver, unit in rows if unit in (unit_id, None)]
     return own[-1] if own else None
 
 
