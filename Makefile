@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_TEST_PEERS := postfix swaks chromium fonts-wqy-zenhei dovecot-imapd dovecot-lmtpd
+# What the printable PDF needs (WeasyPrint draws with Pango; a CJK font for the Chinese text).
+APT_PRINT := libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-zenhei
 
-.PHONY: run test lint faults install test-peers bench clean
+.PHONY: run test lint faults install test-peers print-peers bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +17,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) print-peers
 	$(BIN)/inkless serve -c config.yaml
+
+# Pango and a CJK font for `/documents/{id}/print?format=pdf` (without them the page still
+# prints from the browser, and the PDF answers 503 saying what to install).
+print-peers:
+	@if ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0 || ! fc-list 2>/dev/null | grep -qi zenhei; then \
+		echo "installing what the printable PDF needs: $(APT_PRINT)"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $(APT_PRINT); \
+		else echo "not root: run 'sudo apt-get install $(APT_PRINT)' for the PDF of printed documents"; fi; \
+	fi
 
 # Debian packages the tests talk to: Postfix's smtp-source/smtp-sink, swaks, headless Chromium
 # (with a CJK font, so screenshots show the Chinese pages), Dovecot IMAP + LMTP (run privately
@@ -40,7 +52,7 @@ lint: $(STAMP)
 
 # Two workers (this machine has two cores), one test file each at a time: every test makes its
 # own database, ports and folders, so files share nothing.
-test: $(STAMP) test-peers lint
+test: $(STAMP) test-peers print-peers lint
 	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 # The slow fault and hostile-input suites (tests marked slow).

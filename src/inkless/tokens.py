@@ -22,8 +22,9 @@ PURPOSES = ADDRESS_PURPOSES + LINK_PURPOSES
 # to its sender (their reply is the next version), m = a meeting attendee (their invitation),
 # e = an event, to its organiser (their reply changes or cancels it), t = a supervision task,
 # to a member of its unit (progress, done, extension), x = a task's extension request, to
-# its owner (their reply grants or refuses it).
-KINDS = frozenset("dnavmetx")
+# its owner (their reply grants or refuses it), p = a [公开] document held for publication, to
+# one of its unit's leaders (their reply confirms it).
+KINDS = frozenset("dnavmetxp")
 _TOKEN = re.compile(r"(?P<kind>[a-z])(?P<item>[0-9a-f]{1,16})-(?P<person>[0-9a-f]{1,16})-(?P<sig>[a-z2-7]{16})")
 _EMBEDDED = re.compile(r"(?:reply|bounce|receipt)\+[a-z][0-9a-f]{1,16}-[0-9a-f]{1,16}-[a-z2-7]{16}", re.IGNORECASE)
 

@@ -121,7 +121,10 @@ async def test_unit_with_approvers_waits_for_signoff(service: Service, relay: Ca
 async def test_tags_public_and_unknown_tag(service: Service, relay: CaptureRelay) -> None:
     await send_document(service, "fin-clerk@test.gov", ["edu"], "【公开】[公告] 关于政务公开的公告")
     await send_document(service, "fin-clerk@test.gov", ["edu"], "[紧急] 没有文种")
-    await wait_for(lambda: len(relay.messages) == 8, what="copies")
+    # Two times three copies and a notice, and (财政局 has no approvers) a request to the county
+    # office's leader to confirm the publication.
+    await wait_for(lambda: len(relay.messages) == 9, what="copies")
+    assert [m.rcpt for m in relay.messages if "待确认公开" in str(m.message["Subject"])] == ["boss@test.gov"]
     first, second = await documents(service)
     assert (first.type, first.public, first.title) == ("公告", True, "关于政务公开的公告")
     assert (second.type, second.public, second.title) == (None, False, "[紧急] 没有文种")

@@ -208,23 +208,65 @@ async def test_a_forwarded_ack_link_acknowledges_for_no_one_but_its_recipient(
     assert await acknowledged() is not None
 
 
-async def test_public_page_and_atom_list_only_public_documents(service: Service, relay: CaptureRelay) -> None:
+async def test_public_documents_appear_only_once_reviewed_and_are_found_and_paged(
+        service: Service, relay: CaptureRelay, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.handlers.test_hierarchy import answer
+    monkeypatch.setattr("inkless.web.public.PAGE_SIZE", 1)
     await issue(service, relay, "[公开][通告] 关于春节放假的通告")
     await issue(service, relay, "[通知] 内部通知")
     await issue(service, relay, "【公开】 关于征收土地的公告")
+    await issue(service, relay, "[公开][通知] 关于暂缓公开事项的通知")
+    # 财政局 has no approvers: nothing is public until a leader (the county office's, above it) confirms.
+    async with browser() as http:
+        assert 'id="public-empty"' in await (await http.get(f"{base(service)}/public")).text()
+    requests = {str(m.message["Subject"]): m.message for m in relay.to("boss@test.gov")
+                if "待确认公开" in str(m.message["Subject"])}
+    assert len(requests) == 3
+    await answer(service, requests["[待确认公开] 关于春节放假的通告"], "boss@test.gov", "同意")
+    await answer(service, requests["[待确认公开] 关于暂缓公开事项的通知"], "boss@test.gov", "不同意，涉及个人信息")
+    # Someone else's "同意" with the request's token publishes nothing.
+    raw = simple_mail("fin-clerk@test.gov", str(requests["[待确认公开] 关于征收土地的公告"]["Reply-To"]), "回复", "同意")
+    assert (await smtp_send(service.smtp_port, "fin-clerk@test.gov",
+                            [str(requests["[待确认公开] 关于征收土地的公告"]["Reply-To"])], raw)).startswith("250")
+    await wait_for(lambda: _all_processed(service), what="the replies")
     async with browser() as http:
         html = await (await http.get(f"{base(service)}/public")).text()
+        assert "关于春节放假的通告" in html and "关于征收土地的公告" not in html and "暂缓公开" not in html
+        # The leader confirms the other one on the desk.
+        await confirm(service, http, await sign_in(service, relay, http, "boss@test.gov"))
+        desk = await (await http.get(f"{base(service)}/desk")).text()
+        held = re.findall(r'id="publish-(\d+)"', desk)
+        assert len(held) == 1  # the refused one is no longer asked about
+        done = await http.post(f"{base(service)}/desk/publish/{held[0]}", data={"csrf_token": csrf(desk)},
+                               allow_redirects=False)
+        assert done.status == 303
+    async with browser() as http:
+        first = await (await http.get(f"{base(service)}/public")).text()
+        assert first.count("<tr><td>") == 1 and 'id="more"' in first  # a page of one
+        found = await (await http.get(f"{base(service)}/public?q=土地")).text()
+        assert "关于征收土地的公告" in found and "春节" not in found
         atom = await http.get(f"{base(service)}/public/feed.atom")
         assert atom.content_type == "application/atom+xml"
         feed = feedparser.parse(await atom.read())
-    assert not feed.bozo, feed.bozo_exception
-    assert sorted(entry.title for entry in feed.entries) == sorted(["关于春节放假的通告", "关于征收土地的公告"])
-    assert all(entry.link.startswith("http://inkless.test/public/") for entry in feed.entries)
-    assert "关于春节放假的通告" in html and "关于征收土地的公告" in html and "内部通知" not in html
-    async with browser() as http:
+        assert not feed.bozo, feed.bozo_exception
+        older = [link.href for link in feed.feed.links if link.rel == "next"]
+        second = feedparser.parse(await (await http.get(older[0].replace("http://inkless.test", base(service)))).read())
+        titles = [entry.title for entry in feed.entries + second.entries]
+        assert sorted(titles) == sorted(["关于春节放假的通告", "关于征收土地的公告"])
+        assert all(entry.link.startswith("http://inkless.test/public/") for entry in feed.entries)
         public = await http.get(f"{base(service)}/public/{feed.entries[0].link.rsplit('/', 1)[1]}")
         assert public.status == 200
         assert (await http.get(f"{base(service)}/public/2")).status == 404  # not public
+
+
+async def _all_processed(service: Service) -> bool:
+    from sqlalchemy import select
+
+    from inkless.storage.models import InboundMessage
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        statuses = (await session.scalars(select(InboundMessage.status))).all()
+    return all(status not in ("new", "processing") for status in statuses)
 
 
 @pytest.mark.parametrize("language", ["en"])

@@ -100,7 +100,7 @@ async def test_next_with_a_tab_does_not_leave_the_site_after_sign_in(service: Se
             assert link
             response = await confirm(service, http, link.group(1))
             assert response.status == 303
-            assert response.headers["Location"] == ("/desk" if next_path == "/desk" else "/"), next_path
+            assert response.headers["Location"] == "/desk", next_path  # refused `next`: the desk
 
 
 def sent(relay: CaptureRelay, email: str) -> int:
@@ -212,7 +212,7 @@ async def test_sign_out_ends_the_session_on_the_server(service: Service, relay: 
     async with browser() as http:
         response = await confirm(service, http, await sign_in(service, relay, http, "edu-staff@test.gov"))
         stolen = response.cookies["inkless_session"].value
-        assert response.headers["Location"] == "/"  # no `next`: home, which is the desk
+        assert response.headers["Location"] == "/desk"  # no `next` (or only "/"): the desk
         desk = await http.get(f"{base(service)}/")
         assert desk.status == 200 and 'id="approvals"' in await desk.text()
         signout = await http.post(f"{base(service)}/signout", data={"csrf_token": csrf(await desk.text())},

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inkless import notices
 from inkless.chat import notify as chat
 from inkless.directory import UPWARD_TYPES, Directory, PersonInfo
+from inkless.handlers import publication
+from inkless.handlers.index import index as index_for_search
 from inkless.mail import compose
 from inkless.mail.parse import ParsedAttachment
 from inkless.mail.texts import text
@@ -100,7 +102,8 @@ async def issue_document(
                                  attachment_names=[a.filename for a in attachments],
                                  units=[(directory.units[u.unit_id].name, u.role) for u in units
                                         if u.unit_id in directory.units],
-                                 signer=signer_person.display if signer_person else document.signer)
+                                 signer=signer_person.display if signer_person else document.signer,
+                                 url=tracking_url)
     tag = f"[{document.type}] " if document.type else ""
     subject = compose.urgent_subject(f"{tag}{document.title}（{document.number or document.incoming_number}）",
                                      document.urgency)
@@ -138,6 +141,8 @@ async def issue_document(
                   excerpt=excerpt),
         buttons=[[[text(language, "bot_ack_button"), f"ack:{recipient_id}"]]])
         for person, recipient_id in zip(people, recipient_ids, strict=True)], now=now)
+    await index_for_search(session, document, version, attachments)
+    await publication.review(session, office, document, now=now)
     await _notify_sender(session, document, count=len(people), office=office, now=now, tracking_url=tracking_url)
     record(session, now=now, actor="inkless", action="document.issued", subject_type="document",
            subject_id=document.id, detail={"number": document.number, "recipients": len(people),
@@ -185,6 +190,7 @@ def copy_text(
     attachment_names: list[str],
     units: Sequence[tuple[str, str]] = (),
     signer: str | None = None,
+    url: str | None = None,
 ) -> str:
     """The readable text of a personal copy: a short head (for a document received from
     outside, its registration), the body, the attachment list."""
@@ -220,6 +226,8 @@ def copy_text(
     lines = ["\n".join(head), "", body.rstrip(), ""]
     if attachment_names:
         lines += [f"{text(language, 'attachments')}: " + "、".join(attachment_names), ""]
+    if url:
+        lines += [text(language, "read_online", url=url), ""]
     lines += ["--", text(language, "reply_hint")]
     return "\n".join(lines) + "\n"
 

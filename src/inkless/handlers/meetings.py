@@ -24,8 +24,8 @@ from inkless.calendar.when import Span, WhenError, parse_when
 from inkless.directory import PersonInfo
 from inkless.errors import Discard, Quarantine
 from inkless.handlers.answer import answer
+from inkless.handlers.authorship import check_reply
 from inkless.handlers.context import Context
-from inkless.handlers.signoff import check_reply
 from inkless.mail.reply_text import reply_text
 from inkless.mail.texts import text
 from inkless.storage.audit import record

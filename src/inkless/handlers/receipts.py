@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inkless.addresses import fold_address
 from inkless.chat import notify as chat
 from inkless.errors import Discard, Quarantine
-from inkless.handlers import forward, signoff
+from inkless.handlers import forward
 from inkless.handlers.answer import answer
+from inkless.handlers.authorship import check_reply
 from inkless.handlers.classified import refuse_if_classified
 from inkless.handlers.context import Context
 from inkless.handlers.issue import copy_message_id
@@ -135,7 +136,7 @@ async def handle_copy_reply(ctx: Context, token: Token) -> None:
         # Forwarding makes a document in the receiver's unit's name: the reply must be shown to be
         # theirs as a sign-off decision must (envelope, the token in the address it was sent to,
         # upstream authentication).
-        signoff.check_reply(ctx, recipient.email, f"the copy {recipient.id}")
+        check_reply(ctx, recipient.email, f"the copy {recipient.id}")
     except Discard as refused:
         record(ctx.session, now=now, actor=recipient.email, action="document.forward_refused",
                subject_type="recipient", subject_id=recipient.id, detail={"reason": refused.reason})

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from inkless.errors import Discard, Quarantine
-from inkless.handlers import meetings, receipts, signoff, tasks
+from inkless.handlers import meetings, publication, receipts, signoff, tasks
 from inkless.handlers.context import Context
 from inkless.mail.parse import header_text
 from inkless.tokens import KINDS, Token
@@ -59,6 +59,7 @@ RETURN_HANDLERS: dict[tuple[str, str], Callable[[Context, Token], Awaitable[None
     ("reply", "e"): meetings.handle_organizer_reply,
     ("reply", "t"): tasks.handle_member_reply,
     ("reply", "x"): tasks.handle_owner_reply,
+    ("reply", "p"): publication.handle_publication_reply,
     **{("bounce", kind): receipts.handle_bounce for kind in KINDS},
 }
 

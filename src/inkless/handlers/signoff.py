@@ -18,12 +18,13 @@ from inkless import notices
 from inkless.addresses import fold_address
 from inkless.chat import notify as chat
 from inkless.errors import Discard, Quarantine
+from inkless.handlers.authorship import check_reply
 from inkless.handlers.chains import Chain, chains_of, refusal, same_chain
 from inkless.handlers.classified import refuse_if_classified
 from inkless.handlers.context import Context
+from inkless.handlers.index import index as index_for_search
 from inkless.handlers.issue import co_issuers_of, issue_document
-from inkless.mail import authres, compose
-from inkless.mail.autoreply import automatic_reason
+from inkless.mail import compose
 from inkless.mail.parse import ParsedAttachment, header_text
 from inkless.mail.reply_text import reply_text
 from inkless.mail.texts import text
@@ -51,6 +52,8 @@ async def start_signoff(session: AsyncSession, office: Office, document: Documen
     session.add_all(rows)
     document.status = "pending_approval"
     await session.flush()
+    await index_for_search(session, document, version, [ParsedAttachment(a.filename, a.content_type, a.data)
+                                                        for a in await queries.attachments_of(session, version.id)])
     record(session, now=now, actor="inkless", action="signoff.started", subject_type="document",
            subject_id=document.id, detail={"version": version.version, "approvers": [r.approver for r in rows],
                                            "units": [chain.unit_id for chain in chains]})
@@ -129,35 +132,6 @@ async def ask(session: AsyncSession, office: Office, approval: Approval, documen
 def _unit_name(office: Office, unit_id: str) -> str:
     unit = office.directory.units.get(unit_id)
     return unit.name if unit else unit_id
-
-
-def check_reply(ctx: Context, expected: str, what: str) -> str:
-    """The reply's author when the reply may decide; Discard (audited, no answer) otherwise.
-
-    It decides only when the header From and the envelope sender are both the person the
-    token was issued to (`expected`) and the token came in the address the reply was sent
-    to: a forwarded request carries its token in References, so whoever holds a copy could
-    otherwise answer for that person. Over IMAP the envelope sender is the Return-Path the
-    delivering server wrote; without one nothing shows who sent the reply (a null sender).
-    """
-    reason = automatic_reason(ctx.message, ctx.inbound.mail_from)
-    if reason is not None:
-        raise Discard(f"automatic reply ignored ({reason})")
-    author = ctx.message.sender
-    if author != fold_address(expected):
-        raise Discard(f"reply to {what} from {author or '(no From)'}, but the token was issued to {expected}")
-    envelope = fold_address(ctx.inbound.mail_from or "")
-    if envelope != author:
-        raise Discard(f"reply to {what}: header From does not match the envelope sender "
-                      f"(From {author}, envelope {envelope or '<>'})")
-    if not ctx.token_addressed:
-        raise Discard(f"reply to {what} from {author} carries the token only in References/In-Reply-To "
-                      "(as any forwarded copy does), not in the address it was sent to")
-    trusted = ctx.config.smtp.trusted_authserv_id
-    results = [header_text(v) for v in ctx.message.message.get_all("Authentication-Results") or []]
-    if trusted and not authres.passed(results, trusted):
-        raise Discard(f"reply to {what} from {author} without dkim=pass or spf=pass from {trusted}")
-    return author
 
 
 async def _answer(ctx: Context, document: Document, to: str, kind: str, subject: str, body: str,

@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from yarl import URL
 
 from inkless.handlers.issue import co_issuers_of
@@ -98,27 +98,39 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 async def list_documents(request: web.Request) -> web.Response:
-    """Documents, newest first, filtered by status, issuing unit, creation time and text."""
+    """Documents, newest first, filtered by status, issuing unit, type, creation time and text
+    (number, title, body, attachment names and text), and by box: what the token's owner (or,
+    for a token that sees everything, the member `as` names) received, sent or must decide."""
     limit = page_limit(request)
-    query = select(Document).order_by(Document.id.desc()).limit(limit)
     status = request.query.get("status")
-    if status:
-        if status not in DOCUMENT_STATUSES:
-            raise bad_request(f"status must be one of {', '.join(DOCUMENT_STATUSES)}")
-        query = query.where(Document.status == status)
-    if unit := request.query.get("unit"):
-        query = query.where(Document.unit_id == unit)
-    if since := request.query.get("since"):
-        query = query.where(Document.created_at >= parse_since(since, request))
-    if text := request.query.get("q"):
-        pattern = f"%{text}%"
-        query = query.where(or_(Document.title.ilike(pattern), Document.number.ilike(pattern)))
-    if (before := before_cursor(request)) is not None:
-        query = query.where(Document.id < before)
-    if (owner := api_client(request).reader) is not None:
-        query = query.where(document_visible_to(owner.email))
+    if status and status not in DOCUMENT_STATUSES:
+        raise bad_request(f"status must be one of {', '.join(DOCUMENT_STATUSES)}")
+    box = request.query.get("box")
+    if box is not None and box not in queries.BOXES:
+        raise bad_request(f"box must be one of {', '.join(queries.BOXES)}")
+    client = api_client(request)
+    office = request.app[OFFICE]()
+    person = client.owner
+    if (as_email := request.query.get("as")) is not None:
+        if not client.sees_everything:
+            raise web.HTTPForbidden(text="only tokens of admins (or of api.tokens) may read as another member")
+        person = office.directory.person(as_email)
+        if person is None:
+            raise bad_request(f"as: {as_email[:100]} is not a member")
+    if box is not None and person is None:
+        raise bad_request("box needs a member: this token has no owner, name one with as=")
+    since = request.query.get("since")
+    until = request.query.get("until")
+    wanted = queries.DocumentFilter(
+        box=box, words=request.query.get("q") or None, type=request.query.get("type") or None,
+        unit=request.query.get("unit") or None, status=status or None,
+        since=parse_since(since, request) if since else None,
+        until=parse_since(until, request) if until else None)
+    reader = client.reader.email if client.reader else (person.email if as_email is not None and person else None)
+    principals = [member.id for member in office.directory.principals(person.email)] if person else []
     async with request.app[SESSIONS]() as session:
-        documents = list((await session.scalars(query)).all())
+        documents = await queries.find_documents(session, wanted, reader=reader, person=person, principals=principals,
+                                                 limit=limit, before=before_cursor(request))
         views = await queries.document_views(session, documents)
     items = [document_json(view, request) for view in views]
     return page(request, items, limit, documents[-1].id if documents else None)

@@ -22,6 +22,7 @@ from inkless.calendar.events import describe_time, record_answer
 from inkless.chat import links
 from inkless.directory import PersonInfo
 from inkless.handlers import forward as forwarding
+from inkless.handlers import publication
 from inkless.handlers.chains import acts_for, refusal
 from inkless.handlers.receipts import record_receipt
 from inkless.handlers.signoff import decide
@@ -44,7 +45,7 @@ from inkless.web.pages import display_name, message, page, session_csrf, signed_
 from inkless.web.security import current_session
 
 # What a redirect back to the desk may announce (?done=…); anything else is ignored.
-NOTICES = ("approved", "rejected", "acknowledged", "accepted", "declined", "rotated", "forwarded")
+NOTICES = ("approved", "rejected", "acknowledged", "accepted", "declined", "rotated", "forwarded", "published")
 DOCUMENTS_SHOWN = 50
 MESSAGES_SHOWN = 10
 ANSWERS = {"accept": "ACCEPTED", "decline": "DECLINED"}
@@ -212,6 +213,10 @@ async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: st
         approvals = await pending_approvals(session, office, person)
         documents, documents_total = await unacknowledged(session, person)
         for_unit = await unit_pending(session, office, person)
+        files = await queries.attachment_names(session, [d.document.id for d in documents])
+        held = [document for document in await queries.held_for_publication(
+            session, [unit for unit in office.directory.units if person in publication.confirmers_of_unit(office, unit)])
+            if document.sender != person.email]
         today_events, week_events = await appointments(session, office, person, now)
         tasks = await open_tasks(session, person, today)
         notes = await short_messages(session, office, person)
@@ -220,7 +225,7 @@ async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: st
     done = request.query.get("done", "")
     return member_page(
         request, "desk.html", person, approvals=approvals, documents=documents, documents_total=documents_total,
-        for_unit=for_unit, refusal=refusal,
+        for_unit=for_unit, refusal=refusal, held=held, files=files,
         today_events=today_events, week_events=week_events, tasks=tasks, notes=notes, feed=feed, units=units,
         display=lambda email: display_name(office, email), chat_enabled=bool(config.telegram.token), chat_code=chat_code,
         chat_minutes=int(config.telegram.link_code_minutes), links=config.desk.links,
@@ -303,6 +308,19 @@ async def forward(request: web.Request) -> web.StreamResponse:
             reason=outcome.refusal))
     request.app[ON_QUEUED]()
     raise back_to_desk("forwarded", "#unit-documents")
+
+
+async def publish(request: web.Request) -> web.StreamResponse:
+    """POST /desk/publish/{id}: a leader confirms a held [公开] document's publication, as a
+    reply "同意" to the request would."""
+    person, _ = await acting_member(request)
+    office = request.app[OFFICE]()
+    async with request.app[SESSIONS]() as session, session.begin():
+        document = await session.get(Document, item_id(request), with_for_update=True)
+        if document is None or not await publication.confirm(session, office, document, person.email, publish=True,
+                                                             channel="web", now=request.app[CLOCK].now()):
+            return message(request, "not_found", 404)
+    raise back_to_desk("published", "#held")
 
 
 async def answer_meeting(request: web.Request) -> web.StreamResponse:

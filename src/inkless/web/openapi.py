@@ -148,7 +148,17 @@ OPENAPI: dict[str, Any] = {
             "parameters": _PAGING + [
                 {"name": "status", "in": "query", "schema": {"enum": ["pending_approval", "rejected", "issued"]}},
                 {"name": "unit", "in": "query", "schema": {"type": "string"}, "description": "issuing unit id"},
-                {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "text in title or number"},
+                {"name": "q", "in": "query", "schema": {"type": "string"},
+                 "description": "text in the number, title, body, attachment names or attachments' text (any "
+                                "substring: Chinese needs no spaces)"},
+                {"name": "type", "in": "query", "schema": {"type": "string"}, "description": "文种, e.g. 通知"},
+                {"name": "until", "in": "query", "schema": {"type": "string"},
+                 "description": "created before this ISO 8601 date or date-time"},
+                {"name": "box", "in": "query", "schema": {"enum": ["received", "sent", "pending", "drafts"]},
+                 "description": "what the token's owner (or `as`) received, sent (they or their unit), must "
+                                "decide, or drafted"},
+                {"name": "as", "in": "query", "schema": {"type": "string"},
+                 "description": "a member's email: read as them (tokens that see everything only)"},
             ],
             "responses": {"200": {"description": "a page of documents",
                                   "content": {"application/json": {"schema": _list_of("Document")}}},

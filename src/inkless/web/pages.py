@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
-from xml.etree import ElementTree
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -17,7 +17,7 @@ from inkless.handlers.issue import co_issuers_of, long_date
 from inkless.handlers.receipts import record_receipt
 from inkless.office import Office
 from inkless.storage import queries
-from inkless.storage.models import Document, DocumentVersion, Recipient
+from inkless.storage.models import Approval, Document, Recipient
 from inkless.web import cascade
 from inkless.web.auth import SignedIn, check_csrf, csrf_token, presession, set_presession
 from inkless.web.fields import is_id
@@ -29,6 +29,9 @@ STATES = ("sent", "delivered", "read", "acknowledged", "failed")
 # The one stylesheet; its URL names its content, so a new version is never read from a cache.
 STYLESHEET = resources.files("inkless.web").joinpath("static/inkless.css").read_bytes()
 STYLESHEET_URL = f"/static/inkless.css?v={hashlib.sha256(STYLESHEET).hexdigest()[:12]}"
+# The GB/T 9704 print layout (web/documents.py print_view).
+PRINT_STYLESHEET = resources.files("inkless.web").joinpath("static/print.css").read_bytes()
+PRINT_STYLESHEET_URL = f"/static/print.css?v={hashlib.sha256(PRINT_STYLESHEET).hexdigest()[:12]}"
 
 
 def words(request: web.Request) -> dict[str, str]:
@@ -70,8 +73,9 @@ def page(request: web.Request, template: str, status: int = 200, **context: Any)
 
 
 async def stylesheet(request: web.Request) -> web.Response:
-    """GET /static/inkless.css."""
-    return web.Response(body=STYLESHEET, content_type="text/css", charset="utf-8",
+    """GET /static/inkless.css and /static/print.css."""
+    body = PRINT_STYLESHEET if request.path.endswith("/print.css") else STYLESHEET
+    return web.Response(body=body, content_type="text/css", charset="utf-8",
                         headers={"Cache-Control": "public, max-age=86400"})
 
 
@@ -95,10 +99,7 @@ async def tracking(request: web.Request) -> web.Response:
         [view] = await queries.document_views(session, [document])
         found = await queries.cascade(session, document, reader=person)
     office = request.app[OFFICE]()
-    approvers = {a.approver for a in view.approvals}
-    people = [office.directory.person(a) for a in approvers]
-    deciders = approvers | {delegate for p in people if p is not None for delegate in p.delegates}
-    if document.status != "issued" and person != document.sender and person not in deciders:
+    if not may_see(office, person, document, view.approvals):
         return message(request, "forbidden", 403)
     counts = {"total": len(view.recipients),
               "sent": sum(1 for r in view.recipients if r.sent_at),
@@ -131,6 +132,16 @@ def display_name(office: Office, email: str) -> str:
     """A member's name (or the address of someone no longer in the org file)."""
     person = office.directory.person(email)
     return person.display if person else email
+
+
+def may_see(office: Office, email: str, document: Document, approvals: Sequence[Approval]) -> bool:
+    """Whether a signed-in member may see a document: issued ones; drafts only their sender,
+    their approvers and those approvers' delegates."""
+    if document.status == "issued" or email == document.sender:
+        return True
+    approvers = {approval.approver for approval in approvals}
+    people = [office.directory.person(approver) for approver in approvers]
+    return email in approvers | {delegate for p in people if p is not None for delegate in p.delegates}
 
 
 async def mark_read(request: web.Request, document_id: int, email: str) -> None:
@@ -213,68 +224,3 @@ async def ack_confirm(request: web.Request) -> web.Response:
     assert acknowledged_at is not None
     return page(request, "ack.html", document=document, name=recipient.name or recipient.email, mine=True,
                 acknowledged_at=acknowledged_at.astimezone(request.app[CONFIG].zone).strftime("%Y-%m-%d %H:%M"))
-
-
-async def _public_documents(request: web.Request, limit: int = 200) -> list[Document]:
-    async with request.app[SESSIONS]() as session:
-        rows = await session.scalars(select(Document).where(Document.public.is_(True), Document.status == "issued")
-                                     .order_by(Document.issued_at.desc()).limit(limit))
-        return list(rows.all())
-
-
-async def public_list(request: web.Request) -> web.Response:
-    """GET /public: documents issued with [公开], no sign-in."""
-    units = {unit_id: unit.name for unit_id, unit in request.app[OFFICE]().directory.units.items()}
-    return page(request, "public_list.html", documents=await _public_documents(request), units=units)
-
-
-async def public_document(request: web.Request) -> web.Response:
-    raw = request.match_info["id"]
-    async with request.app[SESSIONS]() as session:
-        document = await session.get(Document, int(raw)) if is_id(raw) else None
-        version = None
-        if document is not None:
-            version = await session.scalar(select(DocumentVersion).where(DocumentVersion.document_id == document.id)
-                                           .order_by(DocumentVersion.version.desc()).limit(1))
-    if document is None or version is None or not document.public or document.status != "issued":
-        return message(request, "not_found", 404)
-    unit = request.app[OFFICE]().directory.units.get(document.unit_id)
-    return page(request, "public_document.html", document=document, body=version.body,
-                unit_name=unit.name if unit else document.unit_id)
-
-
-ATOM = "http://www.w3.org/2005/Atom"
-
-
-async def public_feed(request: web.Request) -> web.Response:
-    """GET /public/feed.atom: the public documents as an Atom feed (RFC 4287)."""
-    config = request.app[CONFIG]
-    documents = await _public_documents(request, limit=100)
-    ElementTree.register_namespace("", ATOM)
-    feed = ElementTree.Element(f"{{{ATOM}}}feed")
-
-    def add(parent: ElementTree.Element, tag: str, text: str | None = None, **attributes: str) -> ElementTree.Element:
-        element = ElementTree.SubElement(parent, f"{{{ATOM}}}{tag}", attributes)
-        element.text = text
-        return element
-
-    add(feed, "id", f"{config.web.base_url}/public")
-    add(feed, "title", words(request)["public"])
-    newest = max((d.issued_at for d in documents if d.issued_at), default=request.app[CLOCK].now())
-    add(feed, "updated", newest.isoformat())
-    add(feed, "link", rel="self", href=f"{config.web.base_url}/public/feed.atom")
-    add(feed, "link", rel="alternate", href=f"{config.web.base_url}/public")
-    author = add(feed, "author")
-    add(author, "name", config.domain)
-    units = request.app[OFFICE]().directory.units
-    for document in documents:
-        entry = add(feed, "entry")
-        add(entry, "id", f"{config.web.base_url}/public/{document.id}")
-        add(entry, "title", document.title)
-        add(entry, "updated", (document.issued_at or document.created_at).isoformat())
-        add(entry, "link", rel="alternate", href=f"{config.web.base_url}/public/{document.id}")
-        unit = units.get(document.unit_id)
-        add(add(entry, "author"), "name", unit.name if unit else document.unit_id)
-        add(entry, "summary", f"{document.number or ''} {document.type or ''}".strip())
-    body = ElementTree.tostring(feed, encoding="utf-8", xml_declaration=True)
-    return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")

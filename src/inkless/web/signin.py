@@ -187,7 +187,9 @@ async def signin_spend(request: web.Request) -> web.Response:
         secret = await start_session(session, link.email, now=now, lifetime=lifetime) if link else None
     if link is None or secret is None:
         return message(request, "link_invalid", 410)
-    response = web.HTTPSeeOther(location=safe_next(link.next_path))
+    # Where the person was going; without that, their desk.
+    going = safe_next(link.next_path)
+    response = web.HTTPSeeOther(location="/desk" if going == "/" else going)
     response.set_cookie(COOKIE, secret, max_age=int(lifetime.total_seconds()), httponly=True, samesite="Lax",
                         secure=_secure(request), path="/")
     raise response

@@ -57,6 +57,10 @@ class Document(Base):
     issue_date: Mapped[date | None] = mapped_column(Date)
     # Co-issuing units (联合发文), one per line; the document's own unit is not among them.
     co_issuers: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # A [公开] document is public from when it was reviewed: signed off, or confirmed by a leader
+    # of a unit without approvers (who, by mail or on the desk).
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_by: Mapped[str | None] = mapped_column(String(320))
 
     versions: Mapped[list[DocumentVersion]] = relationship(
         back_populates="document", order_by="DocumentVersion.version", cascade="all, delete-orphan"
@@ -142,6 +146,17 @@ class DocumentCounter(Base):
     unit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     year: Mapped[int] = mapped_column(Integer, primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DocumentText(Base):
+    """What a document is found by (number, title, body, attachment names and their text), kept
+    for search: on SQLite also in the FTS5 trigram table `document_fts`, on PostgreSQL under a
+    pg_trgm index (migration 0014)."""
+
+    __tablename__ = "document_texts"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
 
 
 class IncomingCounter(Base):

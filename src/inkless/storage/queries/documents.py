@@ -309,6 +309,39 @@ async def unacknowledged(session: AsyncSession, person_id: int, *,
     return [(recipient, document) for recipient, document in rows], int(total or 0)
 
 
+async def receipts_of(session: AsyncSession, person_id: int, document_ids: Sequence[int]) -> dict[int, Recipient]:
+    """A person's own copies of these documents, by document."""
+    if not document_ids:
+        return {}
+    rows = await session.scalars(select(Recipient).where(Recipient.person_id == person_id,
+                                                         Recipient.document_id.in_(document_ids)))
+    return {row.document_id: row for row in rows}
+
+
+async def attachment_names(session: AsyncSession, document_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The file names of each document's latest version, in order (for links to them)."""
+    if not document_ids:
+        return {}
+    latest = (select(DocumentVersion.document_id, func.max(DocumentVersion.id).label("version_id"))
+              .where(DocumentVersion.document_id.in_(document_ids)).group_by(DocumentVersion.document_id).subquery())
+    rows = await session.execute(select(latest.c.document_id, Attachment.filename)
+                                 .join(Attachment, Attachment.version_id == latest.c.version_id)
+                                 .order_by(Attachment.id))
+    names: dict[int, list[str]] = {}
+    for document_id, filename in rows:
+        names.setdefault(document_id, []).append(filename)
+    return names
+
+
+async def held_for_publication(session: AsyncSession, unit_ids: Sequence[str]) -> list[Document]:
+    """Issued [公开] documents of these units still waiting for a leader to confirm publication."""
+    if not unit_ids:
+        return []
+    return list((await session.scalars(select(Document).where(
+        Document.unit_id.in_(unit_ids), Document.public.is_(True), Document.status == "issued",
+        Document.published_at.is_(None)).order_by(Document.id.desc()).limit(50))).all())
+
+
 async def decidable(session: AsyncSession, approval: Approval, document: Document) -> bool:
     """Whether an approval can be decided now: asked (it is the approver's turn), undecided, of
     the latest version, and its document still awaiting sign-off. The mail reply, the desk and

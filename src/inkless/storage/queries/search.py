@@ -1,0 +1,127 @@
+"""Search over documents: what each is found by, and which documents contain a text.
+
+Chinese is written without spaces, so a search is for a substring, not a word: SQLite asks its
+FTS5 trigram table, PostgreSQL `ILIKE` under a pg_trgm index (migration 0014)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inkless.directory import PersonInfo
+from inkless.storage.models import Approval, Document, DocumentText, Recipient
+from inkless.storage.visibility import document_visible_to
+
+# Characters of a document's text kept for search.
+CONTENT_LIMIT = 1_000_000
+
+
+async def index_document(session: AsyncSession, document_id: int, content: str) -> None:
+    """Keep what a document is found by (replacing what it was found by before)."""
+    content = content[:CONTENT_LIMIT]
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert_fn(DocumentText).values(document_id=document_id, content=content)
+    await session.execute(statement.on_conflict_do_update(index_elements=[DocumentText.document_id],
+                                                          set_={"content": content}))
+    if dialect == "sqlite":
+        await session.execute(text("DELETE FROM document_fts WHERE rowid = :id"), {"id": document_id})
+        await session.execute(text("INSERT INTO document_fts (rowid, content) VALUES (:id, :content)"),
+                              {"id": document_id, "content": content})
+
+
+def _pattern(words: str) -> str:
+    escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# Trigram indexes serve substrings of at least this many characters.
+TRIGRAM = 3
+
+
+def containing(dialect: str, words: str) -> Select[Any]:
+    """The ids of the documents whose number, title, body or attachments contain `words` (any
+    case). Three characters or more go to the trigram index; shorter text is looked for by a
+    scan of `document_texts` (no trigram index can serve it: SQLite's FTS5 would find nothing,
+    PostgreSQL's GIN index is slower than the scan)."""
+    indexed = len(words) >= TRIGRAM
+    if dialect == "sqlite" and indexed and not any(ch in words for ch in "%_\\"):
+        # FTS5 uses its index only for a LIKE without ESCAPE: text with LIKE's own characters scans.
+        return select(text("rowid")).select_from(text("document_fts")).where(
+            text("content LIKE :pattern").bindparams(pattern=f"%{words}%"))
+    if dialect == "postgresql" and not indexed:
+        return select(DocumentText.document_id).where(
+            func.strpos(func.lower(DocumentText.content), words.lower()) > 0)
+    return select(DocumentText.document_id).where(DocumentText.content.ilike(_pattern(words), escape="\\"))
+
+
+async def drop_index(session: AsyncSession, document_id: int) -> None:
+    """Forget what a document was found by."""
+    await session.execute(delete(DocumentText).where(DocumentText.document_id == document_id))
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(text("DELETE FROM document_fts WHERE rowid = :id"), {"id": document_id})
+
+
+BOXES = ("received", "sent", "pending", "drafts")
+
+
+@dataclass(frozen=True)
+class DocumentFilter:
+    """What a list of documents is narrowed to: a box of one person's (received, sent by them or
+    their unit, awaiting their sign-off, their drafts), text, type, unit, status, dates."""
+
+    box: str | None = None
+    words: str | None = None
+    type: str | None = None
+    unit: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def find_documents(session: AsyncSession, wanted: DocumentFilter, *, reader: str | None,
+                         person: PersonInfo | None, principals: Sequence[int] = (), limit: int,
+                         before: int | None = None) -> list[Document]:
+    """Documents, newest first, that `reader` may see (None: everyone's) and `wanted` asks for;
+    the boxes are `person`'s."""
+    query = select(Document).order_by(Document.id.desc()).limit(limit)
+    if reader is not None:
+        query = query.where(document_visible_to(reader))
+    if wanted.box is not None:
+        if person is None:
+            return []
+        query = query.where(_box(wanted.box, person, principals))
+    if wanted.words:
+        query = query.where(Document.id.in_(containing(session.get_bind().dialect.name, wanted.words)))
+    if wanted.type:
+        query = query.where(Document.type == wanted.type)
+    if wanted.unit:
+        query = query.where(Document.unit_id == wanted.unit)
+    if wanted.status:
+        query = query.where(Document.status == wanted.status)
+    if wanted.since is not None:
+        query = query.where(Document.created_at >= wanted.since)
+    if wanted.until is not None:
+        query = query.where(Document.created_at < wanted.until)
+    if before is not None:
+        query = query.where(Document.id < before)
+    return list((await session.scalars(query)).all())
+
+
+def _box(box: str, person: PersonInfo, principals: Sequence[int]) -> ColumnElement[bool]:
+    if box == "received":
+        return Document.id.in_(select(Recipient.document_id).where(Recipient.person_id == person.id))
+    if box == "sent":
+        return or_(Document.sender == person.email,
+                   and_(Document.unit_id.in_(person.units), Document.direction == "outgoing"))
+    if box == "pending":
+        return and_(Document.status == "pending_approval", Document.id.in_(
+            select(Approval.document_id).where(Approval.person_id.in_([person.id, *principals]),
+                                               Approval.decision.is_(None), Approval.asked_at.is_not(None))))
+    return and_(Document.sender == person.email, Document.status != "issued")
