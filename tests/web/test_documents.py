@@ -201,3 +201,32 @@ async def test_without_weasyprint_the_pdf_answers_503_and_the_page_still_prints(
         response = await http.get(f"{base(service)}/documents/{document_id}/print?format=pdf")
         assert response.status == 503 and "apt-get install libpango-1.0-0" in await response.text()
         assert (await http.get(f"{base(service)}/documents/{document_id}/print")).status == 200
+
+
+async def test_an_attachment_with_nul_bytes_is_issued_and_found_by_its_name(service: Service) -> None:
+    await send(service, "fin-clerk@test.gov", "edu", "[通知] 关于数据报送的通知", "见附件。\n",
+               (("报送数据.txt", "text/plain", "表头\x00数据\x00".encode()),))
+    inbound = await settled(service)
+    assert [m.status for m in inbound] == ["done"]
+    assert await search_as(service, None, "报送数据") == ["关于数据报送的通知"]
+
+
+async def test_a_delegate_finds_what_waits_for_their_principal(make_service: Any, relay: CaptureRelay) -> None:
+    from tests.handlers.test_elements import ORG
+    service: Service = await make_service(relay, clock=FixedClock(NOW), org=ORG)
+    await send(service, "clerk@test.gov", "finance", "[通知] 关于值班安排的通知", "正文\n")
+    await settled(service)
+    assert await search_as(service, "secretary@test.gov", "", box="pending") == ["关于值班安排的通知"]
+    assert await search_as(service, "staff@test.gov", "", box="pending") == []
+    assert await search_as(service, "staff@test.gov", "值班") == []  # a draft: not theirs to see
+
+
+def test_a_word_file_that_inflates_past_the_limit_gives_no_text() -> None:
+    import zipfile
+
+    from inkless.mail.extract import attachment_text
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b"<w:t>" + b"0" * 30_000_000 + b"</w:t>")
+    assert len(buffer.getvalue()) < 100_000
+    assert attachment_text("炸弹.docx", "application/octet-stream", buffer.getvalue()) == ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless import notices
@@ -24,15 +24,10 @@ from inkless.storage.models import Approval, Document
 from inkless.tokens import Token
 
 
-def confirmers_of_unit(office: Office, unit_id: str, sender: str = "") -> list[PersonInfo]:
-    """A unit's leaders other than the sender (failing those, the nearest leaders above)."""
-    return office.directory.leaders_above(unit_id, besides=sender)
-
-
 def confirmers(office: Office, document: Document) -> list[PersonInfo]:
     """Who may confirm a held document's publication: its unit's leaders other than its sender
     (failing those, the nearest leaders above): never the sender alone."""
-    return confirmers_of_unit(office, document.unit_id, document.sender)
+    return office.directory.leaders_above(document.unit_id, besides=document.sender)
 
 
 async def review(session: AsyncSession, office: Office, document: Document, *, now: datetime) -> None:
@@ -40,13 +35,26 @@ async def review(session: AsyncSession, office: Office, document: Document, *, n
     and its unit's leaders are asked to confirm."""
     if not document.public:
         return
-    signed_off = await session.scalar(select(Approval.id).where(
-        Approval.document_id == document.id, Approval.decision == "approve").limit(1))
-    if signed_off is not None:
-        document.published_at, document.published_by = now, document.signer
+    # Reviewed by its own unit's sign-off (a co-issuer's approval does not review it for this unit).
+    reviewer = await session.scalar(select(Approval.approver).where(
+        Approval.document_id == document.id, Approval.decision == "approve",
+        or_(Approval.unit_id == document.unit_id, Approval.unit_id.is_(None))).order_by(Approval.decided_at.desc())
+        .limit(1))
+    if reviewer is not None:
+        document.published_at, document.published_by = now, reviewer
         return
     language = office.config.language
     asked = confirmers(office, document)
+    if not asked:
+        # No leader but the sender, none above: held, and the sender is told who could publish it.
+        sender = office.directory.person(document.sender)
+        if sender is not None:
+            await notices.send(session, office, notices.Notice(
+                kind="publication_unreviewed", unit_id=document.unit_id, to_email=sender.email, to_name=sender.name,
+                subject=text(language, "publish_subject", title=document.title),
+                text=text(language, "publish_nobody", title=document.title),
+                message_id=f"<inkless.d{document.id}.unpublished@{office.config.domain}>",
+                mail_from=office.signer.address(Token("bounce", "n", document.id, sender.id))), now=now)
     for leader in asked:
         token = Token("reply", "p", document.id, leader.id)
         await notices.send(session, office, notices.Notice(

@@ -35,11 +35,18 @@ def attachment_text(filename: str, content_type: str, data: bytes) -> str:
     return ""
 
 
+# A Word file whose parts inflate beyond this is not read (a zip bomb costs nothing then).
+DOCX_INFLATED_LIMIT = 20 * 1024 * 1024
+
+
 def _docx(data: bytes) -> str:
     import docx
 
     if not zipfile.is_zipfile(io.BytesIO(data)):
         return ""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if sum(info.file_size for info in archive.infolist()) > DOCX_INFLATED_LIMIT:
+            return ""
     document = docx.Document(io.BytesIO(data))
     parts = [paragraph.text for paragraph in document.paragraphs]
     for table in document.tables:
@@ -58,3 +65,28 @@ def _pdf(data: bytes) -> str:
         if sum(map(len, texts)) > TEXT_LIMIT:
             break
     return "\n".join(texts)
+
+
+def needs_isolation(filename: str, content_type: str) -> bool:
+    """Whether reading this file's text runs a parser that a crafted file can make slow or
+    large (Word, PDF): it is then read in a child process with a time and memory limit."""
+    name, kind = filename.lower(), content_type.split(";")[0].strip().lower()
+    return kind in (DOCX, "application/pdf") or name.endswith((".docx", ".pdf"))
+
+
+def _child() -> None:
+    """`python -m inkless.mail.extract`: the file on standard input (its name and type as the
+    first two lines), its text on standard output."""
+    import resource
+    import sys
+
+    limit = 512 * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    raw = sys.stdin.buffer.read()
+    name, kind, data = raw.split(b"\n", 2)
+    sys.stdout.buffer.write(attachment_text(name.decode("utf-8", "replace"), kind.decode("ascii", "replace"),
+                                            data).encode("utf-8", "replace"))
+
+
+if __name__ == "__main__":
+    _child()

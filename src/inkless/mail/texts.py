@@ -61,11 +61,13 @@ TEXTS: dict[str, dict[str, str]] = {
                               "{units}办理情况：{url}\n",
         "silent_units": "尚未签收的单位：\n{units}\n\n",
         "copy_number": "份号",
-        "read_online": "在线阅读、下载附件和打印：{url}",
+        "read_online": "在线阅读、下载附件和打印：\n{url}",
         "publish_subject": "[待确认公开] {title}",
         "publish_body": "公文《{title}》（{number}）标注了[公开]，本单位未设审批人，须经领导确认后才在政务公开栏目发布。\n"
                         "回复本邮件“同意”即发布；回复“不同意”则不予公开。也可在我的办公桌上确认。\n\n办理情况：{url}\n",
         "publish_unclear": "未能从您的回复中确定是否同意公开（{why}）。请回复“同意”或“不同意”。\n",
+        "publish_nobody": "公文《{title}》标注了[公开]，但本单位和上级单位没有您以外的领导可以确认公开，"
+                          "因此暂不在政务公开栏目发布。请由其他领导审核后重新发送，或请管理员在组织文件中设置审批人。\n",
         "on_behalf": "{delegate}（代{member}）",
         "joint_refused_subject": "未能发出：{title}",
         "joint_refused_body": "“联合发文”一行中的以下单位不存在，或没有可以签发的领导：{names}\n"
@@ -283,12 +285,15 @@ TEXTS: dict[str, dict[str, str]] = {
                               "reminder:\n{names}\n\n{units}Tracking: {url}\n",
         "silent_units": "Units that have not signed for it:\n{units}\n\n",
         "copy_number": "Copy number",
-        "read_online": "Read online, download the attachments and print: {url}",
+        "read_online": "Read online, download the attachments and print:\n{url}",
         "publish_subject": "[Confirm publication] {title}",
         "publish_body": "\"{title}\" ({number}) is marked [公开] and your unit has no approvers: it is published on "
                         "the public disclosure page only once a leader confirms.\nReply \"approve\" to publish it, "
                         "\"reject\" to keep it from the public, or confirm on your desk.\n\nTracking: {url}\n",
         "publish_unclear": "Your reply did not say whether to publish ({why}). Please reply \"approve\" or \"reject\".\n",
+        "publish_nobody": "\"{title}\" is marked [公开], but no leader other than you (in your unit or above it) can "
+                          "confirm its publication, so it is not published. Have another leader review it and send it "
+                          "again, or ask the administrator to give your unit approvers.\n",
         "on_behalf": "{delegate} (for {member})",
         "joint_refused_subject": "Not sent: {title}",
         "joint_refused_body": "These units on the \"联合发文\" line do not exist or have no one to sign off: {names}\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import ColumnElement, or_, select
 
 from inkless.storage.models import (
@@ -14,10 +16,11 @@ from inkless.storage.models import (
 )
 
 
-def document_visible_to(email: str) -> ColumnElement[bool]:
-    """The documents a member may see: issued ones, and drafts they sent or are asked to sign off."""
+def document_visible_to(email: str, principals: Sequence[str] = ()) -> ColumnElement[bool]:
+    """The documents a member may see: issued ones, and drafts they sent or are asked to sign
+    off — themselves or as the delegate of `principals` (the members they decide for)."""
     return or_(Document.status == "issued", Document.sender == email,
-               Document.id.in_(select(Approval.document_id).where(Approval.approver == email)))
+               Document.id.in_(select(Approval.document_id).where(Approval.approver.in_([email, *principals]))))
 
 
 def event_visible_to(person_id: int, email: str) -> ColumnElement[bool]:

@@ -127,7 +127,7 @@ async def list_documents(request: web.Request) -> web.Response:
         since=parse_since(since, request) if since else None,
         until=parse_since(until, request) if until else None)
     reader = client.reader.email if client.reader else (person.email if as_email is not None and person else None)
-    principals = [member.id for member in office.directory.principals(person.email)] if person else []
+    principals = office.directory.principals(person.email) if person else []
     async with request.app[SESSIONS]() as session:
         documents = await queries.find_documents(session, wanted, reader=reader, person=person, principals=principals,
                                                  limit=limit, before=before_cursor(request))
@@ -143,13 +143,18 @@ async def get_document(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text=f"no document {raw}")
     query = select(Document).where(Document.id == int(raw))
     if (owner := api_client(request).reader) is not None:
-        query = query.where(document_visible_to(owner.email))
+        query = query.where(document_visible_to(owner.email, _principals(request, owner.email)))
     async with request.app[SESSIONS]() as session:
         document = await session.scalar(query)
         if document is None:
             raise web.HTTPNotFound(text=f"no document {raw}")
         [view] = await queries.document_views(session, [document])
     return json_response(document_json(view, request))
+
+
+def _principals(request: web.Request, email: str) -> list[str]:
+    """The members whose sign-offs this member decides as their delegate (their drafts are visible)."""
+    return [member.email for member in request.app[OFFICE]().directory.principals(email)]
 
 
 def document_json(view: queries.DocumentView, request: web.Request) -> dict[str, Any]:
@@ -236,12 +241,13 @@ async def document_tree(request: web.Request) -> web.Response:
     query = select(Document).where(Document.id == int(raw))
     reader = api_client(request).reader
     if reader is not None:
-        query = query.where(document_visible_to(reader.email))
+        query = query.where(document_visible_to(reader.email, _principals(request, reader.email)))
     async with request.app[SESSIONS]() as session:
         root = await session.scalar(query)
         if root is None:
             raise web.HTTPNotFound(text=f"no document {raw}")
-        found = await queries.cascade(session, root, reader=reader.email if reader else None)
+        found = await queries.cascade(session, root, reader=reader.email if reader else None,
+                                      principals=_principals(request, reader.email) if reader else ())
     return json_response(node_json(cascade.tree(found, request.app[OFFICE]().directory), request))
 
 

@@ -214,9 +214,10 @@ async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: st
         documents, documents_total = await unacknowledged(session, person)
         for_unit = await unit_pending(session, office, person)
         files = await queries.attachment_names(session, [d.document.id for d in documents])
-        held = [document for document in await queries.held_for_publication(
-            session, [unit for unit in office.directory.units if person in publication.confirmers_of_unit(office, unit)])
-            if document.sender != person.email]
+        # Held documents of the units at and below the person's that they may confirm.
+        below = {unit for own in person.units for unit in office.directory.subtree(own)}
+        held = [document for document in await queries.held_for_publication(session, sorted(below))
+                if person in publication.confirmers(office, document)]
         today_events, week_events = await appointments(session, office, person, now)
         tasks = await open_tasks(session, person, today)
         notes = await short_messages(session, office, person)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import weakref
 from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -14,9 +15,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from inkless.directory import UPWARD_TYPES
+from inkless.handlers.classify import DOCUMENT_TYPES
 from inkless.handlers.issue import co_issuers_of, long_date
 from inkless.storage import queries
-from inkless.storage.models import Document
+from inkless.storage.models import Attachment, Document
 from inkless.web.fields import is_id
 from inkless.web.keys import CONFIG, OFFICE, SESSIONS
 from inkless.web.pages import (
@@ -57,15 +59,24 @@ async def attachment(request: web.Request) -> web.StreamResponse:
         [view] = await queries.document_views(session, [document])
         if not may_see(request.app[OFFICE](), person, document, view.approvals):
             return message(request, "not_found", 404)
-        files = await queries.attachments_of(session, view.versions[-1].id)
-    if not 1 <= int(position) <= len(files):
+        chosen = await queries.attachment_at(session, view.versions[-1].id, int(position))
+    if chosen is None:
         return message(request, "not_found", 404)
-    chosen = files[int(position) - 1]
+    return file_response(chosen)
+
+
+# Types a browser would run as a page (or script) of this site: always downloaded as bytes.
+_ACTIVE = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/xml", "application/xml", "text/javascript")
+
+
+def file_response(chosen: Attachment) -> web.Response:
+    """An attachment as a download: its bytes, its name (RFC 6266) and its type (an active
+    type is sent as application/octet-stream)."""
     kind = chosen.content_type.split(";")[0].strip().lower()
-    headers = {"Content-Disposition": content_disposition(chosen.filename),
-               "Content-Type": kind if _CONTENT_TYPE.match(kind) else "application/octet-stream",
-               "Cache-Control": "private, no-store"}
-    return web.Response(body=chosen.data, headers=headers)
+    if not _CONTENT_TYPE.match(kind) or kind in _ACTIVE:
+        kind = "application/octet-stream"
+    return web.Response(body=chosen.data, headers={"Content-Disposition": content_disposition(chosen.filename),
+                                                   "Content-Type": kind, "Cache-Control": "private, no-store"})
 
 
 def _date(raw: str | None, zone: object, *, end: bool = False) -> datetime | None:
@@ -98,7 +109,7 @@ async def document_list(request: web.Request) -> web.Response:
         unit=query.get("unit") if query.get("unit") in office.directory.units else None, status=status,
         since=_date(query.get("from"), config.zone), until=_date(query.get("to"), config.zone, end=True))
     before = int(query["before"]) if is_id(query.get("before", "")) else None
-    principals = [member.id for member in office.directory.principals(email)]
+    principals = office.directory.principals(email)
     async with request.app[SESSIONS]() as session:
         documents = await queries.find_documents(session, wanted, reader=email, person=person, principals=principals,
                                                  limit=PAGE_SIZE + 1, before=before)
@@ -116,10 +127,9 @@ async def document_list(request: web.Request) -> web.Response:
         more = "/documents?" + urlencode({**{k: v for k, v in query.items() if k != "before"},
                                           "before": str(shown[-1].id)})
     names = {unit_id: unit.name for unit_id, unit in office.directory.units.items()}
-    types = sorted({*(d for d in ("通知", "请示", "报告", "批复", "函", "纪要", "通报", "意见", "决定")),
-                    *config.documents.extra_types})
+    types = [*DOCUMENT_TYPES, *config.documents.extra_types]
     return page(request, "documents.html", rows=rows, more=more, box=box or "", query=query, units=names,
-                types=types, boxes=queries.BOXES, t_box={b: words(request)[f"box_{b}"] for b in queries.BOXES})
+                types=types, boxes=queries.BOXES)
 
 
 async def print_view(request: web.Request) -> web.StreamResponse:
@@ -159,8 +169,11 @@ async def print_view(request: web.Request) -> web.StreamResponse:
         return page(request, "print.html", print_stylesheet=PRINT_STYLESHEET_URL, **context)
     html = aiohttp_jinja2.render_string("print.html", request, {
         **context, "t": words(request), "pdf": True, "print_css": PRINT_STYLESHEET.decode()})
+    if len(html) > PDF_LIMIT:
+        return message(request, "too_long_for_pdf", 413)
     try:
-        pdf = await asyncio.to_thread(_pdf, html)
+        async with _rendering():  # one PDF at a time: each is seconds of CPU
+            pdf = await asyncio.to_thread(_pdf, html)
     except PdfUnavailable as missing:
         return web.Response(status=503, text=f"PDF not available here: {missing}. Install WeasyPrint's Debian "
                                               "libraries (apt-get install libpango-1.0-0 libpangoft2-1.0-0 "
@@ -175,9 +188,25 @@ class PdfUnavailable(Exception):
     """WeasyPrint (or the Pango it draws with) is not installed."""
 
 
+# The largest page made into a PDF (a document of some 200 pages; longer ones print from the page).
+PDF_LIMIT = 400_000
+_RENDERING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _rendering() -> asyncio.Semaphore:
+    """One PDF at a time in this process (its event loop)."""
+    return _RENDERING.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(1))
+
+
+def _no_fetching(url: str, *args: object, **kwargs: object) -> dict[str, object]:
+    """WeasyPrint's URL fetcher: the page needs nothing from outside, and gets nothing (no
+    file://, no http:// a document's text could make it ask for)."""
+    raise ValueError(f"not fetched: {url[:80]}")
+
+
 def _pdf(html: str) -> bytes:
     try:
         from weasyprint import HTML  # type: ignore[import-untyped]
     except (ImportError, OSError) as missing:  # OSError: Pango's libraries are missing
         raise PdfUnavailable(str(missing).splitlines()[0][:200]) from None
-    return bytes(HTML(string=html).write_pdf())
+    return bytes(HTML(string=html, url_fetcher=_no_fetching).write_pdf())

@@ -60,7 +60,7 @@ PAGES: dict[str, dict[str, str]] = {
         "desk_links": "常用链接",
         "done_approved": "已同意，公文已转入下一环节。", "done_rejected": "已退回，发文人会收到您的意见。",
         "done_acknowledged": "已签收。", "done_accepted": "已答复：参加。", "done_declined": "已答复：请假。",
-        "done_rotated": "日历订阅地址已更换，请在日历应用中改用新地址。", "done_forwarded": "已转发，待本单位签发后发出。", "done_published": "已确认公开。",
+        "done_rotated": "日历订阅地址已更换，请在日历应用中改用新地址。", "done_forwarded": "已转发，待本单位签发后发出。", "too_long_for_pdf": "文件过长，无法生成PDF，请从浏览器打印本页。", "done_published": "已确认公开。",
         "desk_held": "待确认公开", "publish": "确认公开", "done_reprocessed": "已放回处理队列。",
         "done_retried": "已重新排队发送。",
         "stale_approval": "该公文已处理或已有新版本，无需再审批。", "stale_event": "会议已变更或已取消，请刷新后再答复。",
@@ -145,7 +145,8 @@ PAGES: dict[str, dict[str, str]] = {
         "desk_links": "Links",
         "done_approved": "Approved: the document moves on.", "done_rejected": "Returned with your comment.",
         "done_acknowledged": "Acknowledged.", "done_accepted": "Answered: attending.",
-        "done_declined": "Answered: declined.", "done_forwarded": "Forwarded: it goes out once your unit signs it off.", "done_published": "Published.",
+        "done_declined": "Answered: declined.", "done_forwarded": "Forwarded: it goes out once your unit signs it off.",
+        "too_long_for_pdf": "This document is too long for a PDF here; print the page from the browser.", "done_published": "Published.",
         "desk_held": "To confirm for publication", "publish": "Publish",
         "done_rotated": "Your calendar feed address was replaced; use the "
                                                                   "new one in your calendar app.",

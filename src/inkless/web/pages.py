@@ -97,7 +97,8 @@ async def tracking(request: web.Request) -> web.Response:
         if document is None:
             return message(request, "not_found", 404)
         [view] = await queries.document_views(session, [document])
-        found = await queries.cascade(session, document, reader=person)
+        found = await queries.cascade(session, document, reader=person, principals=[
+            member.email for member in request.app[OFFICE]().directory.principals(person)])
     office = request.app[OFFICE]()
     if not may_see(office, person, document, view.approvals):
         return message(request, "forbidden", 403)

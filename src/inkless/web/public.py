@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from inkless.storage import queries
 from inkless.storage.models import Document
-from inkless.web.documents import content_disposition
+from inkless.web.documents import file_response
 from inkless.web.fields import is_id
 from inkless.web.keys import CLOCK, CONFIG, OFFICE, SESSIONS
 from inkless.web.pages import message, page, words
@@ -30,7 +30,11 @@ async def _published(request: web.Request, *, limit: int, before: int | None,
         query = query.where(Document.id < before)
     async with request.app[SESSIONS]() as session:
         if words_:
-            query = query.where(Document.id.in_(queries.containing(session.get_bind().dialect.name, words_)))
+            # Searched among the published documents only: nothing about any other text shows.
+            published = select(Document.id).where(Document.public.is_(True), Document.status == "issued",
+                                                  Document.published_at.is_not(None))
+            query = query.where(Document.id.in_(
+                queries.containing(session.get_bind().dialect.name, words_, among=published)))
         return list((await session.scalars(query)).all())
 
 
@@ -83,12 +87,10 @@ async def public_attachment(request: web.Request) -> web.StreamResponse:
         return message(request, "not_found", 404)
     document, view = found
     async with request.app[SESSIONS]() as session:
-        files = await queries.attachments_of(session, view.versions[-1].id)
-    if not 1 <= int(position) <= len(files):
+        chosen = await queries.attachment_at(session, view.versions[-1].id, int(position))
+    if chosen is None:
         return message(request, "not_found", 404)
-    chosen = files[int(position) - 1]
-    return web.Response(body=chosen.data, headers={"Content-Disposition": content_disposition(chosen.filename),
-                                                   "Content-Type": "application/octet-stream"})
+    return file_response(chosen)
 
 
 async def public_feed(request: web.Request) -> web.Response:

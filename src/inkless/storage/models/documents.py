@@ -156,6 +156,9 @@ class DocumentText(Base):
     __tablename__ = "document_texts"
 
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    # The version whose files were read, and their names and text (read once per version).
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    files: Mapped[str] = mapped_column(Text, default="")
     content: Mapped[str] = mapped_column(Text)
 
 

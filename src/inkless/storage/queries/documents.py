@@ -148,7 +148,8 @@ class Cascade:
     visible: set[int] | None
 
 
-async def cascade(session: AsyncSession, root: Document, *, reader: str | None) -> Cascade:
+async def cascade(session: AsyncSession, root: Document, *, reader: str | None,
+                  principals: Sequence[str] = ()) -> Cascade:
     """What the tree API and the tracking page show of a document's forwards, in few queries;
     drafts the reader may not see are nodes without their text (their unit and status only)."""
     below = await descendants(session, root.id)
@@ -157,7 +158,7 @@ async def cascade(session: AsyncSession, root: Document, *, reader: str | None) 
     visible = None
     if reader is not None:
         visible = set((await session.scalars(select(Document.id).where(
-            Document.id.in_(ids), document_visible_to(reader)))).all())
+            Document.id.in_(ids), document_visible_to(reader, principals)))).all())
     return Cascade(root, below, units, visible)
 
 
@@ -316,6 +317,17 @@ async def receipts_of(session: AsyncSession, person_id: int, document_ids: Seque
     rows = await session.scalars(select(Recipient).where(Recipient.person_id == person_id,
                                                          Recipient.document_id.in_(document_ids)))
     return {row.document_id: row for row in rows}
+
+
+async def attachment_at(session: AsyncSession, version_id: int, position: int) -> Attachment | None:
+    """A version's file at a 1-based position, with its bytes (only that one's)."""
+    if position < 1:
+        return None
+    attachment = await session.scalar(select(Attachment).where(Attachment.version_id == version_id)
+                                      .order_by(Attachment.id).offset(position - 1).limit(1))
+    if attachment is not None and not attachment.data and attachment.size:
+        set_committed_value(attachment, "data", await blobs.get(session, blobs.ATTACHMENT, attachment.id))
+    return attachment
 
 
 async def attachment_names(session: AsyncSession, document_ids: Sequence[int]) -> dict[int, list[str]]:

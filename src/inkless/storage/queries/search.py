@@ -5,35 +5,59 @@ FTS5 trigram table, PostgreSQL `ILIKE` under a pg_trgm index (migration 0014).""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.directory import PersonInfo
 from inkless.storage.models import Approval, Document, DocumentText, Recipient
 from inkless.storage.visibility import document_visible_to
 
-# Characters of a document's text kept for search.
+log = logging.getLogger(__name__)
+# Characters of a document's text kept for search, and of a search.
 CONTENT_LIMIT = 1_000_000
+WORDS_LIMIT = 200
 
 
-async def index_document(session: AsyncSession, document_id: int, content: str) -> None:
-    """Keep what a document is found by (replacing what it was found by before)."""
-    content = content[:CONTENT_LIMIT]
+def _storable(text_: str) -> str:
+    """Text either database takes: no NUL (PostgreSQL refuses it), no lone surrogates."""
+    return text_.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
+
+
+async def indexed_files(session: AsyncSession, document_id: int, version: int) -> str | None:
+    """The files' names and text kept for this version of a document, if they were read."""
+    row = await session.execute(select(DocumentText.version, DocumentText.files)
+                                .where(DocumentText.document_id == document_id))
+    found = row.first()
+    return found.files if found is not None and found.version == version else None
+
+
+async def index_document(session: AsyncSession, document_id: int, version: int, head: str, files: str) -> None:
+    """Keep what a document is found by (replacing what it was found by before). Never fails
+    the caller: text a database refuses is logged and the document stays unfound by it."""
+    files = _storable(files[:CONTENT_LIMIT])
+    content = _storable((head + "\n" + files)[:CONTENT_LIMIT])
     dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert_fn(DocumentText).values(document_id=document_id, content=content)
-    await session.execute(statement.on_conflict_do_update(index_elements=[DocumentText.document_id],
-                                                          set_={"content": content}))
-    if dialect == "sqlite":
-        await session.execute(text("DELETE FROM document_fts WHERE rowid = :id"), {"id": document_id})
-        await session.execute(text("INSERT INTO document_fts (rowid, content) VALUES (:id, :content)"),
-                              {"id": document_id, "content": content})
+    values = {"document_id": document_id, "version": version, "files": files, "content": content}
+    statement = insert_fn(DocumentText).values(**values)
+    try:
+        async with session.begin_nested():
+            await session.execute(statement.on_conflict_do_update(
+                index_elements=[DocumentText.document_id], set_={k: v for k, v in values.items() if k != "document_id"}))
+            if dialect == "sqlite":
+                await session.execute(text("DELETE FROM document_fts WHERE rowid = :id"), {"id": document_id})
+                await session.execute(text("INSERT INTO document_fts (rowid, content) VALUES (:id, :content)"),
+                                      {"id": document_id, "content": content})
+    except DBAPIError:
+        log.exception("document %s could not be indexed for search", document_id)
 
 
 def _pattern(words: str) -> str:
@@ -45,27 +69,24 @@ def _pattern(words: str) -> str:
 TRIGRAM = 3
 
 
-def containing(dialect: str, words: str) -> Select[Any]:
+def containing(dialect: str, words: str, among: Select[Any] | None = None) -> Select[Any]:
     """The ids of the documents whose number, title, body or attachments contain `words` (any
     case). Three characters or more go to the trigram index; shorter text is looked for by a
     scan of `document_texts` (no trigram index can serve it: SQLite's FTS5 would find nothing,
     PostgreSQL's GIN index is slower than the scan)."""
+    words = words[:WORDS_LIMIT]
     indexed = len(words) >= TRIGRAM
     if dialect == "sqlite" and indexed and not any(ch in words for ch in "%_\\"):
         # FTS5 uses its index only for a LIKE without ESCAPE: text with LIKE's own characters scans.
-        return select(text("rowid")).select_from(text("document_fts")).where(
+        query = select(text("rowid")).select_from(text("document_fts")).where(
             text("content LIKE :pattern").bindparams(pattern=f"%{words}%"))
+        return query.where(literal_column("rowid").in_(among)) if among is not None else query
     if dialect == "postgresql" and not indexed:
-        return select(DocumentText.document_id).where(
-            func.strpos(func.lower(DocumentText.content), words.lower()) > 0)
-    return select(DocumentText.document_id).where(DocumentText.content.ilike(_pattern(words), escape="\\"))
-
-
-async def drop_index(session: AsyncSession, document_id: int) -> None:
-    """Forget what a document was found by."""
-    await session.execute(delete(DocumentText).where(DocumentText.document_id == document_id))
-    if session.get_bind().dialect.name == "sqlite":
-        await session.execute(text("DELETE FROM document_fts WHERE rowid = :id"), {"id": document_id})
+        match = func.strpos(func.lower(DocumentText.content), words.lower()) > 0
+    else:
+        match = DocumentText.content.ilike(_pattern(words), escape="\\")
+    query = select(DocumentText.document_id).where(match)
+    return query.where(DocumentText.document_id.in_(among)) if among is not None else query
 
 
 BOXES = ("received", "sent", "pending", "drafts")
@@ -86,17 +107,18 @@ class DocumentFilter:
 
 
 async def find_documents(session: AsyncSession, wanted: DocumentFilter, *, reader: str | None,
-                         person: PersonInfo | None, principals: Sequence[int] = (), limit: int,
+                         person: PersonInfo | None, principals: Sequence[PersonInfo] = (), limit: int,
                          before: int | None = None) -> list[Document]:
     """Documents, newest first, that `reader` may see (None: everyone's) and `wanted` asks for;
-    the boxes are `person`'s."""
+    the boxes are `person`'s, who decides sign-offs for `principals` as their delegate."""
+    delegated_by = [principal.email for principal in principals]
     query = select(Document).order_by(Document.id.desc()).limit(limit)
     if reader is not None:
-        query = query.where(document_visible_to(reader))
+        query = query.where(document_visible_to(reader, delegated_by))
     if wanted.box is not None:
         if person is None:
             return []
-        query = query.where(_box(wanted.box, person, principals))
+        query = query.where(_box(wanted.box, person, [principal.id for principal in principals]))
     if wanted.words:
         query = query.where(Document.id.in_(containing(session.get_bind().dialect.name, wanted.words)))
     if wanted.type:

@@ -30,13 +30,24 @@ def upgrade() -> None:
     op.execute("UPDATE documents SET published_at = issued_at WHERE public AND status = 'issued'")
     op.create_table('document_texts',
     sa.Column('document_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('files', sa.Text(), nullable=False),
     sa.Column('content', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['document_id'], ['documents.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('document_id')
     )
+    # Documents from before: found by their numbers, type, title and latest text (their files'
+    # text is read when a new version is indexed).
+    op.execute("""
+        INSERT INTO document_texts (document_id, version, files, content)
+        SELECT d.id, v.version, '', COALESCE(d.number, '') || ' ' || COALESCE(d.type, '') || ' ' || d.title
+               || ' ' || v.body
+        FROM documents d JOIN document_versions v ON v.document_id = d.id
+        WHERE v.version = (SELECT MAX(w.version) FROM document_versions w WHERE w.document_id = d.id)""")
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         op.execute("CREATE VIRTUAL TABLE document_fts USING fts5(content, tokenize='trigram')")
+        op.execute("INSERT INTO document_fts (rowid, content) SELECT document_id, content FROM document_texts")
         return
     savepoint = bind.begin_nested()
     try:
