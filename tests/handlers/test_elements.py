@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from inkless.bridge.app import Service
 from inkless.clock import FixedClock
-from inkless.storage.models import AuditEntry, Document, InboundMessage
+from inkless.storage.models import Approval, AuditEntry, Document, InboundMessage
 from tests.conftest import DOMAIN, CaptureRelay, Refused, api, settled, simple_mail, smtp_send
 from tests.handlers.test_hierarchy import all_documents, answer, body_of, copy_to, send
 
@@ -77,6 +77,16 @@ async def county(make_service: Any, relay: CaptureRelay, clock: FixedClock) -> S
 
 def requests_to(relay: CaptureRelay, email: str) -> list[Message]:
     return [m.message for m in relay.to(email) if "待签发" in str(m.message["Subject"])]
+
+
+async def first_approval(service: Service, document_id: int) -> int:
+    """The id of a document's first approval row (what the desk's buttons post to)."""
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        found = await session.scalar(select(Approval.id).where(Approval.document_id == document_id)
+                                     .order_by(Approval.id).limit(1))
+    assert found is not None
+    return int(found)
 
 
 async def audit(service: Service, action: str) -> list[AuditEntry]:
@@ -343,16 +353,12 @@ async def test_a_delegate_decides_on_the_desk_and_no_one_else_can(county: Servic
     assert (await send(county, "clerk@test.gov", "[通知] 关于X的通知", to=["finance"])).startswith("250")
     await settled(county)
     [document] = await all_documents(county)
-    approval_id = None
     async with browser() as http:
         await confirm(county, http, await sign_in(county, relay, http, "staff@test.gov"))
         desk = await (await http.get(f"{base(county)}/desk")).text()
         assert "代李县长签发" not in desk
         shown = await api(county, f"/api/v1/documents/{document.id}")
-        assert county.sessions is not None
-        async with county.sessions() as session:
-            from inkless.storage.models import Approval
-            approval_id = await session.scalar(select(Approval.id).where(Approval.document_id == document.id))
+        approval_id = await first_approval(county, document.id)
         refused = await http.post(f"{base(county)}/desk/approvals/{approval_id}",
                                   data={"csrf_token": csrf(desk), "decision": "approve"})
         assert refused.status == 404 and shown["status"] == "pending_approval"
@@ -378,11 +384,7 @@ async def test_a_delegate_who_sent_the_document_cannot_sign_it_off(county: Servi
         await confirm(county, http, await sign_in(county, relay, http, "secretary@test.gov"))
         desk = await (await http.get(f"{base(county)}/desk")).text()
         assert "秘书起草的通知" not in desk
-        shown = await api(county, f"/api/v1/documents/{document.id}")
-        assert county.sessions is not None
-        async with county.sessions() as session:
-            from inkless.storage.models import Approval
-            approval_id = await session.scalar(select(Approval.id).where(Approval.document_id == document.id))
+        approval_id = await first_approval(county, document.id)
         refused = await http.post(f"{base(county)}/desk/approvals/{approval_id}",
                                   data={"csrf_token": csrf(desk), "decision": "approve"})
         assert refused.status == 403

@@ -8,7 +8,7 @@ from typing import Any
 
 from inkless.bridge.app import Service
 from inkless.clock import FixedClock
-from tests.conftest import CaptureRelay, api, settled
+from tests.conftest import CaptureRelay, api, settled, wait_for
 from tests.handlers.test_hierarchy import answer
 from tests.web.test_browser import SCREENSHOTS, Page, page
 from tests.web.test_desk_browser import signin_link
@@ -45,8 +45,17 @@ async def test_chromium_finds_reads_and_prints_documents(make_service: Any, rela
     # under 全部, with every issued document a member may read).
     assert sorted(titles) == sorted(["关于做好年度工作总结的通知", "关于报送有关材料的通知", "关于2027年元旦放假安排的通告"])
     shots = {"documents": await page.screenshot(SCREENSHOTS / "documents.png")}
-    await page.submit("document.getElementById('q').value = '决算'; document.querySelector('form.search').submit()",
-                      then="/documents")
+    await page.evaluate("document.getElementById('q').value = '决算'; document.querySelector('form.search').submit()")
+
+    async def searched() -> bool:
+        # The search answers on /documents too: wait for the page whose URL carries the query.
+        try:
+            state = await page.evaluate("[document.readyState, location.search]")
+        except RuntimeError:
+            return False
+        return bool(state) and state[0] == "complete" and "q=" in state[1]
+
+    await wait_for(searched, timeout=30, what="the search's answer")
     found = await page.evaluate("[...document.querySelectorAll('#results article h3 a')].map(a => a.textContent)")
     assert found == ["关于做好年度工作总结的通知"]  # received, and with 决算 in its text; not the draft
     shots["search"] = await page.screenshot(SCREENSHOTS / "documents-search.png")
