@@ -94,6 +94,16 @@ class Directory:
     def person(self, email: str) -> PersonInfo | None:
         return self.people.get(fold_address(email))
 
+    def display(self, email: str) -> str:
+        """A member's name, or the address of someone not (or no longer) in the org file."""
+        person = self.person(email)
+        return person.display if person else email
+
+    def unit_name(self, unit_id: str) -> str:
+        """A unit's name, or its id when it is no longer in the org file."""
+        unit = self.units.get(unit_id)
+        return unit.name if unit else unit_id
+
     def person_by_id(self, person_id: int) -> PersonInfo | None:
         return self._by_id.get(person_id)
 

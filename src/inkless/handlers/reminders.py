@@ -121,7 +121,7 @@ async def _remind_recipient(session: AsyncSession, office: Office, document: Doc
     """A reminder to one silent recipient; to a receiver, also which of their units has not
     signed for it yet."""
     language, config, signer = office.config.language, office.config, office.signer
-    units = text(language, "ack_remind_units", units="、".join(_unit_name(office, u.unit_id) for u in unsigned)) \
+    units = text(language, "ack_remind_units", units="、".join(office.directory.unit_name(u.unit_id) for u in unsigned)) \
         if unsigned else ""
     person_id = recipient.person_id or 0
     ack = signer.local_part(Token("ack", "d", recipient.id, person_id))
@@ -145,7 +145,7 @@ async def _digest_to_sender(session: AsyncSession, office: Office, document: Doc
     language = office.config.language
     names = "\n".join(f"  {r.name or ''} <{r.email}>" for r in silent)
     units_text = text(language, "silent_units", units="\n".join(
-        f"  {_unit_name(office, unit.unit_id)}（{text(language, 'copy_units' if unit.role == 'copy' else 'main_units')}）"
+        f"  {office.directory.unit_name(unit.unit_id)}（{text(language, 'copy_units' if unit.role == 'copy' else 'main_units')}）"
         for unit in silent_units)) if silent_units else ""
     await notices.send(session, office, notices.Notice(
         kind="silent_digest", unit_id=document.unit_id, to_email=sender.email, to_name=sender.name,
@@ -156,8 +156,3 @@ async def _digest_to_sender(session: AsyncSession, office: Office, document: Doc
                   count=len(silent), url=f"{office.config.web.base_url}/documents/{document.id}?show=unacknowledged"),
         message_id=f"<inkless.d{document.id}.silent@{office.config.domain}>",
         mail_from=office.signer.address(Token("bounce", "n", document.id, sender.id))), now=now)
-
-
-def _unit_name(office: Office, unit_id: str) -> str:
-    unit = office.directory.units.get(unit_id)
-    return unit.name if unit else unit_id

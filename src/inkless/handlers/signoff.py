@@ -77,9 +77,9 @@ async def ask(session: AsyncSession, office: Office, approval: Approval, documen
                  steps=max(len(steps), 1))
     issuers = co_issuers_of(document)
     if issuers:
-        names = "、".join(_unit_name(office, unit) for unit in [document.unit_id, *issuers])
+        names = "、".join(office.directory.unit_name(unit) for unit in [document.unit_id, *issuers])
         intro += "\n" + text(language, "signoff_joint", units=names,
-                             unit=_unit_name(office, approval.unit_id or document.unit_id))
+                             unit=office.directory.unit_name(approval.unit_id or document.unit_id))
     body = f"{intro}\n\n{document.title}\n\n{version.body.rstrip()}\n"
     subject_key = "signoff_remind_subject" if reminder else "signoff_subject"
     if approval.asked_at is None:
@@ -129,11 +129,6 @@ async def ask(session: AsyncSession, office: Office, approval: Approval, documen
                    "delegates": [d.email for d in delegates if d is not None]})
 
 
-def _unit_name(office: Office, unit_id: str) -> str:
-    unit = office.directory.units.get(unit_id)
-    return unit.name if unit else unit_id
-
-
 async def _answer(ctx: Context, document: Document, to: str, kind: str, subject: str, body: str,
                   token: Token) -> None:
     """An automatic answer to a person's reply, within the hourly cap (then silently skipped)."""
@@ -178,7 +173,7 @@ async def handle_approval_reply(ctx: Context, token: Token) -> None:
         await _answer(ctx, document, author, "already_decided",
                       text(language, "decided_subject", title=document.title),
                       text(language, "decided_body", version=approval.version,
-                           who=_display(ctx, (decided.decided_by or decided.approver) if decided else document.sender),
+                           who=ctx.directory.display((decided.decided_by or decided.approver) if decided else document.sender),
                            at=_local(ctx, decided.decided_at if decided and decided.decided_at else now),
                            decision=text(language, f"decision_{decided.decision}") if decided and decided.decision
                            else document.status), token)
@@ -265,7 +260,7 @@ async def _tell_principal(session: AsyncSession, office: Office, document: Docum
     member = office.directory.person(approval.approver)
     if member is None or approval.decided_by is None:
         return
-    values = {"delegate": _display_in(office, approval.decided_by), "title": document.title,
+    values = {"delegate": office.directory.display(approval.decided_by), "title": document.title,
               "version": approval.version, "decision": text(language, f"decision_{approval.decision}"),
               "comment": approval.comment or text(language, "no_comment"),
               "at": now.astimezone(office.config.zone).strftime("%Y-%m-%d %H:%M"),
@@ -278,17 +273,12 @@ async def _tell_principal(session: AsyncSession, office: Office, document: Docum
         mail_from=office.signer.address(Token("bounce", "a", approval.id, member.id))), now=now)
 
 
-def _display_in(office: Office, email: str) -> str:
-    person = office.directory.person(email)
-    return person.display if person else email
-
-
 def decided_text(office: Office, document: Document, approval: Approval) -> str:
     """"Decided by … at …: …", for chat messages whose buttons no longer apply."""
     language = office.config.language
-    who = _display_in(office, approval.approver)
+    who = office.directory.display(approval.approver)
     if approval.decided_by:
-        who = text(language, "on_behalf", delegate=_display_in(office, approval.decided_by), member=who)
+        who = text(language, "on_behalf", delegate=office.directory.display(approval.decided_by), member=who)
     at = (approval.decided_at.astimezone(office.config.zone).strftime("%Y-%m-%d %H:%M")
           if approval.decided_at else "")
     return text(language, "bot_decided", title=document.title, version=approval.version, who=who, at=at,
@@ -327,7 +317,7 @@ async def handle_revision(ctx: Context, token: Token) -> None:
         record(session, now=now, actor=author, action="revision.already_received", subject_type="document",
                subject_id=document.id, detail={"inbound": ctx.inbound.id})
         await _answer(ctx, document, author, "already_decided", text(language, "decided_subject", title=document.title),
-                      text(language, "decided_body", version=approval.version, who=_display(ctx, author),
+                      text(language, "decided_body", version=approval.version, who=ctx.directory.display(author),
                            at=_local(ctx, latest.created_at), decision=document.status), token)
         return
     body = reply_text(ctx.message.text, ctx.message.html)
@@ -349,11 +339,6 @@ async def handle_revision(ctx: Context, token: Token) -> None:
     record(session, now=now, actor=author, action="document.revised", subject_type="document",
            subject_id=document.id, detail={"version": version.version, "inbound": ctx.inbound.id})
     await start_signoff(session, ctx.office, document, version, chains_of(document, ctx.office), now=now)
-
-
-def _display(ctx: Context, email: str) -> str:
-    person = ctx.directory.person(email)
-    return person.display if person else email
 
 
 def _local(ctx: Context, value: datetime) -> str:

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inkless.storage.models import Task, TaskEntry
 from inkless.web.desk import member, member_page
 from inkless.web.keys import CLOCK, CONFIG, OFFICE, SESSIONS
-from inkless.web.pages import display_name
 
 # Done tasks stay on the board this long, so a closing is seen before it drops off.
 DONE_SHOWN_DAYS = 30
@@ -75,11 +74,11 @@ async def board(request: web.Request) -> web.Response:
     grouped: dict[str, list[BoardTask]] = {}
     for task in tasks:
         grouped.setdefault(task.unit_id, []).append(BoardTask(
-            task, state_of(task, today), display_name(office, task.owner), progress.get(task.id)))
+            task, state_of(task, today), office.directory.display(task.owner), progress.get(task.id)))
     order = list(office.directory.units)
     units = [UnitTasks(unit_id, office.directory.units[unit_id].name if unit_id in office.directory.units
                        else unit_id, sorted(items, key=board_order))
              for unit_id, items in sorted(grouped.items(),
                                           key=lambda pair: order.index(pair[0]) if pair[0] in order else len(order))]
     return member_page(request, "board.html", person, units=units, done_days=DONE_SHOWN_DAYS,
-                       display=lambda email: display_name(office, email))
+                       display=office.directory.display)

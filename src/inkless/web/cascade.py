@@ -45,16 +45,12 @@ def tree(found: Cascade, directory: Directory) -> Node:
     for document in found.below:
         children.setdefault(document.parent_id or 0, []).append(document)
 
-    def name(unit_id: str) -> str:
-        unit = directory.units.get(unit_id)
-        return unit.name if unit else unit_id
-
     def node(document: Document) -> Node:
         own = children.get(document.id, [])
         forwarded = {child.unit_id: child for child in own}
-        rows = [UnitRow(u.unit_id, name(u.unit_id), u.role, u.acknowledged_at, u.acknowledged_by,
+        rows = [UnitRow(u.unit_id, directory.unit_name(u.unit_id), u.role, u.acknowledged_at, u.acknowledged_by,
                         forwarded.get(u.unit_id)) for u in found.units.get(document.id, [])]
         visible = found.visible is None or document.id in found.visible
-        return Node(document, name(document.unit_id), visible, rows, [node(child) for child in own])
+        return Node(document, directory.unit_name(document.unit_id), visible, rows, [node(child) for child in own])
 
     return node(found.root)

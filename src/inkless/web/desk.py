@@ -41,7 +41,7 @@ from inkless.storage.models import (
 from inkless.web.auth import check_csrf
 from inkless.web.fields import is_id
 from inkless.web.keys import CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, WEB_SIGNER
-from inkless.web.pages import display_name, message, page, session_csrf, signed_in, to_signin, words
+from inkless.web.pages import message, page, session_csrf, signed_in, to_signin, words
 from inkless.web.security import current_session
 
 # What a redirect back to the desk may announce (?done=…); anything else is ignored.
@@ -149,7 +149,7 @@ async def pending_approvals(session: AsyncSession, office: Office, person: Perso
     the person's own and those of the members they decide for as delegate; urgent first."""
     principals = [member.id for member in office.directory.principals(person.email)]
     return [PendingApproval(approval, document, " ".join(body.split())[:160],
-                            None if approval.person_id == person.id else display_name(office, approval.approver))
+                            None if approval.person_id == person.id else office.directory.display(approval.approver))
             for approval, document, body in await queries.pending_approvals(session, person.id, principals)
             if approval.person_id == person.id or document.sender != person.email]
 
@@ -201,7 +201,7 @@ async def open_tasks(session: AsyncSession, person: PersonInfo, today: date) -> 
 async def short_messages(session: AsyncSession, office: Office, person: PersonInfo) -> list[ShortNote]:
     """The newest short messages to the person, by bot or by mail alike."""
     rows = await queries.short_messages_to(session, person.id, limit=MESSAGES_SHOWN)
-    return [ShortNote(row, display_name(office, row.sender)) for row in rows]
+    return [ShortNote(row, office.directory.display(row.sender)) for row in rows]
 
 
 async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: str | None = None,
@@ -228,7 +228,7 @@ async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: st
         request, "desk.html", person, approvals=approvals, documents=documents, documents_total=documents_total,
         for_unit=for_unit, refusal=refusal, held=held, files=files,
         today_events=today_events, week_events=week_events, tasks=tasks, notes=notes, feed=feed, units=units,
-        display=lambda email: display_name(office, email), chat_enabled=bool(config.telegram.token), chat_code=chat_code,
+        display=office.directory.display, chat_enabled=bool(config.telegram.token), chat_code=chat_code,
         chat_minutes=int(config.telegram.link_code_minutes), links=config.desk.links,
         notice=words(request)[f"done_{done}"] if done in NOTICES else None)
 

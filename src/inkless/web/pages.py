@@ -126,13 +126,7 @@ async def tracking(request: web.Request) -> web.Response:
                 issuers="、".join(names.get(unit_id, unit_id) for unit_id in [document.unit_id, *co_issuers_of(document)]),
                 unit_names=names,
                 issue_date=long_date(document.issue_date, office.config.language) if document.issue_date else None,
-                display=lambda email: display_name(office, email))
-
-
-def display_name(office: Office, email: str) -> str:
-    """A member's name (or the address of someone no longer in the org file)."""
-    person = office.directory.person(email)
-    return person.display if person else email
+                display=office.directory.display)
 
 
 def may_see(office: Office, email: str, document: Document, approvals: Sequence[Approval]) -> bool:
