@@ -48,6 +48,12 @@ def test_shipped_config_works_as_is_and_matches_the_starter() -> None:
         ("calendar: {refresh_minutes: 1}\n",
          "config.yaml: calendar.refresh_minutes: Input should be greater than or equal to 5 (got 1)"),
         ("- a\n- b\n", "config.yaml: must be a mapping of keys to values"),
+        ("wecom: {corp_id: ww1, agent_id: 1, secret: s3cret-value, token: tok, encoding_aes_key: short}\n",
+         "config.yaml: wecom.encoding_aes_key: must be 43 characters (as WeCom shows it)"),
+        ("wecom: {corp_id: ww1, agent_id: 1, secret: s3cret-value, token: tok}\n",
+         "config.yaml: wecom.encoding_aes_key: Field required"),
+        ("wecom: {corp_id: ww1, agent_id: 1, secret: s3cret-value, token: tok, encoding_aes_key: "
+         + "A" * 42 + "!}\n", "config.yaml: wecom.encoding_aes_key: is not base64"),
     ],
 )
 def test_mistakes_name_the_file_key_and_value(tmp_path: Path, text: str, message: str) -> None:
@@ -55,6 +61,7 @@ def test_mistakes_name_the_file_key_and_value(tmp_path: Path, text: str, message
         load_config(write(tmp_path, text))
     assert str(caught.value).replace(str(tmp_path) + "/", "").startswith(message)
     assert "\n" not in str(caught.value)
+    assert "s3cret-value" not in str(caught.value) and "AAAAAAAA" not in str(caught.value)
 
 
 def test_missing_file(tmp_path: Path) -> None:

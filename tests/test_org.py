@@ -56,6 +56,14 @@ def broken(change: str) -> dict[str, Any]:
         data["external"] = [{"id": "finance", "name": "市财政局", "senders": ["@city.example"]}]
     elif change == "external sender is a member":
         data["external"] = [{"id": "city", "name": "市政府", "senders": ["Clerk@test.gov"]}]
+    elif change == "wecom userid malformed":
+        units[0]["members"][0]["wecom"] = "wang wenshu"
+    elif change == "wecom userid twice":
+        units[0]["members"][0]["wecom"] = "WangWS"
+        units[1]["members"][0]["wecom"] = "wangws"
+    elif change == "two wecom userids":
+        units[1]["members"][2]["wecom"] = "shared1"
+        units[2]["members"][2]["wecom"] = "shared2"
     elif change == "external without senders":
         data["external"] = [{"id": "city", "name": "市政府", "senders": []}]
     return data
@@ -75,6 +83,10 @@ def broken(change: str) -> dict[str, Any]:
     ("external id is a unit", "external[0].id: 'finance' is already a unit or an outside organ"),
     ("external sender is a member", "external[0].senders: 'clerk@test.gov' is a member of the organisation"),
     ("external without senders", "external[0].senders: List should have at least 1 item"),
+    ("wecom userid malformed", "units[0].members[0].wecom: a WeCom userid is 1–64 letters, digits and _ - @ ."),
+    ("wecom userid twice", "units[1].members[0].wecom: 'wangws' is already clerk@test.gov's"),
+    ("two wecom userids", "units[2].members[2].wecom: shared@test.gov is listed with two WeCom userids "
+                          "('shared1', 'shared2')"),
 ])
 def test_org_mistakes_name_the_key(tmp_path: Path, change: str, message: str) -> None:
     path = write_org(tmp_path, broken(change))

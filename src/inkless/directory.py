@@ -58,6 +58,8 @@ class PersonInfo:
     unit_roles: tuple[tuple[str, frozenset[str]], ...] = ()
     # Who may decide this person's sign-offs on their behalf.
     delegates: tuple[str, ...] = ()
+    # Their WeCom userid, if the org file gives one.
+    wecom: str | None = None
 
     @property
     def home_unit(self) -> str:
@@ -82,6 +84,8 @@ class Directory:
         # sign, a full-width letter) is nobody.
         self.people = {fold_address(person.email): person for person in people if person.units}
         self._by_id = {person.id: person for person in self.people.values()}
+        # WeCom userids compare without case, as WeCom treats them.
+        self._by_wecom = {person.wecom.lower(): person for person in self.people.values() if person.wecom}
         self._children: dict[str, list[str]] = {unit_id: [] for unit_id in self.units}
         for unit in self.units.values():
             if unit.parent in self._children:
@@ -106,6 +110,10 @@ class Directory:
 
     def person_by_id(self, person_id: int) -> PersonInfo | None:
         return self._by_id.get(person_id)
+
+    def person_by_wecom(self, userid: str) -> PersonInfo | None:
+        """The member with this WeCom userid (from the org file), if any."""
+        return self._by_wecom.get(userid.lower())
 
     def is_member(self, email: str) -> bool:
         return fold_address(email) in self.people

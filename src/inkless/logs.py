@@ -41,10 +41,13 @@ def quiet_libraries() -> None:
 
 def config_secrets(config: Config) -> set[str]:
     """Every secret a configuration holds: secret_key, passwords in the database, relay and IMAP
-    URLs (and IMAP passwords from the environment), the bot token, static API tokens."""
+    URLs (and IMAP passwords from the environment), the bot token, WeCom's secret, callback token
+    and AES key, static API tokens."""
     found = {config.secret_key, *config.api.tokens}
     if config.telegram.token:
         found.add(config.telegram.token)
+    if config.wecom is not None:
+        found |= {config.wecom.secret, config.wecom.token, config.wecom.encoding_aes_key}
     for url in (config.database, config.relay.url, *(mailbox.url for mailbox in config.imap)):
         password = urlsplit(url).password
         if password:

@@ -81,4 +81,4 @@ async def tell(session: AsyncSession, office: Office, told: Sequence[tuple[Notic
     linked, all in the caller's transaction."""
     for notice, _ in told:
         await send(session, office, notice, now=now)
-    await chat.notify(session, [notification for _, notification in told if notification is not None], now=now)
+    await chat.notify(session, office, [notification for _, notification in told if notification is not None], now=now)

@@ -25,6 +25,7 @@ Role = Literal["clerk", "leader", "admin", "receiver"]
 RESERVED_LOCAL_PARTS = frozenset({"all", "reply", "bounce", "receipt", "postmaster", "abuse", "mailer-daemon", "noreply"})
 UNIT_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+WECOM_USERID = re.compile(r"^[A-Za-z0-9_@.-]{1,64}$")
 DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 
 
@@ -38,6 +39,15 @@ class MemberSpec(_Strict):
     roles: list[Role] = Field(default_factory=list)
     # Members who may decide this member's sign-offs on their behalf (a leader's secretary).
     delegates: list[str] = Field(default_factory=list)
+    # Their WeCom (企业微信) userid, as the WeCom admin console shows it.
+    wecom: str | None = None
+
+    @field_validator("wecom")
+    @classmethod
+    def _check_wecom(cls, value: str | None) -> str | None:
+        if value is not None and not WECOM_USERID.match(value):
+            raise ValueError("a WeCom userid is 1–64 letters, digits and _ - @ .")
+        return value
 
     @field_validator("email")
     @classmethod
@@ -129,6 +139,19 @@ class OrgSpec(_Strict):
                 raise ValueError(f"units[{index}].id: duplicate unit id '{unit_id}'")
             seen.add(unit_id)
         members = {member.email for unit in self.units for member in unit.members}
+        wecom: dict[str, str] = {}
+        wecom_of: dict[str, str] = {}
+        for index, unit in enumerate(self.units):
+            for position, member in enumerate(unit.members):
+                if member.wecom is None:
+                    continue
+                where = f"units[{index}].members[{position}].wecom"
+                owner = wecom.setdefault(member.wecom.lower(), member.email)
+                if owner != member.email:
+                    raise ValueError(f"{where}: '{member.wecom}' is already {owner}'s")
+                if wecom_of.setdefault(member.email, member.wecom) != member.wecom:
+                    raise ValueError(f"{where}: {member.email} is listed with two WeCom userids "
+                                     f"('{wecom_of[member.email]}', '{member.wecom}')")
         for index, unit in enumerate(self.units):
             if unit.parent is not None and unit.parent not in seen:
                 raise ValueError(f"units[{index}].parent: no unit '{unit.parent}'")

@@ -34,6 +34,7 @@ from inkless.bridge.scheduler import Scheduler
 from inkless.bridge.smtp import IngressHandler, InklessSMTP
 from inkless.bridge.store import InboundStore, SessionInboundStore, SqliteInboundStore
 from inkless.chat.telegram.bot import ChatBot
+from inkless.chat.wecom.app import WecomApp
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.config.sections import split_listen
@@ -86,6 +87,7 @@ class Service:
         self.heartbeat: Heartbeat | None = None
         self.imap: list[ImapIngress] = []
         self.bot: ChatBot | None = None
+        self.wecom: WecomApp | None = None
         self._smtp_server: asyncio.AbstractServer | None = None
         self._web_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -158,9 +160,12 @@ class Service:
             self.bot = ChatBot(config=config, sessions=self.sessions, office=self.office, clock=self.clock,
                                on_queued=self.wake_senders, claimer=claimer)
             hide_secrets(self, config_secrets(config) | {self.bot.webhook_secret})
+        if config.wecom is not None:
+            self.wecom = WecomApp(config=config, sessions=self.sessions, office=self.office, clock=self.clock,
+                                  on_queued=self.wake_senders, claimer=claimer)
         app = init_app(config=config, sessions=self.sessions, clock=self.clock, office=self.office,
                        on_queued=self.wake_senders, health=self._health_probes(),
-                       chat=lambda: self.bot, on_stored=stored)
+                       chat=lambda: self.bot, wecom=lambda: self.wecom, on_stored=stored)
         self._web_runner = web.AppRunner(app, access_log=None)
         await self._web_runner.setup()
         host, port = split_listen(config.web.listen)
@@ -177,7 +182,8 @@ class Service:
             ("heartbeat", self.heartbeat.run()), ("inbox", self.inbox.run()), ("outbox", self.outbox.run()),
             ("scheduler", self.scheduler.run()),
             ("directory", self._refresh_loop()), *((f"imap:{i.name}", i.run()) for i in self.imap),
-            *((("chat", self.bot.run()),) if self.bot is not None else ()))]
+            *((("chat", self.bot.run()),) if self.bot is not None else ()),
+            *((("wecom", self.wecom.sender.run()),) if self.wecom is not None else ()))]
         log.info("inkless serving: smtp %s:%s, web %s:%s, relay %s", split_listen(config.smtp.listen)[0],
                  self.smtp_port, host, self.web_port, safe_url(config.relay.url))
 
@@ -187,6 +193,8 @@ class Service:
         self.outbox.wakeup.set()
         if self.bot is not None:
             self.bot.sender.wakeup.set()
+        if self.wecom is not None:
+            self.wecom.sender.wakeup.set()
 
     def office(self) -> Office:
         """What handlers use, with the current directory."""
@@ -219,6 +227,13 @@ class Service:
             probes[f"imap:{ingress.name}"] = partial(getattr, ingress, "state")
         if self.config.telegram.token:
             probes["chat"] = chat_state
+        if self.config.wecom is not None:
+            def wecom_state() -> str:
+                if self.wecom is None:
+                    return "stopped"
+                state = worker_state("wecom", self.wecom.sender)
+                return self.wecom.state if state == "ok" else state
+            probes["wecom"] = wecom_state
         return probes
 
     async def refresh_directory(self) -> None:
@@ -250,12 +265,15 @@ class Service:
                 tasks[name].cancel()
         # Inbound first: what it processes queues outbound mail and bot messages, then sent.
         for name, worker in (("inbox", self.inbox), ("outbox", self.outbox),
-                             ("chat", self.bot.sender if self.bot is not None else None)):
+                             ("chat", self.bot.sender if self.bot is not None else None),
+                             ("wecom", self.wecom.sender if self.wecom is not None else None)):
             if worker is not None and name in tasks:
                 worker.stop()
                 await asyncio.gather(tasks[name], return_exceptions=True)
         if self.bot is not None:
             await self.bot.stop()
+        if self.wecom is not None:
+            await self.wecom.close()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         if self._web_runner is not None:

@@ -192,7 +192,7 @@ async def record_answer(session: AsyncSession, office: Office, event: Event, att
     answer = text(language, "bot_accept_button" if partstat == "ACCEPTED" else
                   "bot_decline_button" if partstat == "DECLINED" else "rsvp_tentative")
     await chat.settle(session, f"m{attendee.id}", text(language, "bot_answered", answer=answer, title=event.title),
-                      now=now)
+                      label=text(language, "label_answered", answer=answer), now=now)
     record(session, now=now, actor=actor, action="rsvp." + partstat.lower(), subject_type="attendee",
            subject_id=attendee.id, detail={"event": event.id, "before": before, "comment": comment,
                                            "channel": channel, "inbound": inbound_id})
@@ -249,12 +249,14 @@ async def _chat_invitations(session: AsyncSession, office: Office, event: Event,
     for attendee in attendees:
         await chat.settle(session, f"m{attendee.id}", text(language, "bot_event_cancelled", title=event.title, when=when)
                           if change == "cancel" else text(language, "bot_invitation", title=event.title, when=when,
-                                                          location=event.location or text(language, "none")), now=now)
+                                                          location=event.location or text(language, "none")),
+                          label=text(language, "label_event_cancelled" if change == "cancel" else "label_event_changed"),
+                          now=now)
     if change == "cancel":
         return
     body = text(language, "bot_invitation", title=event.title, when=when,
                 location=event.location or text(language, "none"))
-    await chat.notify(session, [chat.Notification(
+    await chat.notify(session, office, [chat.Notification(
         person_id=attendee.person_id, key=f"invite:{attendee.id}:{event.sequence}", kind="invitation",
         item=f"m{attendee.id}", text=body,
         buttons=[[[text(language, "bot_accept_button"), f"rs:{attendee.id}:{event.sequence}:a"],

@@ -1,8 +1,9 @@
-"""Public short messages (公共短消息): to linked people by the bot, by mail to the rest.
+"""Public short messages (公共短消息): by chat to people with a channel, by mail to the rest.
 
-A short message comes from `[短消息]` mail, `POST /api/v1/messages` or the bot's `/send`.
-Each recipient gets a row recording the channel and sent / read / failed, like a
-document's receipt table.
+A short message comes from `[短消息]` mail, `POST /api/v1/messages` or a chat's `/send`.
+Each recipient gets a row recording the channel (`bot`, `wecom`, `bot+wecom`, `mail`) and
+sent / read / failed, like a document's receipt table. A person every chat channel failed
+for (WeCom does not know their userid, they blocked the bot) gets it by mail after all.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.addresses import fold_address
-from inkless.chat.notify import Notification, linked_chats, notify
+from inkless.chat.notify import Address, Notification, addresses, notify
 from inkless.directory import PersonInfo
 from inkless.mail import compose
 from inkless.mail.texts import text as wording
@@ -74,23 +75,45 @@ async def send_short_message(session: AsyncSession, office: Office, sender: Pers
                            addressed_to="\n".join(to), source=source, created_at=now)
     session.add(message)
     await session.flush()
-    chats = await linked_chats(session, (p.id for p in people))
+    where = await addresses(session, office, (p.id for p in people))
     result = await session.execute(
         insert(ShortMessageRecipient).returning(ShortMessageRecipient.id, sort_by_parameter_order=True),
         [{"message_id": message.id, "person_id": p.id, "email": p.email, "name": p.name,
-          "channel": "bot" if p.id in chats else "mail", "failed": False} for p in people]) if people else None
+          "channel": channel_name(where.get(p.id, [])), "failed": False} for p in people]) if people else None
     ids = [row[0] for row in result.all()] if result is not None else []
-    by_bot = [(p, rid) for p, rid in zip(people, ids, strict=True) if p.id in chats]
-    by_mail = [(p, rid) for p, rid in zip(people, ids, strict=True) if p.id not in chats]
-    bot_text = wording(language, "bot_short_message", sender=sender.display, text=body)
-    await notify(session, [Notification(person_id=p.id, key=f"short:{rid}", kind="short_message", item=f"s{rid}",
-                                        text=bot_text, buttons=[[[wording(language, "bot_read"), f"sm:{rid}"]]])
-                           for p, rid in by_bot], now=now)
+    by_chat = [(p, rid) for p, rid in zip(people, ids, strict=True) if p.id in where]
+    by_mail = [(p, rid) for p, rid in zip(people, ids, strict=True) if p.id not in where]
+    chat_text = wording(language, "bot_short_message", sender=sender.display, text=body)
+    await notify(session, office, [Notification(
+        person_id=p.id, key=f"short:{rid}", kind="short_message", item=f"s{rid}", text=chat_text,
+        buttons=[[[wording(language, "bot_read"), f"sm:{rid}"]]]) for p, rid in by_chat], now=now)
     await _mail(session, office, message, sender, by_mail, now=now)
     record(session, now=now, actor=sender.email, action="short_message.sent", subject_type="short_message",
-           subject_id=message.id, detail={"to": list(to), "bot": len(by_bot), "mail": len(by_mail),
+           subject_id=message.id, detail={"to": list(to), "chat": len(by_chat), "mail": len(by_mail),
                                           "source": source})
     return message
+
+
+def channel_name(where: Sequence[Address]) -> str:
+    """How a copy travels: bot (Telegram), wecom, both (bot+wecom), or mail."""
+    names = [name for name, channel in (("bot", "telegram"), ("wecom", "wecom"))
+             if any(address.channel == channel for address in where)]
+    return "+".join(names) or "mail"
+
+
+async def by_mail_instead(session: AsyncSession, office: Office, recipient: ShortMessageRecipient, reason: str, *,
+                          now: datetime) -> None:
+    """Every chat channel failed this recipient: the message goes by mail, and the copy says why."""
+    message = await session.get(ShortMessage, recipient.message_id)
+    sender = office.directory.person(message.sender) if message else None
+    person = office.directory.person(recipient.email)
+    recipient.channel, recipient.reason = "mail", reason
+    if message is None or sender is None or person is None:
+        recipient.failed = True
+        return
+    await _mail(session, office, message, sender, [(person, recipient.id)], now=now)
+    record(session, now=now, actor="inkless", action="short_message.by_mail", subject_type="short_message",
+           subject_id=message.id, detail={"recipient": recipient.id, "reason": reason})
 
 
 async def _mail(session: AsyncSession, office: Office, message: ShortMessage, sender: PersonInfo,

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from inkless.bridge.app import run_service, safe_url
 from inkless.bridge.imap import CONNECTION_ERRORS, probe_mailbox
 from inkless.bridge.relay import MaildirRelay, RelayUnavailable, build_relay
+from inkless.chat.wecom.api import WecomApi, WecomError, WecomUnavailable
 from inkless.cli.common import config_option, run_db, user_errors
 from inkless.clock import Clock
 from inkless.config import Config, config_path, load_config
@@ -156,6 +157,18 @@ def check(config_file: str | None) -> None:
             click.echo(f"relay: {where}: ok")
         except (RelayUnavailable, OSError) as exc:
             problems.append(f"relay: {safe_url(config.relay.url)}: {exc}")
+        if config.wecom is not None:
+            api = WecomApi(config.wecom)
+            try:
+                await api.token()
+                click.echo(f"wecom: {config.wecom.base_url}: ok (corp {config.wecom.corp_id}, "
+                           f"agent {config.wecom.agent_id}: gettoken accepted the secret)")
+            except WecomError as exc:
+                problems.append(f"wecom: gettoken refused the credentials: {exc}")
+            except WecomUnavailable as exc:
+                problems.append(f"wecom: {config.wecom.base_url}: cannot reach WeCom: {exc}")
+            finally:
+                await api.close()
         for mailbox in config.imap:
             try:
                 found = await asyncio.to_thread(probe_mailbox, mailbox)

@@ -31,12 +31,15 @@ from inkless.config.sections import (
     SmtpSection,
     TelegramSection,
     WebSection,
+    WecomSection,
     WorkerSection,
     WorkflowSection,
 )
 from inkless.errors import ConfigError, InklessError
 
 DEFAULT_PATH = "config.yaml"
+# Keys whose values are never quoted in an error (it may go to a log or a terminal someone shares).
+SECRET_KEYS = frozenset({"secret_key", "secret", "token", "encoding_aes_key", "password", "tokens"})
 
 
 class Config(BaseSettings):
@@ -61,6 +64,7 @@ class Config(BaseSettings):
     web: WebSection = Field(default_factory=lambda: WebSection())
     api: ApiSection = Field(default_factory=lambda: ApiSection())
     telegram: TelegramSection = Field(default_factory=lambda: TelegramSection())
+    wecom: WecomSection | None = Field(None, description="The WeCom application; WeCom messages and cards only when set.")
     workflow: WorkflowSection = Field(default_factory=lambda: WorkflowSection())
     documents: DocumentsSection = Field(default_factory=lambda: DocumentsSection())
     calendar: CalendarSection = Field(default_factory=lambda: CalendarSection())
@@ -209,7 +213,9 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     value = first.get("input")
-    shown = "" if first["type"] in ("missing", "extra_forbidden") or isinstance(value, dict) else f" (got {value!r})"
+    secret = first["loc"] and str(first["loc"][-1]) in SECRET_KEYS
+    shown = "" if first["type"] in ("missing", "extra_forbidden") or isinstance(value, dict) or secret \
+        else f" (got {value!r})"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{source}: {key}: {message}{shown}{more}"
 
@@ -223,6 +229,12 @@ def reference() -> str:
             if name == "base_dir":
                 continue
             annotation = field.annotation
+            optional = [arg for arg in getattr(annotation, "__args__", ()) if arg is not type(None)]
+            if len(optional) == 1 and isinstance(optional[0], type) and issubclass(optional[0], BaseModel) \
+                    and name != "imap":
+                lines.append(f"| `{prefix}{name}` | `null` | {field.description or ''} |")
+                walk(optional[0], f"{prefix}{name}.")
+                continue
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
                 walk(annotation, f"{prefix}{name}.")
                 continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from urllib.parse import unquote, urlsplit
@@ -9,6 +11,19 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _SPAN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-4]):([0-5]\d)$")
+
+
+def aes_key(encoding_aes_key: str) -> bytes:
+    """The 32-byte key a WeCom EncodingAESKey (43 base64 characters) stands for; ValueError if it is not one."""
+    if len(encoding_aes_key) != 43:
+        raise ValueError("must be 43 characters (as WeCom shows it)")
+    try:
+        key = base64.b64decode(encoding_aes_key + "=", validate=True)
+    except binascii.Error:
+        raise ValueError("is not base64") from None
+    if len(key) != 32:
+        raise ValueError("does not decode to 32 bytes")
+    return key
 
 
 class Section(BaseModel):
@@ -158,6 +173,35 @@ class TelegramSection(Section):
         if value is not None and urlsplit(value).scheme not in ("http", "https"):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/") if value else value
+
+
+class WecomSection(Section):
+    """A WeCom (企业微信) self-built application: its messages, cards and callback."""
+
+    corp_id: str = Field(min_length=1, max_length=64, description="The organisation's CorpID (我的企业 → 企业信息).")
+    agent_id: int = Field(ge=0, description="The application's AgentId.")
+    secret: str = Field(min_length=1, description="The application's Secret (for gettoken).")
+    token: str = Field(min_length=1, max_length=32, description="The callback Token (接收消息 → API 接收).")
+    encoding_aes_key: str = Field(description="The callback EncodingAESKey: 43 characters.")
+    base_url: str = Field("https://qyapi.weixin.qq.com", description="WeCom API root (tests use a local stand-in).")
+    max_per_second: float = Field(20.0, gt=0, description="WeCom API calls per second overall.")
+    per_user_interval: float = Field(
+        2.0, ge=0, description="Seconds between two messages to the same member (WeCom drops over 30 a minute).")
+    replay_window: int = Field(
+        300, ge=10, le=3600, description="Seconds a callback's timestamp may differ from now; older ones get 403.")
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _check_key(cls, value: str) -> str:
+        aes_key(value)
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
 
 
 class WorkflowSection(Section):

@@ -133,7 +133,7 @@ async def issue_document(
             rcpt=person.email, headers=headers + body.head(personal), recipient_id=recipient_id))
     await queries.enqueue(session, copies, body_id=body_id, now=now)
     excerpt = version.body.strip()[:300]
-    await chat.notify(session, [chat.Notification(
+    await chat.notify(session, office, [chat.Notification(
         person_id=person.id, key=f"document:{recipient_id}", kind="document", item=f"d{recipient_id}",
         text=compose.urgent_subject("", document.urgency) + text(
             language, "bot_document", title=document.title, number=document.number or document.incoming_number,

@@ -82,7 +82,8 @@ async def record_receipt(
         changed.append("comment")
     if "acknowledged" in changed:
         title = await session.scalar(select(Document.title).where(Document.id == recipient.document_id))
-        await chat.settle(session, f"d{recipient.id}", text(language, "bot_acknowledged", title=title), now=now)
+        await chat.settle(session, f"d{recipient.id}", text(language, "bot_acknowledged", title=title),
+                          label=text(language, "label_acknowledged"), now=now)
     if changed:
         record(session, now=now, actor=actor, action="receipt." + "+".join(changed), subject_type="recipient",
                subject_id=recipient.id, detail={"document": recipient.document_id, "channel": channel,

@@ -223,7 +223,8 @@ async def decide(session: AsyncSession, office: Office, document: Document, appr
            subject_id=approval.id, detail={"document": document.id, "version": approval.version,
                                            "comment": verdict.comment, "channel": channel,
                                            "unit": approval.unit_id, "on_behalf_of": on_behalf_of})
-    await chat.settle(session, f"a{approval.id}", decided_text(office, document, approval), now=now)
+    await chat.settle(session, f"a{approval.id}", decided_text(office, document, approval),
+                      label=decided_label(office, approval), now=now)
     if on_behalf_of:
         await _tell_principal(session, office, document, approval, now=now)
     version = await queries.latest_version(session, document.id)
@@ -249,7 +250,8 @@ async def decide(session: AsyncSession, office: Office, document: Document, appr
         Approval.document_id == document.id, Approval.version == approval.version, Approval.decision.is_(None),
         Approval.asked_at.is_not(None)))).all()
     for other in others:
-        await chat.settle(session, f"a{other.id}", decided_text(office, document, approval), now=now)
+        await chat.settle(session, f"a{other.id}", decided_text(office, document, approval),
+                          label=decided_label(office, approval), now=now)
     await _return_to_sender(session, office, document, approval, now=now)
 
 
@@ -283,6 +285,12 @@ def decided_text(office: Office, document: Document, approval: Approval) -> str:
           if approval.decided_at else "")
     return text(language, "bot_decided", title=document.title, version=approval.version, who=who, at=at,
                 decision=text(language, f"decision_{approval.decision}") if approval.decision else "")
+
+
+def decided_label(office: Office, approval: Approval) -> str:
+    """已同意 / 已不同意: what a WeCom card shows instead of its buttons."""
+    language = office.config.language
+    return text(language, "label_decided", decision=text(language, f"decision_{approval.decision}"))
 
 
 async def _return_to_sender(session: AsyncSession, office: Office, document: Document, approval: Approval,

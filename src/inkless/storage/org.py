@@ -40,6 +40,7 @@ async def import_org(session: AsyncSession, spec: OrgSpec, *, now: datetime, act
     people = {person.email: person for person in (await session.scalars(select(Person))).all()}
     wanted: dict[tuple[str, str], tuple[list[str], int]] = {}
     delegates: dict[str, list[str]] = {}
+    wecom: dict[str, str | None] = {}
     position = 0
     for unit_spec in spec.units:
         for member in unit_spec.members:
@@ -52,11 +53,15 @@ async def import_org(session: AsyncSession, spec: OrgSpec, *, now: datetime, act
                 person.name = member.name
             wanted[(unit_spec.id, member.email)] = (sorted(set(member.roles)), position)
             delegates.setdefault(member.email, [])
+            if wecom.get(member.email) is None:
+                wecom[member.email] = member.wecom
             delegates[member.email] += [d for d in member.delegates if d not in delegates[member.email]]
             position += 1
     for address, row in people.items():
         if address in delegates and (row.delegates or []) != delegates[address]:
             row.delegates = delegates[address]
+        if address in wecom and row.wecom != wecom[address]:
+            row.wecom = wecom[address]
     await session.flush()
 
     memberships = {(m.unit_id, m.person_id): m for m in (await session.scalars(select(Membership))).all()}
@@ -114,7 +119,7 @@ async def load_directory(session: AsyncSession) -> Directory:
         roles = frozenset().union(*(roles for _, roles in memberships))
         infos.append(PersonInfo(id=person.id, email=person.email, name=person.name,
                                 units=tuple(unit for unit, _ in memberships), roles=roles,
-                                unit_roles=tuple(memberships), delegates=tuple(person.delegates or ())))
+                                unit_roles=tuple(memberships), delegates=tuple(person.delegates or ()), wecom=person.wecom))
     externals = (await session.scalars(select(ExternalOrganRow).order_by(ExternalOrganRow.position))).all()
     return Directory(
         (UnitInfo(id=u.id, name=u.name, parent=u.parent_id, doc_prefix=u.doc_prefix, approvers=tuple(u.approvers),

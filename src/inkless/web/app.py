@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.calendar.feeds import FeedCache
 from inkless.chat.telegram.bot import ChatBot
+from inkless.chat.wecom.app import WecomApp
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.office import Office
@@ -33,6 +34,7 @@ from inkless.web.keys import (
     SESSIONS,
     SIGNIN_LIMIT,
     WEB_SIGNER,
+    WECOM,
 )
 from inkless.web.limits import RateLimit
 from inkless.web.routes import ROUTES
@@ -84,7 +86,8 @@ def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], cloc
              office: Callable[[], Office], on_queued: Callable[[], None],
              on_stored: Callable[[], None] = lambda: None,
              health: dict[str, Callable[[], str]] | None = None,
-             chat: Callable[[], ChatBot | None] = lambda: None) -> web.Application:
+             chat: Callable[[], ChatBot | None] = lambda: None,
+             wecom: Callable[[], WecomApp | None] = lambda: None) -> web.Application:
     """Build the aiohttp application."""
     # auto_decompress off: a request body is never inflated (refuse_encoded_bodies refuses it).
     app = web.Application(middlewares=[errors, refuse_encoded_bodies, plain_urls, bearer_auth, web_session],
@@ -99,6 +102,7 @@ def init_app(*, config: Config, sessions: async_sessionmaker[AsyncSession], cloc
     app[HEALTH] = health or {}
     app[FEED_CACHE] = FeedCache()
     app[CHAT] = chat
+    app[WECOM] = wecom
     app[SIGNIN_LIMIT] = RateLimit(burst=signin.PER_CLIENT_BURST, per_second=signin.PER_CLIENT_PER_HOUR / 3600,
                                   now=clock.now)
     app[API_LIMIT] = RateLimit(burst=API_BURST, per_second=API_PER_SECOND, now=clock.now)

@@ -1,9 +1,11 @@
-"""The chat bot's HTTP side: Telegram's webhook, and `POST /api/v1/messages` (short messages)."""
+"""The chat channels' HTTP side: Telegram's webhook, WeCom's callback, and `POST /api/v1/messages`
+(short messages)."""
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -12,12 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
 from inkless.chat.short import ShortMessageError, send_short_message
+from inkless.chat.wecom.app import MAX_BODY, CallbackRefused, WecomApp
 from inkless.storage.models import ShortMessage, ShortMessageRecipient
 from inkless.storage.visibility import short_message_visible_to
 from inkless.web.api import bad_request, json_response, read_json
 from inkless.web.api_auth import act_as, api_client
 from inkless.web.fields import Text, is_id
-from inkless.web.keys import CHAT, CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS
+from inkless.web.keys import CHAT, CLOCK, CONFIG, OFFICE, ON_QUEUED, SESSIONS, WECOM
+
+log = logging.getLogger(__name__)
 
 
 async def telegram_webhook(request: web.Request) -> web.Response:
@@ -35,6 +40,40 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="the body must be a Telegram Update (JSON)")
     await bot.feed_webhook(data)
     return web.Response(text="ok")
+
+
+def _wecom(request: web.Request) -> WecomApp:
+    app = request.app[WECOM]()
+    if app is None:
+        raise web.HTTPNotFound(text="WeCom is not configured")
+    return app
+
+
+async def wecom_verify(request: web.Request) -> web.Response:
+    """WeCom's URL verification: the decrypted echostr, as plain text."""
+    try:
+        echo = _wecom(request).verify_url(dict(request.query))
+    except CallbackRefused as error:
+        raise _answer(error) from None
+    return web.Response(text=echo)
+
+
+async def wecom_callback(request: web.Request) -> web.Response:
+    """A card press or a member's text: 200 with an empty body once believed (and acted on)."""
+    app = _wecom(request)
+    body = await request.read()
+    try:
+        await app.callback(dict(request.query), body)
+    except CallbackRefused as error:
+        raise _answer(error) from None
+    return web.Response(text="")
+
+
+def _answer(error: CallbackRefused) -> web.HTTPException:
+    log.warning("WeCom callback refused (%s): %s", error.status, error.reason)
+    if error.status == 413:
+        return web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=MAX_BODY + 1, text=error.reason)
+    return (web.HTTPForbidden if error.status == 403 else web.HTTPBadRequest)(text=error.reason)
 
 
 class NewMessage(BaseModel):

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inkless.calendar import feeds
 from inkless.calendar.events import describe_time, record_answer
 from inkless.chat import links
+from inkless.chat.notify import linked_chats
 from inkless.directory import PersonInfo
 from inkless.handlers import forward as forwarding
 from inkless.handlers import publication
@@ -222,13 +223,19 @@ async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: st
         tasks = await open_tasks(session, person, today)
         notes = await short_messages(session, office, person)
         feed = await feeds.feed_url(session, config, person_id=person.id, now=now)
+        telegram_chats = len((await linked_chats(session, [person.id])).get(person.id, []))
+    channels = [("mail", person.email)]
+    if telegram_chats:
+        channels.append(("telegram", str(telegram_chats)))
+    if person.wecom and config.wecom is not None:
+        channels.append(("wecom", person.wecom))
     units = {unit_id: unit.name for unit_id, unit in office.directory.units.items()}
     done = request.query.get("done", "")
     return member_page(
         request, "desk.html", person, approvals=approvals, documents=documents, documents_total=documents_total,
         for_unit=for_unit, refusal=refusal, held=held, files=files,
         today_events=today_events, week_events=week_events, tasks=tasks, notes=notes, feed=feed, units=units,
-        display=office.directory.display, chat_enabled=bool(config.telegram.token), chat_code=chat_code,
+        display=office.directory.display, chat_enabled=bool(config.telegram.token), chat_code=chat_code, channels=channels,
         chat_minutes=int(config.telegram.link_code_minutes), links=config.desk.links,
         notice=words(request)[f"done_{done}"] if done in NOTICES else None)
 

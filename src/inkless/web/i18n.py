@@ -54,6 +54,8 @@ PAGES: dict[str, dict[str, str]] = {
         "all_tasks": "全部督办事项", "desk_messages": "最近短消息", "desk_messages_none": "暂无短消息。",
         "desk_feed": "我的日历订阅", "feed_intro": "在手机或电脑的日历应用中订阅以下地址，即可看到您的会议、日程和督办期限：",
         "feed_rotate": "更换订阅地址", "feed_rotate_note": "地址泄露时可更换，旧地址立即失效。",
+        "channels_intro": "通知会发到您的以下渠道：", "channel_mail": "邮件：{detail}",
+        "channel_telegram": "Telegram 机器人：已绑定 {detail} 个聊天", "channel_wecom": "企业微信：{detail}",
         "desk_chat": "绑定聊天机器人", "chat_intro": "获取一次性绑定码，然后在聊天机器人中发送它。",
         "chat_get_code": "获取绑定码", "chat_code": "您的绑定码（{minutes} 分钟内有效，仅可使用一次）：",
         "chat_instruction": "在与机器人的对话中发送：", "chat_disabled": "本系统未启用聊天机器人。",
@@ -139,6 +141,8 @@ PAGES: dict[str, dict[str, str]] = {
                       "deadlines:",
         "feed_rotate": "Replace the address", "feed_rotate_note": "If the address leaked, replace it: the old one "
                                                                   "stops working at once.",
+        "channels_intro": "You are notified on these channels:", "channel_mail": "Mail: {detail}",
+        "channel_telegram": "Telegram bot: {detail} linked chat(s)", "channel_wecom": "WeCom: {detail}",
         "desk_chat": "Link the chat bot", "chat_intro": "Get a one-time code, then send it to the chat bot.",
         "chat_get_code": "Get a link code", "chat_code": "Your link code (works once, for {minutes} minutes):",
         "chat_instruction": "Send this to the bot:", "chat_disabled": "The chat bot is not enabled here.",

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.calendar.feeds import FeedCache
 from inkless.chat.telegram.bot import ChatBot
+from inkless.chat.wecom.app import WecomApp
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.office import Office
@@ -30,6 +31,7 @@ CLOCK = web.AppKey("clock", Clock)
 HEALTH = web.AppKey("health", dict[str, Callable[[], str]])
 FEED_CACHE = web.AppKey("feed_cache", FeedCache)
 CHAT: web.AppKey[Callable[[], ChatBot | None]] = web.AppKey("chat")
+WECOM: web.AppKey[Callable[[], WecomApp | None]] = web.AppKey("wecom")
 # Sign-in requests per client address, and API requests per token (SPEC §3 web security).
 SIGNIN_LIMIT = web.AppKey("signin_limit", RateLimit)
 API_LIMIT = web.AppKey("api_limit", RateLimit)

@@ -63,6 +63,8 @@ ROUTES = [
     web.post("/api/v1/messages", chat.post_message),
     web.get("/api/v1/messages/{id}", chat.get_message),
     web.post("/telegram/webhook/{secret}", chat.telegram_webhook),
+    web.get("/wecom/callback", chat.wecom_verify),
+    web.post("/wecom/callback", chat.wecom_callback),
     web.get("/api/v1/events", events_api.list_events),
     web.post("/api/v1/events", events_api.create_event),
     web.get("/api/v1/events/{id}", events_api.get_event),

@@ -25,7 +25,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 # Paths that never look at the session cookie: machines call them, with tokens of their own.
-_NO_SESSION = ("/api/", "/calendar/", "/static/", "/telegram/", "/healthz", "/metrics")
+_NO_SESSION = ("/api/", "/calendar/", "/static/", "/telegram/", "/wecom/", "/healthz", "/metrics")
 _SIGNED_IN = web.RequestKey("signed_in", SignedIn)
 
 

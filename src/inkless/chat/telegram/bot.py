@@ -26,9 +26,10 @@ from telegram.ext import (
     filters,
 )
 
+from inkless.chat.outbox import ChatOutbox, Pace
 from inkless.chat.telegram.buttons import Buttons
 from inkless.chat.telegram.commands import Commands
-from inkless.chat.telegram.sender import ChatSender
+from inkless.chat.telegram.sender import TelegramChannel
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.office import Office
@@ -51,8 +52,10 @@ class ChatBot:
         root = settings.base_url or DEFAULT_API
         self.application = self._build(root)
         self.state = "starting"
-        self.sender = ChatSender(bot=self.application.bot, sessions=sessions, settings=settings,
-                                 worker_settings=config.worker, clock=clock, claimer=claimer)
+        self.sender = ChatOutbox(channel=TelegramChannel(self.application.bot), sessions=sessions, office=office,
+                                 pace=Pace(settings.max_per_second, settings.per_chat_interval),
+                                 batch=max(1, int(settings.max_per_second)), worker_settings=config.worker,
+                                 clock=clock, claimer=claimer)
         # The webhook path carries a secret derived from the token, so only Telegram knows it.
         self.webhook_secret = hashlib.sha256(b"inkless-webhook\0" + settings.token.encode()).hexdigest()[:32]
 

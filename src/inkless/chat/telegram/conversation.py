@@ -1,5 +1,6 @@
-"""What every part of the bot works with: the office, the database, the clock, and the
-person a chat is linked to (a chat learns nothing before it is linked)."""
+"""What every part of the bot works with: the office, the database, the clock, the actions
+every channel shares, and the person a chat is linked to (a chat learns nothing before it
+is linked)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,25 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 
 from inkless.chat import links
+from inkless.chat.actions import Actions
 from inkless.clock import Clock
 from inkless.config import Config
 from inkless.directory import PersonInfo
 from inkless.mail.texts import text
 from inkless.office import Office
+from inkless.storage.models import ChatLink
+
+
+class ChatAwaiting:
+    """A linked chat's next text answers what `awaiting` on its link says."""
+
+    def __init__(self, chat_id: int) -> None:
+        self.chat_id = chat_id
+
+    async def set(self, session: AsyncSession, value: str | None) -> None:
+        link = await session.get(ChatLink, self.chat_id, with_for_update=True)
+        if link is not None:
+            link.awaiting = value
 
 
 class Conversation:
@@ -23,6 +38,8 @@ class Conversation:
                  clock: Clock, on_queued: Callable[[], None]) -> None:
         self.config, self._sessions, self._office, self._clock = config, sessions, office, clock
         self._on_queued = on_queued
+        # A tap on an inline button is easily a mistake: approvals are confirmed.
+        self.actions = Actions(config=config, office=office, clock=clock, channel="bot", confirm=True)
 
     @property
     def language(self) -> str:

@@ -18,6 +18,8 @@ from inkless.storage.models.chat import (
     LinkCode,
     ShortMessage,
     ShortMessageRecipient,
+    WecomCallback,
+    WecomConversation,
 )
 from inkless.storage.models.documents import (
     Approval,
@@ -86,5 +88,7 @@ __all__ = [
     "TaskEntry",
     "UTCDateTime",
     "Unit",
+    "WecomCallback",
+    "WecomConversation",
     "WebSession",
 ]

@@ -61,7 +61,10 @@ class ChatMessage(Delivery, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # telegram (to `chat_id`) | wecom (to `userid`)
+    channel: Mapped[str] = mapped_column(String(16), default="telegram", server_default="telegram")
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    userid: Mapped[str | None] = mapped_column(String(64))
     person_id: Mapped[int | None] = mapped_column(BigId)
     kind: Mapped[str] = mapped_column(String(32))
     item: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -71,6 +74,30 @@ class ChatMessage(Delivery, Base):
     action: Mapped[str] = mapped_column(String(8), default="send")
     target: Mapped[int | None] = mapped_column(BigId)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A WeCom card: its task id, the latest single-use code that replaces its buttons, and
+    # the short outcome (已同意) shown instead of them.
+    task_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    response_code: Mapped[str | None] = mapped_column(String(512))
+    label: Mapped[str | None] = mapped_column(String(64))
+
+
+class WecomCallback(Base):
+    """A WeCom callback seen (its timestamp and nonce, hashed) within the replay window."""
+
+    __tablename__ = "wecom_callbacks"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class WecomConversation(Base):
+    """What a WeCom member's next text message answers (a rejection's reason), if anything."""
+
+    __tablename__ = "wecom_conversations"
+
+    userid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    awaiting: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ShortMessage(Base):
@@ -99,8 +126,8 @@ class ShortMessageRecipient(Base):
     person_id: Mapped[int | None] = mapped_column(BigId)
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(200))
-    # bot | mail
-    channel: Mapped[str] = mapped_column(String(8))
+    # bot | wecom | bot+wecom | mail
+    channel: Mapped[str] = mapped_column(String(16))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed: Mapped[bool] = mapped_column(Boolean, default=False)

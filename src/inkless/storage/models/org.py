@@ -32,6 +32,8 @@ class Person(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     # Members who may decide this person's sign-offs on their behalf (a leader's secretary).
     delegates: Mapped[list[str] | None] = mapped_column(JSON)
+    # Their WeCom (企业微信) userid: WeCom messages and cards go there.
+    wecom: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Membership(Base):

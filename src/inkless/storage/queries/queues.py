@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Row, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, func, insert, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -143,12 +143,15 @@ async def _claim_inbound(session: AsyncSession, claimer: Claimer, which: ColumnE
 Queued = TypeVar("Queued", OutboxMessage, ChatMessage)
 
 
-async def claim_due(session: AsyncSession, table: type[Queued], claimer: Claimer, *, limit: int) -> list[Queued]:
-    """Claim due messages of a queue: queued and due, or sending under a claimer that is gone."""
+async def claim_due(session: AsyncSession, table: type[Queued], claimer: Claimer, *, limit: int,
+                    only: ColumnElement[bool] | None = None) -> list[Queued]:
+    """Claim due messages of a queue (those `only` allows): queued and due, or sending under a
+    claimer that is gone."""
     candidates = (
         select(table.id)
         .where(or_(and_(table.status == "queued", table.next_attempt_at <= claimer.now),
                    and_(table.status == "sending", abandoned(claimer, table.claimed_by, table.claimed_at))))
+        .where(true() if only is None else only)
         .order_by(table.next_attempt_at, table.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -163,9 +166,11 @@ async def claim_due(session: AsyncSession, table: type[Queued], claimer: Claimer
     return sorted(result.scalars().all(), key=lambda row: row.id)
 
 
-async def next_due(session: AsyncSession, table: type[OutboxMessage] | type[ChatMessage]) -> datetime | None:
-    """When the next queued message of a queue falls due (None: nothing queued)."""
+async def next_due(session: AsyncSession, table: type[OutboxMessage] | type[ChatMessage],
+                   only: ColumnElement[bool] | None = None) -> datetime | None:
+    """When the next queued message of a queue (of those `only` allows) falls due (None: nothing queued)."""
     return await session.scalar(select(table.next_attempt_at).where(table.status == "queued")
+                                .where(true() if only is None else only)
                                 .order_by(table.next_attempt_at).limit(1))
 
 
