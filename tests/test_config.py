@@ -48,12 +48,14 @@ def test_shipped_config_works_as_is_and_matches_the_starter() -> None:
         ("calendar: {refresh_minutes: 1}\n",
          "config.yaml: calendar.refresh_minutes: Input should be greater than or equal to 5 (got 1)"),
         ("- a\n- b\n", "config.yaml: must be a mapping of keys to values"),
-        ("wecom: {corp_id: ww1, agent_id: 1, secret: s3cret-value, token: tok, encoding_aes_key: short}\n",
+        ("wecom: {corp_id: ww1, agent_id: 1, secret: s3cret-value, token: tok-1234, encoding_aes_key: short}\n",
          "config.yaml: wecom.encoding_aes_key: must be 43 characters (as WeCom shows it)"),
-        ("wecom: {corp_id: ww1, agent_id: 1, secret: s3cret-value, token: tok}\n",
+        ("wecom: {corp_id: ww1, agent_id: 1, secret: s3cret-value, token: tok-1234}\n",
          "config.yaml: wecom.encoding_aes_key: Field required"),
-        ("wecom: {corp_id: ww1, agent_id: 1, secret: s3cret-value, token: tok, encoding_aes_key: "
+        ("wecom: {corp_id: ww1, agent_id: 1, secret: s3cret-value, token: tok-1234, encoding_aes_key: "
          + "A" * 42 + "!}\n", "config.yaml: wecom.encoding_aes_key: is not base64"),
+        ("wecom: [{corp_id: c, secret: s3cret-value}]\n", "config.yaml: wecom: Input should be a valid dictionary"),
+        ("api: {tokens: [s3cret-value, 5]}\n", "config.yaml: api.tokens[1]: Input should be a valid string"),
     ],
 )
 def test_mistakes_name_the_file_key_and_value(tmp_path: Path, text: str, message: str) -> None:

@@ -158,6 +158,11 @@ async def test_disagree_asks_for_the_reason_and_the_next_text_gives_it(
     [asked] = await texts_to(wecomapi, "ShenPi", 1)
     assert asked.startswith("请直接回复不同意的理由")
     assert (await approvals(service))[0].decision is None  # not before the reason
+    # A command meanwhile is a command, not the reason: 待办 shows the request again.
+    await wecomapi.send_text("shenpi", "待办")
+    again = await card_for(wecomapi, "ShenPi", 2)
+    assert again["template_card"]["main_title"]["title"].startswith("【待签发】关于追加预算的请示")
+    assert (await approvals(service))[0].decision is None
     await wecomapi.send_text("shenpi", "预算过高，请压缩")
     returned = await next_mail(relay, "signed-clerk@test.gov")
     assert returned["Subject"] == "[退回] 关于追加预算的请示（第1版）"
@@ -230,9 +235,11 @@ async def test_forged_replayed_stale_and_misdirected_callbacks_decide_nothing(
         {"msg_signature": signature.group(1), "timestamp": old, "nonce": "oldnonce1"},
         outer(wecomapi, encrypted.group(1)))
     assert status == 403
-    # Not XML, no signature at all: 400.
-    status, _ = await wecomapi.post_callback({}, b"not xml")
-    assert status == 400
+    # Not XML, no signature at all, an encoding Python lacks: 400, before anything else.
+    for body, expected in ((b"not xml", 400), (b'<?xml version="1.0" encoding="bogus"?><xml/>', 400),
+                           (b"<a>" * 5_000, 400), (b"<a>" * 100_000, 413)):
+        status, _ = await wecomapi.post_callback({}, body)
+        assert status == expected
     # The chief presses the signer's card: refused and audited.
     await wecomapi.press("yibashou", task_id, agree, check=False)
     assert (await texts_to(wecomapi, "yibashou", 1))[0] == NOT_YOURS
@@ -269,7 +276,26 @@ def outer(api: FakeWeCom, encrypted: str) -> bytes:
 async def test_url_verification_answers_the_decrypted_echostr(service: Service, wecomapi: FakeWeCom) -> None:
     status, body, expected = await wecomapi.verify_url()
     assert (status, body) == (200, expected)
+
+    def signed(plain: str, nonce: str) -> dict[str, str]:
+        timestamp = str(int(time.time()))
+        xml = wecomapi.crypto.encrypt_message(plain, nonce, timestamp)
+        encrypted = re.search(r"<Encrypt><!\[CDATA\[(.*?)\]\]>", xml)
+        signature = re.search(r"<MsgSignature><!\[CDATA\[(.*?)\]\]>", xml)
+        assert encrypted and signature
+        return {"msg_signature": signature.group(1), "timestamp": timestamp, "nonce": nonce,
+                "echostr": encrypted.group(1)}
+
     async with aiohttp.ClientSession() as http:
+        query = signed("1616140317555161061", "verify1")
+        async with http.get(wecomapi.callback_url, params=query) as response:
+            assert (response.status, await response.text()) == (200, "1616140317555161061")
+        # The same verification again, and a captured message's ciphertext: never decrypted for anyone.
+        async with http.get(wecomapi.callback_url, params=query) as response:
+            assert response.status == 403
+        captured = signed("<xml><Content><![CDATA[理由：机密]]></Content></xml>", "verify2")
+        async with http.get(wecomapi.callback_url, params=captured) as response:
+            assert response.status == 403 and "机密" not in await response.text()
         async with http.get(wecomapi.callback_url, params={
                 "msg_signature": "1" * 40, "timestamp": str(int(time.time())), "nonce": "abc",
                 "echostr": "AAAA"}) as response:

@@ -164,6 +164,10 @@ class ChatOutbox(Worker):
             await self._retry(row, retry)
         except Refused as refused:
             await self._fail(row, f"refused: {refused}")
+        except Exception as error:
+            # A channel's bug or an answer nobody foresaw: this row waits, the others go on.
+            log.exception("%s message %s: unexpected error", self.channel.name, row.id)
+            await self._retry(row, Retry(f"unexpected: {type(error).__name__}", min(300.0, 2.0 ** row.attempts)))
         else:
             await self._sent(row, sent)
 

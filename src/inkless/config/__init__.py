@@ -213,8 +213,8 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     value = first.get("input")
-    secret = first["loc"] and str(first["loc"][-1]) in SECRET_KEYS
-    shown = "" if first["type"] in ("missing", "extra_forbidden") or isinstance(value, dict) or secret \
+    secret = any(str(part) in SECRET_KEYS for part in first["loc"])
+    shown = "" if first["type"] in ("missing", "extra_forbidden") or isinstance(value, dict | list) or secret \
         else f" (got {value!r})"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{source}: {key}: {message}{shown}{more}"

@@ -181,7 +181,7 @@ class WecomSection(Section):
     corp_id: str = Field(min_length=1, max_length=64, description="The organisation's CorpID (我的企业 → 企业信息).")
     agent_id: int = Field(ge=0, description="The application's AgentId.")
     secret: str = Field(min_length=1, description="The application's Secret (for gettoken).")
-    token: str = Field(min_length=1, max_length=32, description="The callback Token (接收消息 → API 接收).")
+    token: str = Field(min_length=4, max_length=32, description="The callback Token (接收消息 → API 接收).")
     encoding_aes_key: str = Field(description="The callback EncodingAESKey: 43 characters.")
     base_url: str = Field("https://qyapi.weixin.qq.com", description="WeCom API root (tests use a local stand-in).")
     max_per_second: float = Field(20.0, gt=0, description="WeCom API calls per second overall.")

@@ -52,7 +52,7 @@ def _wecom(request: web.Request) -> WecomApp:
 async def wecom_verify(request: web.Request) -> web.Response:
     """WeCom's URL verification: the decrypted echostr, as plain text."""
     try:
-        echo = _wecom(request).verify_url(dict(request.query))
+        echo = await _wecom(request).verify_url(dict(request.query))
     except CallbackRefused as error:
         raise _answer(error) from None
     return web.Response(text=echo)

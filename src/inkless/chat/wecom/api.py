@@ -21,6 +21,10 @@ from inkless.logs import hide_secrets, show_secrets
 
 TOKEN_ERRORS = frozenset({40014, 42001, 42007, 42009})
 TIMEOUT = aiohttp.ClientTimeout(total=15)
+# WeCom's answers are a few hundred bytes.
+MAX_ANSWER = 64 * 1024
+# Access tokens hidden from logs: the current one and a few before it (still quoted by late lines).
+KEEP_HIDDEN = 8
 # A token is fetched again this long before WeCom says it expires.
 TOKEN_MARGIN = 300.0
 
@@ -46,6 +50,7 @@ class WecomApi:
         self._token: str | None = None
         self._expires = 0.0
         self._lock = asyncio.Lock()
+        self._issued: list[str] = []
 
     async def close(self) -> None:
         if self._http is not None:
@@ -62,9 +67,10 @@ class WecomApi:
                 token = answer.get("access_token")
                 if not isinstance(token, str) or not token:
                     raise WecomUnavailable("gettoken answered without an access_token")
-                hide_secrets(self, {token})
+                self._issued = [*self._issued[-(KEEP_HIDDEN - 1):], token]
+                hide_secrets(self, set(self._issued))
                 expires_in = answer.get("expires_in")
-                lifetime = float(expires_in) if isinstance(expires_in, int | float) else 7200.0
+                lifetime = float(min(expires_in, 7200)) if isinstance(expires_in, int) and expires_in > 0 else 7200.0
                 self._token, self._expires = token, time.monotonic() + max(60.0, lifetime - TOKEN_MARGIN)
             return self._token
 
@@ -90,7 +96,9 @@ class WecomApi:
                                           headers={"Content-Type": "application/json"} if data else None) as response:
                 if response.status != 200:
                     raise WecomUnavailable(f"{method}: HTTP {response.status}")
-                raw = await response.read()
+                raw = await response.content.read(MAX_ANSWER + 1)
+                if len(raw) > MAX_ANSWER:
+                    raise WecomUnavailable(f"{method}: the answer is larger than {MAX_ANSWER} bytes")
         except aiohttp.ClientError as error:
             # Not str(error): some aiohttp errors quote the URL, and the URL holds the token.
             raise WecomUnavailable(f"{method}: {type(error).__name__}") from None
@@ -98,7 +106,7 @@ class WecomApi:
             raise WecomUnavailable(f"{method}: no answer within {TIMEOUT.total:g} s") from None
         try:
             answer = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise WecomUnavailable(f"{method}: the answer is not JSON") from None
         if not isinstance(answer, dict):
             raise WecomUnavailable(f"{method}: the answer is not a JSON object")

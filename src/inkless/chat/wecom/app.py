@@ -48,6 +48,7 @@ SIGNATURE = re.compile(r"^[0-9a-fA-F]{40}$")
 NONCE = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 # A rejection's reason is awaited this long after the 不同意 press.
 REASON_WINDOW = timedelta(hours=24)
+COMMANDS = frozenset({"/pending", "待办", "/today", "今日", "今天", "/desk", "办公桌", "/send", "发送", "/help", "帮助"})
 ITEM_OF = {"ack": "d", "ap": "a", "apc": "a", "rs": "m", "sm": "s"}
 
 
@@ -81,7 +82,8 @@ def _field(root: Element, name: str, limit: int = 4096) -> str:
 def _xml(raw: bytes | str) -> Element:
     try:
         root = ElementTree.fromstring(raw, forbid_dtd=True)
-    except (ElementTree.ParseError, DefusedXmlException, ValueError):
+    except (ElementTree.ParseError, DefusedXmlException, ValueError, LookupError, RecursionError):
+        # LookupError: an XML declaration naming an encoding Python does not have.
         raise CallbackRefused(400, "the body is not WeCom's XML") from None
     return root
 
@@ -147,11 +149,18 @@ class WecomApp:
         except CryptoError as error:
             raise CallbackRefused(403, f"cannot decrypt: {error}") from None
 
-    def verify_url(self, query: dict[str, str]) -> str:
-        """WeCom's URL verification: the decrypted echostr, if the signature is right."""
+    async def verify_url(self, query: dict[str, str]) -> str:
+        """WeCom's URL verification: the decrypted echostr, if the signature is right, the
+        (timestamp, nonce) new, and the plaintext a plain token (never a captured message's XML)."""
         echo = query.get("echostr", "")
-        self._check(query, echo)
-        return self._decrypt(echo).decode(errors="replace")
+        timestamp, nonce = self._check(query, echo)
+        plain = self._decrypt(echo)
+        if len(plain) > 128 or b"<" in plain:
+            raise CallbackRefused(403, "echostr is not a verification string")
+        async with self._sessions() as session, session.begin():
+            if not await self._first_time(session, timestamp, nonce):
+                raise CallbackRefused(403, "this verification was seen before")
+        return plain.decode(errors="replace")
 
     async def callback(self, query: dict[str, str], body: bytes) -> None:
         """A press or a text, believed and acted on (or refused with CallbackRefused)."""
@@ -216,15 +225,17 @@ class WecomApp:
 
     async def _text(self, session: AsyncSession, person: PersonInfo, inbound: Inbound) -> None:
         said = inbound.content.strip()
+        words = said.split()
+        command = words[0].lower() if words else ""
         conversation = await session.get(WecomConversation, inbound.userid.lower(), with_for_update=True)
-        if conversation is not None and conversation.awaiting and conversation.awaiting.startswith("reject:"):
+        if conversation is not None and conversation.awaiting and conversation.awaiting.startswith("reject:") \
+                and command not in COMMANDS:
+            # A command word is a command, not the reason (the reason is still awaited).
             awaited, conversation.awaiting = conversation.awaiting, None
             if self._clock.now() - conversation.updated_at <= REASON_WINDOW and said:
                 await self._reply(session, inbound, person,
                                   [await self.actions.reason(session, person, awaited, said)])
                 return
-        words = said.split()
-        command = words[0].lower() if words else ""
         if command in ("/pending", "待办"):
             cards = await self.actions.pending(session, person)
             if not cards:

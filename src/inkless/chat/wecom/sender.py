@@ -68,12 +68,18 @@ class WecomChannel:
             body |= {"msgtype": "template_card", "template_card": self._card(row, row.task_id)}
         else:
             body |= {"msgtype": "text", "text": {"content": clip_bytes(row.text, MAX_TEXT_BYTES)}}
-        answer = await self._call("message/send", body, row)
+        try:
+            answer = await self._call("message/send", body, row)
+        except Refused as refused:
+            if row.task_id and row.last_error and row.last_error.startswith("network") and "task_id" in str(refused):
+                # The first try reached WeCom but its answer did not reach us: the card is there.
+                return Sent()
+            raise
         invalid = {user.lower() for user in str(answer.get("invaliduser") or "").split("|") if user}
         if row.userid.lower() in invalid:
             raise Refused(f"WeCom does not know the userid {row.userid}")
         code = answer.get("response_code")
-        return Sent(response_code=code if isinstance(code, str) and code else None)
+        return Sent(response_code=code if isinstance(code, str) and 0 < len(code) <= 512 else None)
 
     async def replace(self, row: ChatMessage, target: ChatMessage) -> Sent | None:
         if not target.response_code or target.userid is None:

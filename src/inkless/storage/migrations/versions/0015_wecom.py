@@ -54,6 +54,7 @@ def downgrade() -> None:
     op.drop_index('ix_wecom_callbacks_seen_at', table_name='wecom_callbacks')
     op.drop_table('wecom_callbacks')
     op.execute("DELETE FROM chat_messages WHERE channel <> 'telegram'")
+    op.execute("UPDATE short_message_recipients SET channel = 'bot' WHERE channel = 'bot+wecom'")
     with op.batch_alter_table('short_message_recipients') as batch:
         batch.alter_column('channel', existing_type=sa.String(length=16), type_=sa.String(length=8))
     with op.batch_alter_table('chat_messages') as batch:
