@@ -69,8 +69,10 @@ async def wecomapi() -> Any:
         await api.stop()
 
 
-async def start(make_service: Any, relay: CaptureRelay, api: FakeWeCom, **options: Any) -> Service:
-    service: Service = await make_service(relay, org=org(), wecom=wecom_config(api), **options)
+async def start(make_service: Any, relay: CaptureRelay, api: FakeWeCom, *, wecom_timeout: float = 15.0,
+                **options: Any) -> Service:
+    service: Service = await make_service(relay, org=org(), wecom={**wecom_config(api), "timeout": wecom_timeout},
+                                          **options)
     api.callback_url = f"http://127.0.0.1:{service.web_port}/wecom/callback"
     return service
 
@@ -316,6 +318,32 @@ async def test_rate_limit_twice_then_success_delivers_each_message_once(
     assert len(wecomapi.sent_to("chenkuaiji")) == 1 and len(wecomapi.sent_to("ShenPi")) == 1
     assert [c for c in wecomapi.calls if c[0].endswith("message/send")].__len__() == 4  # two refused, two sent
     assert relay.to("fin-clerk@test.gov") == [] and relay.to(SIGNER) == []
+
+
+async def test_a_broken_answer_or_a_lost_one_neither_strands_nor_doubles_a_message(
+        wecomapi: FakeWeCom, make_service: Any, relay: CaptureRelay) -> None:
+    """An answer the JSON parser cannot take (nested too deep) retries the message; an answer that
+    comes after the client gave up (the card is there) counts as sent when the resend is refused
+    as a duplicate: one card each, nothing by mail instead."""
+    service = await start(make_service, relay, wecomapi, wecom_timeout=1.0)
+    wecomapi.answer_next_raw("message/send", b"[" * 200_000)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"http://127.0.0.1:{service.web_port}/api/v1/messages", headers=TOKEN,
+                             json={"from": "clerk@test.gov", "to": ["fin-clerk@test.gov"], "text": "第一条"}) as response:
+            assert response.status == 202
+        await card_for(wecomapi, "chenkuaiji")
+        await chat_settled(service)
+        wecomapi.delay_next("message/send", 2.5)
+        async with http.post(f"http://127.0.0.1:{service.web_port}/api/v1/messages", headers=TOKEN,
+                             json={"from": "clerk@test.gov", "to": ["fin-clerk@test.gov"], "text": "第二条"}) as response:
+            assert response.status == 202
+            second = (await response.json())["id"]
+    await card_for(wecomapi, "chenkuaiji", 2)
+    await chat_settled(service)
+    assert len(wecomapi.sent_to("chenkuaiji")) == 2
+    assert relay.to("fin-clerk@test.gov") == []
+    [copy] = (await api(service, f"/api/v1/messages/{second}"))["recipients"]
+    assert (copy["channel"], copy["failed"]) == ("wecom", False) and copy["sent_at"]
 
 
 async def test_an_expired_token_is_fetched_again_and_no_secret_reaches_a_log(

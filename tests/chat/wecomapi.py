@@ -87,8 +87,10 @@ class _ApiError(Exception):
 
 @dataclass
 class _Failure:
-    errcode: int | None  # None: drop the connection without an answer
+    errcode: int | None  # None: drop the connection without an answer (unless raw or delay)
     errmsg: str
+    raw: bytes | None = None  # answer exactly these bytes, doing nothing
+    delay: float = 0.0  # do the call, then answer only after this many seconds
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,15 @@ class FakeWeCom:
         An aiohttp client retries an idempotent request (GET: gettoken) once on its own, so it takes
         times=2 for gettoken to fail there."""
         self._queue(path_suffix).extend(_Failure(None, "") for _ in range(times))
+
+    def answer_next_raw(self, path_suffix: str, raw: bytes, times: int = 1) -> None:
+        """The next `times` calls answer exactly `raw` (a broken or hostile answer) and do nothing else."""
+        self._queue(path_suffix).extend(_Failure(None, "", raw=raw) for _ in range(times))
+
+    def delay_next(self, path_suffix: str, seconds: float, times: int = 1) -> None:
+        """The next `times` calls are carried out, but answered only after `seconds` (a slow WeCom
+        whose answer may come after the client gave up)."""
+        self._queue(path_suffix).extend(_Failure(None, "", delay=seconds) for _ in range(times))
 
     def _queue(self, path_suffix: str) -> deque[_Failure]:
         path = path_suffix.strip("/").removeprefix("cgi-bin/")
@@ -314,8 +325,13 @@ class FakeWeCom:
             if handler is None:
                 raise web.HTTPNotFound()
             queue = self._failures.get(path)
-            if queue:
+            delay = 0.0
+            if queue and queue[0].delay:
+                delay = queue.popleft().delay
+            elif queue:
                 failure = queue.popleft()
+                if failure.raw is not None:
+                    return web.Response(body=failure.raw, content_type="application/json")
                 if failure.errcode is None:
                     if request.transport is not None:
                         request.transport.abort()
@@ -325,7 +341,10 @@ class FakeWeCom:
                 self._check_token(query.get("access_token", ""))
                 if body is None or "_unparsed" in body:
                     raise _ApiError(47001, "data format error")
-            return web.json_response({"errcode": 0, "errmsg": "ok", **handler(query, body or {})})
+            answer = web.json_response({"errcode": 0, "errmsg": "ok", **handler(query, body or {})})
+            if delay:
+                await asyncio.sleep(delay)  # a slow server, not synchronisation
+            return answer
         except _ApiError as error:
             return web.json_response(error.answer())
         finally:

@@ -185,6 +185,7 @@ class WecomSection(Section):
     encoding_aes_key: str = Field(description="The callback EncodingAESKey: 43 characters.")
     base_url: str = Field("https://qyapi.weixin.qq.com", description="WeCom API root (tests use a local stand-in).")
     max_per_second: float = Field(20.0, gt=0, description="WeCom API calls per second overall.")
+    timeout: float = Field(15.0, gt=0, le=120, description="Seconds to wait for a WeCom API answer.")
     per_user_interval: float = Field(
         2.0, ge=0, description="Seconds between two messages to the same member (WeCom drops over 30 a minute).")
     replay_window: int = Field(

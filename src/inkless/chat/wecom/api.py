@@ -20,7 +20,6 @@ from inkless.config.sections import WecomSection
 from inkless.logs import hide_secrets, show_secrets
 
 TOKEN_ERRORS = frozenset({40014, 42001, 42007, 42009})
-TIMEOUT = aiohttp.ClientTimeout(total=15)
 # WeCom's answers are a few hundred bytes.
 MAX_ANSWER = 64 * 1024
 # Access tokens hidden from logs: the current one and a few before it (still quoted by late lines).
@@ -88,7 +87,7 @@ class WecomApi:
     async def _request(self, verb: str, method: str, *, params: dict[str, str],
                        body: dict[str, Any] | None = None) -> dict[str, Any]:
         if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=TIMEOUT)
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.settings.timeout))
         url = f"{self.settings.base_url}/cgi-bin/{method}"
         data = json.dumps(body, ensure_ascii=False).encode() if body is not None else None
         try:
@@ -103,7 +102,7 @@ class WecomApi:
             # Not str(error): some aiohttp errors quote the URL, and the URL holds the token.
             raise WecomUnavailable(f"{method}: {type(error).__name__}") from None
         except asyncio.TimeoutError:
-            raise WecomUnavailable(f"{method}: no answer within {TIMEOUT.total:g} s") from None
+            raise WecomUnavailable(f"{method}: no answer within {self.settings.timeout:g} s") from None
         try:
             answer = json.loads(raw)
         except (ValueError, RecursionError):

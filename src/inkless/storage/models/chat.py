@@ -76,7 +76,7 @@ class ChatMessage(Delivery, Base):
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     # A WeCom card: its task id, the latest single-use code that replaces its buttons, and
     # the short outcome (已同意) shown instead of them.
-    task_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    task_id: Mapped[str | None] = mapped_column(String(128), unique=True, index=True)
     response_code: Mapped[str | None] = mapped_column(String(512))
     label: Mapped[str | None] = mapped_column(String(64))
 
