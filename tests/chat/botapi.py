@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -43,6 +42,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+
+from tests.chat.loopback import serve
 
 JSONDict = dict[str, Any]
 
@@ -187,14 +188,7 @@ class FakeBotAPI:
         ])
         app.on_shutdown.append(self._wake_pollers)
         self._closing = False
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(runner, sock).start()
-        self._runner = runner
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._runner, self.base_url = await serve(app)
 
     async def stop(self) -> None:
         """Stop serving. Pending long polls are answered (empty) first, so this is quick.

@@ -406,3 +406,20 @@ async def test_check_says_whether_the_wecom_credentials_work(
     assert code == 2
     assert "problem: wecom: gettoken refused the credentials: WeCom errcode 40001" in err
     assert "a-wrong-secret-value" not in out + err
+
+
+
+def channels_on_the_desk(html: str) -> list[str]:
+    """The desk's channel list as its items read."""
+    match = re.search(r'<ul id="channels">(.*?)</ul>', html, re.S)
+    assert match, "the desk has no channel list"
+    return re.findall(r'<li class="channel-\w+">(.*?)</li>', match.group(1))
+
+
+async def test_the_desk_shows_which_channels_a_person_has(service: Service, relay: CaptureRelay) -> None:
+    from tests.web.test_desk import desk, member
+
+    async with member(service, relay, SIGNER) as http:
+        assert channels_on_the_desk(await desk(service, http)) == [f"邮件：{SIGNER}", "企业微信：ShenPi"]
+    async with member(service, relay, "edu-staff@test.gov") as http:
+        assert channels_on_the_desk(await desk(service, http)) == ["邮件：edu-staff@test.gov"]

@@ -33,7 +33,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
@@ -45,6 +44,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 from wechatpy.enterprise.crypto import WeChatCrypto  # type: ignore[import-untyped]
+
+from tests.chat.loopback import serve
 
 JSONDict = dict[str, Any]
 Query = dict[str, str]
@@ -148,15 +149,8 @@ class FakeWeCom:
         """Serve on 127.0.0.1 with a free port; base_url is set once this returns."""
         app = web.Application()
         app.add_routes([web.route("*", "/cgi-bin/{path:.+}", self._dispatch)])
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(runner, sock).start()
-        self._runner = runner
+        self._runner, self.base_url = await serve(app)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
     async def stop(self) -> None:
         session, self._session = self._session, None
