@@ -60,7 +60,7 @@ faults: $(STAMP) test-peers
 	$(BIN)/python -m pytest -q -m slow
 
 # Every benchmark on SQLite and on PostgreSQL (each makes and drops its own scratch database on
-# BENCH_PG's server; ingest and fanout measure both in one invocation), then bench/results.md: one
+# BENCH_PG's server; ingest, fanout and process measure both in one invocation), then bench/results.md: one
 # table from this run. summary.py refuses result files written before the run started.
 BENCH_PG ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
 
@@ -72,6 +72,7 @@ bench: $(STAMP) test-peers
 	$(BIN)/python bench/feed.py
 	$(BIN)/python bench/feed.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/fanout.py --postgres $(BENCH_PG)
+	$(BIN)/python bench/process.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/memory.py --postgres $(BENCH_PG)
 	$(BIN)/python bench/bigmessage.py

@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
 # What `make bench` runs, in this order: ingest and fanout measure PostgreSQL in the same run as SQLite.
-EXPECTED = ["ingest", "approval", "approval-pg", "feed", "feed-pg", "fanout", "memory", "memory-pg", "bigmessage",
+EXPECTED = ["ingest", "approval", "approval-pg", "feed", "feed-pg", "fanout", "process", "memory", "memory-pg", "bigmessage",
             "bigmessage-pg", "replies"]
 FIELDS = set(ResultRow.__required_keys__)
 
