@@ -16,10 +16,12 @@ import aiohttp
 import icalendar
 import pytest
 from multidict import CIMultiDict
+from sqlalchemy import update
 
 from inkless.bridge.app import Service
 from inkless.calendar.feeds import feed_url
 from inkless.clock import FixedClock
+from inkless.storage.models import CalendarState
 from tests.calendar.test_meetings import CLERK, NOW, call_meeting
 from tests.conftest import (
     DOMAIN,
@@ -125,6 +127,27 @@ async def test_feed_is_valid_rfc5545_with_validators_304_and_gzip(service: Servi
     status, changed, body = await fetch(url, **{"If-None-Match": headers["ETag"]})
     assert status == 200 and changed["ETag"] != headers["ETag"]
     assert events_in(body)["年终预算协调会"]["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
+
+
+async def test_a_conditional_get_answers_while_a_write_is_under_way_and_sees_only_what_is_committed(
+        service: Service) -> None:
+    """A calendar app's poll never waits for the database's writers (on SQLite a read took the
+    write lock before), and a change not yet committed is not in the ETag."""
+    assert service.sessions is not None
+    url = await url_of(service, STAFF)
+    status, headers, _ = await fetch(url)
+    assert status == 200
+    async with service.sessions() as session, session.begin():
+        await session.execute(update(CalendarState).where(CalendarState.id == 1)
+                              .values(generation=CalendarState.generation + 1))
+        async with asyncio.timeout(5):  # a look-up waiting for the write lock would wait 30 s
+            status, again, _ = await fetch(url, **{"If-None-Match": headers["ETag"]})
+        assert status == 304 and again["ETag"] == headers["ETag"]
+        async with asyncio.timeout(5):
+            assert (await fetch(url.rsplit("/", 1)[0] + "/" + "x" * 43 + ".ics"))[0] == 404
+    # Committed, the change is seen at once.
+    status, changed, _ = await fetch(url, **{"If-None-Match": headers["ETag"]})
+    assert status == 200 and changed["ETag"] != headers["ETag"]
 
 
 async def test_unknown_rotated_and_revoked_tokens_get_404(service: Service, tmp_path: Any) -> None:

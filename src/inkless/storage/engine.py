@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -37,10 +40,32 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# The execution option that marks a connection of `reading()` on SQLite.
+_READING = "inkless_reading"
+
+
 def _begin_immediate(connection: Any) -> None:
     # A deferred transaction that reads, then writes, fails at once with SQLITE_BUSY when
     # another connection wrote in between; taking the write lock up front waits instead.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A connection that only reads (`reading`) begins nothing: each statement stands alone.
+    if not connection.get_execution_options().get(_READING):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@asynccontextmanager
+async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncConnection]:
+    """A connection for a look-up that writes nothing and needs no transaction around its
+    statements (each one sees a consistent state on its own): on SQLite it neither takes nor
+    waits for the write lock, on PostgreSQL it saves the BEGIN and ROLLBACK round trips. For
+    the hot read paths (a feed's 304); anything that writes uses a session."""
+    engine: AsyncEngine = sessions.kw["bind"]
+    async with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            # Not isolation_level: pysqlite's reset would leave the driver's own transaction
+            # handling on, which this engine turns off (_set_sqlite_pragmas).
+            yield await connection.execution_options(**{_READING: True})
+        else:
+            yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def create_engine(config: Config) -> AsyncEngine:

@@ -12,6 +12,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from aiohttp import web
 
 from inkless.calendar import feeds
+from inkless.storage.engine import reading
 from inkless.web.keys import CLOCK, CONFIG, FEED_CACHE, OFFICE, SESSIONS
 
 NOT_FOUND = "no such calendar feed\n"
@@ -36,20 +37,23 @@ async def calendar_feed(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     token = name.removesuffix(".ics")
     config, clock = request.app[CONFIG], request.app[CLOCK]
-    async with request.app[SESSIONS]() as session:
+    async with reading(request.app[SESSIONS]) as connection:
         # Unknown and revoked tokens take the same look-up as live ones before the answer.
-        found = await feeds.resolve(session, token) if name.endswith(".ics") else None
-        if found is None:
-            raise web.HTTPNotFound(text=NOT_FOUND)
-        now = clock.now()
-        version = feeds.version_of(found, config, now)
-        headers = {"ETag": version.etag, "Last-Modified": format_datetime(version.last_modified, usegmt=True),
-                   "Cache-Control": "private, no-cache", "Vary": "Accept-Encoding"}
-        if _not_modified(request, version):
-            return web.Response(status=304, headers=headers)
-        cache = request.app[FEED_CACHE]
-        rendered = cache.get(version.etag)
-        if rendered is None:
+        found = await feeds.resolve(connection, token) if name.endswith(".ics") else None
+    if found is None:
+        raise web.HTTPNotFound(text=NOT_FOUND)
+    now = clock.now()
+    version = feeds.version_of(found, config, now)
+    headers = {"ETag": version.etag, "Last-Modified": format_datetime(version.last_modified, usegmt=True),
+               "Cache-Control": "private, no-cache", "Vary": "Accept-Encoding"}
+    if _not_modified(request, version):
+        return web.Response(status=304, headers=headers)
+    cache = request.app[FEED_CACHE]
+    rendered = cache.get(version.etag)
+    if rendered is None:
+        # Rendered after the look-up, the content is at least as new as the ETag's generation:
+        # a change in between bumps the generation, so the next request fetches it again anyway.
+        async with request.app[SESSIONS]() as session:
             rendered = await feeds.render_feed(session, config, found, request.app[OFFICE]().directory, now=now)
             if rendered is None:
                 raise web.HTTPNotFound(text=NOT_FOUND)
