@@ -167,6 +167,28 @@ async def test_short_message_reaches_linked_members_by_bot_and_the_rest_by_mail(
     assert copies["fin-clerk@test.gov"]["read_at"] is None
 
 
+async def test_a_chat_linked_under_a_bot_no_longer_configured_gets_mail_instead(
+        botapi: FakeBotAPI, make_service: Any, relay: CaptureRelay, tmp_path: Any) -> None:
+    first = await started(make_service, relay, botapi)
+    await link(first, botapi, "fin-staff@test.gov", 601)
+    await first.stop()
+    # The same database, the bot taken out of the configuration: nothing would send to the chat.
+    service: Service = await make_service(relay, directory=tmp_path / "without-bot")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"http://127.0.0.1:{service.web_port}/api/v1/messages", headers=TOKEN,
+                             json={"from": "clerk@test.gov", "to": ["finance"], "text": "明早九点交材料"}) as response:
+            assert response.status == 202
+            message_id = (await response.json())["id"]
+    by_mail = await next_mail(relay, "fin-staff@test.gov")
+    assert by_mail["Subject"] == "[短消息] 王文书：明早九点交材料"
+    copies = {c["email"]: c for c in (await api(service, f"/api/v1/messages/{message_id}"))["recipients"]}
+    assert copies["fin-staff@test.gov"]["channel"] == "mail" and copies["fin-staff@test.gov"]["sent_at"]
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(ChatMessage).where(
+            ChatMessage.status == "queued")) == 0
+
+
 async def test_short_message_by_mail_and_by_send_command(service: Service, relay: CaptureRelay,
                                                          botapi: FakeBotAPI) -> None:
     await link(service, botapi, "fin-staff@test.gov", 701)

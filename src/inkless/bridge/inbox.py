@@ -14,7 +14,6 @@ from collections.abc import Callable
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from inkless import metrics
@@ -153,11 +152,13 @@ class InboxWorker(Worker):
         returned), any other is returned to be recorded on its own."""
         try:
             async with self._sessions() as session, session.begin():
-                # The bytes are read on their own: a big message's a chunk at a time.
-                inbound = await session.get(InboundMessage, inbound_id, options=[defer(InboundMessage.raw)])
+                # A message's bytes come with its row; a big one's row holds none (they are kept
+                # apart, storage/blobs.py) and they are read a chunk at a time.
+                inbound = await session.get(InboundMessage, inbound_id)
                 if inbound is None or inbound.claimed_by != self._worker_id or inbound.status != "processing":
                     return None
-                set_committed_value(inbound, "raw", await queries.inbound_raw(session, inbound_id))
+                if not inbound.raw and inbound.size:
+                    set_committed_value(inbound, "raw", await queries.inbound_raw(session, inbound_id))
                 self._processed_big = inbound.size >= GIVE_BACK_AFTER
                 if inbound.attempts > MAX_ATTEMPTS:
                     last = f"; the last: {inbound.reason}" if inbound.reason else ""

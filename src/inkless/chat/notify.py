@@ -69,11 +69,13 @@ def task_id() -> str:
 
 
 async def addresses(session: AsyncSession, office: Office, person_ids: Iterable[int]) -> dict[int, list[Address]]:
-    """person id → every chat address they have (none: mail only)."""
+    """person id → every chat address they have on a channel this office runs (none: mail only).
+    Chats linked while a bot was configured are no address once it is not: nothing would send."""
     ids = set(person_ids)
     found: dict[int, list[Address]] = {}
-    for person_id, chats in (await linked_chats(session, ids)).items():
-        found[person_id] = [Address("telegram", chat_id=chat_id) for chat_id in chats]
+    if office.config.telegram.token:
+        for person_id, chats in (await linked_chats(session, ids)).items():
+            found[person_id] = [Address("telegram", chat_id=chat_id) for chat_id in chats]
     if office.config.wecom is not None:
         for person_id in ids:
             person = office.directory.person_by_id(person_id)

@@ -68,20 +68,19 @@ async def issue_document(
     """Number the document, record its recipients and queue one personal copy each."""
     config, directory, signer = office.config, office.directory, office.signer
     unit = directory.units[document.unit_id]
+    # Read first, then everything set at once: the document is written in one UPDATE.
+    units = (await queries.units_of(session, [document.id]))[document.id]
     if document.direction == "outgoing":
         year = now.astimezone(config.zone).year
+        # 签发人: the final approver of the issuing unit's chain, or the sender without one.
+        signed_by = await queries.final_approver(session, document.id, version.version, document.unit_id)
         serial = await queries.next_document_serial(session, unit.id, year)
         document.year, document.serial = year, serial
         document.number = f"{unit.doc_prefix}〔{year}〕{serial}号"
+        document.signer = signed_by or document.sender
     document.status = "issued"
     document.issued_at = now
     document.issue_date = now.astimezone(config.zone).date()
-    if document.direction == "outgoing":
-        # 签发人: the final approver of the issuing unit's chain, or the sender without one.
-        document.signer = await queries.final_approver(session, document.id, version.version,
-                                                       document.unit_id) or document.sender
-
-    units = (await queries.units_of(session, [document.id]))[document.id]
     reach = recipients_of(document, units, directory)
     people = reach.people
     unit_ids = [u.unit_id for u in units]

@@ -46,10 +46,11 @@ async def _next_serial(session: AsyncSession, counter: type[DocumentCounter] | t
                        unit_id: str, year: int) -> int:
     dialect = session.get_bind().dialect.name
     insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(insert_fn(counter).values(unit_id=unit_id, year=year, last=0).on_conflict_do_nothing())
-    row = await session.execute(
-        update(counter).where(counter.unit_id == unit_id, counter.year == year)
-        .values(last=counter.last + 1).returning(counter.last))
+    statement = insert_fn(counter).values(unit_id=unit_id, year=year, last=1)
+    # One statement: the first number of a year inserts the row, every later one increments it
+    # (the row stays locked until the transaction ends).
+    row = await session.execute(statement.on_conflict_do_update(
+        index_elements=[counter.unit_id, counter.year], set_={"last": counter.last + 1}).returning(counter.last))
     return int(row.scalar_one())
 
 
@@ -62,13 +63,18 @@ async def add_recipients(
     if not people:
         return []
     units = signs_for if signs_for is not None else [None] * len(people)
+    # Each id is matched to its row by the copy number it comes back with, not by position:
+    # SQLite returns the rows of a multi-row INSERT in no promised order, and asking for the
+    # parameters' order makes SQLAlchemy insert one row per statement there (10,000 for a
+    # fan-out). A recipient's id is in their tokens: it must be theirs.
     result = await session.execute(
-        insert(Recipient).returning(Recipient.id, sort_by_parameter_order=True),
+        insert(Recipient).returning(Recipient.id, Recipient.copy_number),
         [{"document_id": document_id, "person_id": pid, "email": email, "name": name, "failed": False,
           "signs_for": signs, "copy_number": number}
          for number, ((pid, email, name), signs) in enumerate(zip(people, units, strict=True), start=1)],
     )
-    return [row[0] for row in result.all()]
+    ids = {copy_number: int(recipient_id) for recipient_id, copy_number in result.all()}
+    return [ids[number] for number in range(1, len(people) + 1)]
 
 
 async def add_document_units(session: AsyncSession, document_id: int, units: Sequence[tuple[str, str]]) -> None:

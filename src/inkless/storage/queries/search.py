@@ -53,8 +53,8 @@ async def index_document(session: AsyncSession, document_id: int, version: int, 
             await session.execute(statement.on_conflict_do_update(
                 index_elements=[DocumentText.document_id], set_={k: v for k, v in values.items() if k != "document_id"}))
             if dialect == "sqlite":
-                await session.execute(text("DELETE FROM document_fts WHERE rowid = :id"), {"id": document_id})
-                await session.execute(text("INSERT INTO document_fts (rowid, content) VALUES (:id, :content)"),
+                # FTS5 replaces the row's terms in the index as well.
+                await session.execute(text("INSERT OR REPLACE INTO document_fts (rowid, content) VALUES (:id, :content)"),
                                       {"id": document_id, "content": content})
     except DBAPIError:
         log.exception("document %s could not be indexed for search", document_id)

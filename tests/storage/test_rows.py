@@ -1,0 +1,73 @@
+"""Rows written many at once come back as the caller's: each recipient id (which every token
+of that person's copy carries) is the row of that person, and document numbers stay gapless,
+on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inkless.storage import migrate, queries
+from inkless.storage.engine import create_engine, session_factory
+from inkless.storage.models import Document, Recipient
+from tests.conftest import build_config
+
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+async def sessions(database_url: str, tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    config = build_config({"database": database_url}, source="test", base_dir=tmp_path)
+    engine = create_engine(config)
+    await migrate.upgrade(engine, config.sqlite_path)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def new_document(session: AsyncSession) -> int:
+    document = Document(unit_id="office", sender="clerk@test.gov", title="关于测试的通知", status="issued",
+                        public=False, addressed_to="all", created_at=NOW)
+    session.add(document)
+    await session.flush()
+    return document.id
+
+
+async def test_each_recipient_id_is_the_row_of_that_person(sessions: async_sessionmaker[AsyncSession]) -> None:
+    # Names in an order unlike their ids' and their emails', and more rows than one batch.
+    people = [(5000 - i, f"staff{(i * 7919) % 2500:05d}@test.gov", f"第{i}人") for i in range(2500)]
+    async with sessions() as session, session.begin():
+        first = await new_document(session)
+        # A document with recipients already, so ids and copy numbers differ.
+        await queries.add_recipients(session, first, people[:3])
+        second = await new_document(session)
+        ids = await queries.add_recipients(session, second, people, [f"unit{i % 3}" for i in range(len(people))])
+    assert len(set(ids)) == len(people)
+    async with sessions() as session:
+        rows = {row.id: row for row in await session.scalars(select(Recipient).where(Recipient.document_id == second))}
+    for number, (recipient_id, (person_id, email, name)) in enumerate(zip(ids, people, strict=True), start=1):
+        row = rows[recipient_id]
+        assert (row.person_id, row.email, row.name, row.copy_number) == (person_id, email, name, number)
+        assert row.signs_for == f"unit{(number - 1) % 3}"
+
+
+async def test_document_numbers_count_up_per_unit_and_year(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session, session.begin():
+        numbers = [await queries.next_document_serial(session, "office", 2026) for _ in range(3)]
+        numbers.append(await queries.next_document_serial(session, "finance", 2026))
+        numbers.append(await queries.next_document_serial(session, "office", 2027))
+    async with sessions() as session, session.begin():
+        numbers.append(await queries.next_document_serial(session, "office", 2026))
+    async with sessions() as session:
+        await session.begin()
+        assert await queries.next_document_serial(session, "office", 2026) == 5
+        await session.rollback()  # a rolled-back issue gives its number back
+    async with sessions() as session, session.begin():
+        numbers.append(await queries.next_document_serial(session, "office", 2026))
+    assert numbers == [1, 2, 3, 1, 1, 4, 5]
