@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -10,6 +11,16 @@ from abc import ABC, abstractmethod
 log = logging.getLogger(__name__)
 # A failing round (the database gone, say) is retried after this many seconds, doubling.
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0
+
+
+async def pause(stopping: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds`, or less once `stopping` is set; whether it is set. Loops that write to the
+    database stop here, between rounds, never by cancellation in the middle of one: a round
+    cancelled mid-transaction on SQLite can leave its connection holding the write lock, and
+    every other connection of the process then waits for it (a shutdown that hangs)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+    return stopping.is_set()
 
 
 class Worker(ABC):

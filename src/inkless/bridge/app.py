@@ -48,11 +48,13 @@ from inkless.storage.engine import create_engine, session_factory
 from inkless.storage.org import import_org, load_directory
 from inkless.tokens import TokenSigner
 from inkless.web.app import init_app
-from inkless.worker import Worker
+from inkless.worker import Worker, pause
 
 log = logging.getLogger(__name__)
 ORG_LOCK_KEY = 0x1A4B1E56
 DIRECTORY_REFRESH = 30.0
+# Seconds a stop waits for the scheduler, heartbeat and directory loops to end their round.
+ROUND_END_WAIT = 30.0
 
 
 async def prepare_database(config: Config, engine: AsyncEngine, clock: Clock) -> None:
@@ -91,6 +93,8 @@ class Service:
         self._smtp_server: asyncio.AbstractServer | None = None
         self._web_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # Set at stop: the loops without a queue (heartbeat, scheduler, directory) end between rounds.
+        self._stopping = asyncio.Event()
         self.smtp_port = 0
         self.web_port = 0
 
@@ -179,8 +183,8 @@ class Service:
                                    interval=config.worker.scheduler_interval, on_queued=self.wake_senders,
                                    holder=self.worker_id)
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
-            ("heartbeat", self.heartbeat.run()), ("inbox", self.inbox.run()), ("outbox", self.outbox.run()),
-            ("scheduler", self.scheduler.run()),
+            ("heartbeat", self.heartbeat.run(self._stopping)), ("inbox", self.inbox.run()),
+            ("outbox", self.outbox.run()), ("scheduler", self.scheduler.run(self._stopping)),
             ("directory", self._refresh_loop()), *((f"imap:{i.name}", i.run()) for i in self.imap),
             *((("chat", self.bot.run()),) if self.bot is not None else ()),
             *((("wecom", self.wecom.sender.run()),) if self.wecom is not None else ()))]
@@ -243,8 +247,7 @@ class Service:
 
     async def _refresh_loop(self) -> None:
         # Another process may import a new org file; pick it up without a restart.
-        while True:
-            await asyncio.sleep(DIRECTORY_REFRESH)
+        while not await pause(self._stopping, DIRECTORY_REFRESH):
             try:
                 await self.refresh_directory()
             except Exception:
@@ -260,9 +263,15 @@ class Service:
             ingress.stop()
         await asyncio.gather(*(tasks[f"imap:{i.name}"] for i in self.imap if f"imap:{i.name}" in tasks),
                              return_exceptions=True)
-        for name in ("directory", "scheduler", "heartbeat"):
-            if name in tasks:
-                tasks[name].cancel()
+        # Asked to end between rounds, not cancelled in one (worker.pause says why); one that
+        # is still busy after ROUND_END_WAIT seconds is cancelled after all.
+        self._stopping.set()
+        between = [tasks[name] for name in ("directory", "scheduler", "heartbeat") if name in tasks]
+        if between:
+            _, late = await asyncio.wait(between, timeout=ROUND_END_WAIT)
+            for task in late:
+                log.warning("%s: still busy %.0f s after the stop; cancelled", task.get_name(), ROUND_END_WAIT)
+                task.cancel()
         # Inbound first: what it processes queues outbound mail and bot messages, then sent.
         for name, worker in (("inbox", self.inbox), ("outbox", self.outbox),
                              ("chat", self.bot.sender if self.bot is not None else None),

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inkless.clock import Clock
 from inkless.config.sections import WorkerSection
 from inkless.storage import queries
+from inkless.worker import pause
 
 log = logging.getLogger(__name__)
 # After a failed renewal (the database away), try again this soon.
@@ -91,21 +92,21 @@ class Heartbeat:
             await queries.beat(session, self.holder, now=self._clock.now(), seconds=self._settings.heartbeat,
                                forget_after=self._settings.lease)
 
-    async def run(self) -> None:
-        """Renew the heartbeat until cancelled."""
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Renew the heartbeat until `stopping` is set (never in the middle of a renewal)."""
         interval = self._settings.heartbeat / 3
-        while True:
+        while not stopping.is_set():
             try:
                 await self.beat()
             except Exception as exc:  # the database is away: try again soon, before it runs out
                 log.warning("cannot renew this process's heartbeat: %s", exc)
                 self._cut_off = True
-                await asyncio.sleep(min(RETRY, interval))
+                await pause(stopping, min(RETRY, interval))
                 continue
             if self._cut_off:
                 self._cut_off = False
                 self._judge_from = time.monotonic() + self._settings.heartbeat
-            await asyncio.sleep(interval)
+            await pause(stopping, interval)
 
     async def stop(self) -> None:
         """End the heartbeat (what is still claimed is free at once) and drop the process lock."""

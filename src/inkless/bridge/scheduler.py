@@ -15,6 +15,7 @@ from inkless.handlers.reminders import remind_approvals, remind_silent
 from inkless.office import Office
 from inkless.storage import queries
 from inkless.tasks.core import remind_tasks
+from inkless.worker import pause
 
 log = logging.getLogger(__name__)
 LEASE_NAME = "scheduler"
@@ -32,18 +33,19 @@ class Scheduler:
         self._on_queued = on_queued
         self._holder = holder
 
-    async def run(self) -> None:
-        """Run rounds until cancelled, in the one process holding the scheduler lease (each
-        reminder is claimed anyway; the lease saves the others the work). A failing round
-        is logged and the next one tries again."""
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Run rounds until `stopping` is set (between rounds), in the one process holding the
+        scheduler lease (each reminder is claimed anyway; the lease saves the others the work).
+        A failing round is logged and the next one tries again."""
         try:
-            while True:
+            while not stopping.is_set():
                 try:
                     if await self._hold():
                         await self.run_once()
                 except Exception:
                     log.exception("scheduler round failed")
-                await asyncio.sleep(self._interval)
+                if await pause(stopping, self._interval):
+                    break
         finally:
             with contextlib.suppress(Exception):
                 async with self._sessions() as session, session.begin():
