@@ -11,6 +11,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import sqlite3
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -280,3 +282,31 @@ async def drop_scratch(postgres: str | None, name: str | None) -> None:
     """Drop what scratch_database made on PostgreSQL (nothing for SQLite)."""
     if postgres and name:
         await pg_admin(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def epoch(value: Any) -> float:
+    """A stored timestamp (aware datetime from PostgreSQL, naive UTC text from SQLite) as Unix time."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return float(value.timestamp())
+
+
+async def end_scenario(procs: Processes, probe: Probe | None, postgres: str | None, pg_name: str | None,
+                       folder: Path, keep: bool) -> None:
+    """After a scenario, whatever happened: every process stopped, the probe closed, the scratch
+    database dropped and the folder removed (unless `keep`)."""
+    procs.stop_all()
+    if probe is not None:
+        with contextlib.suppress(Exception):
+            await probe.close()
+    if postgres and pg_name is not None:
+        try:
+            await pg_admin(postgres, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+        except Exception as exc:
+            print(f"warning: could not drop database {pg_name}: {exc}", file=sys.stderr)
+    if keep:
+        print(f"kept {folder}", file=sys.stderr)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)

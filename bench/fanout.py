@@ -69,6 +69,8 @@ from common import (
     Probe,
     Processes,
     Sink,
+    end_scenario,
+    epoch,
     free_port,
     loadavg,
     person_name,
@@ -346,15 +348,6 @@ async def store_probe(port: int, stop: asyncio.Event, results: list[tuple[float,
             await asyncio.wait_for(stop.wait(), every)
 
 
-def epoch(value: Any) -> float:
-    """A stored timestamp (aware datetime from PostgreSQL, naive UTC text from SQLite) as Unix time."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return float(value.timestamp())
-
-
 async def outbox_states(probe: Probe) -> dict[str, int]:
     return dict(await probe.query("SELECT status, count(*) FROM outbox GROUP BY status"))
 
@@ -380,7 +373,7 @@ async def scenario(args: argparse.Namespace, backend: str, processes: int) -> Re
     folder = Path(tempfile.mkdtemp(prefix="inkless-bench-fanout-"))
     procs = Processes()
     pg_name: str | None = None
-    probe: Probe
+    probe: Probe | None = None
     serve: list[subprocess.Popen[bytes]] = []
     try:
         if backend == "PostgreSQL":
@@ -518,18 +511,7 @@ async def scenario(args: argparse.Namespace, backend: str, processes: int) -> Re
         result.notes.append(f"`inkless serve` exit codes after SIGTERM: {exits}")
         return result
     finally:
-        procs.stop_all()
-        with contextlib.suppress(Exception):
-            await probe.close()
-        if pg_name is not None:
-            try:
-                await pg_admin(args.postgres, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            except Exception as exc:
-                print(f"warning: could not drop database {pg_name}: {exc}", file=sys.stderr)
-        if args.keep:
-            print(f"kept {folder}", file=sys.stderr)
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        await end_scenario(procs, probe, args.postgres, pg_name, folder, args.keep)
 
 
 # --------------------------------------------------------------------------- report

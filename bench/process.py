@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
@@ -44,7 +43,6 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import yaml
@@ -52,6 +50,8 @@ from common import (
     Probe,
     Processes,
     Sink,
+    end_scenario,
+    epoch,
     free_port,
     loadavg,
     person_name,
@@ -137,15 +137,6 @@ async def store_backlog(probe: Probe, count: int) -> None:
             " VALUES ($1, $2, $3, $4, $5, $6, $7, 'new', 0)", rows)
     finally:
         await connection.close()
-
-
-def epoch(value: Any) -> float:
-    """A stored timestamp (aware datetime from PostgreSQL, naive UTC text from SQLite) as Unix time."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return float(value.timestamp())
 
 
 @dataclass
@@ -252,19 +243,7 @@ async def scenario(args: argparse.Namespace, backend: str, processes: int, shape
         print(f"  [{name}] {result.documents_rate:,.1f} documents/s, {result.copies_rate:,.0f} copies/s", flush=True)
         return result
     finally:
-        procs.stop_all()
-        if probe is not None:
-            with contextlib.suppress(Exception):
-                await probe.close()
-        if pg_name is not None:
-            try:
-                await pg_admin(args.postgres, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            except Exception as exc:
-                print(f"warning: could not drop database {pg_name}: {exc}", file=sys.stderr)
-        if args.keep:
-            print(f"kept {folder}", file=sys.stderr)
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        await end_scenario(procs, probe, args.postgres, pg_name, folder, args.keep)
 
 
 def ingest_rates(since: float) -> dict[str, float]:

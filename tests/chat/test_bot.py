@@ -97,6 +97,15 @@ async def chat_settled(service: Service) -> None:
     await wait_for(done, what="the chat outbox to empty")
 
 
+async def post_short_message(service: Service, text: str, to: str = "finance") -> int:
+    """The clerk sends a short message through the API; its id."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"http://127.0.0.1:{service.web_port}/api/v1/messages", headers=TOKEN,
+                             json={"from": "clerk@test.gov", "to": [to], "text": text}) as response:
+            assert response.status == 202
+            return int((await response.json())["id"])
+
+
 def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:
     markup = message.get("reply_markup") or {}
     return [(b["text"], b["callback_data"]) for row in markup.get("inline_keyboard", []) for b in row]
@@ -174,11 +183,7 @@ async def test_a_chat_linked_under_a_bot_no_longer_configured_gets_mail_instead(
     await first.stop()
     # The same database, the bot taken out of the configuration: nothing would send to the chat.
     service: Service = await make_service(relay, directory=tmp_path / "without-bot")
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"http://127.0.0.1:{service.web_port}/api/v1/messages", headers=TOKEN,
-                             json={"from": "clerk@test.gov", "to": ["finance"], "text": "明早九点交材料"}) as response:
-            assert response.status == 202
-            message_id = (await response.json())["id"]
+    message_id = await post_short_message(service, "明早九点交材料")
     by_mail = await next_mail(relay, "fin-staff@test.gov")
     assert by_mail["Subject"] == "[短消息] 王文书：明早九点交材料"
     copies = {c["email"]: c for c in (await api(service, f"/api/v1/messages/{message_id}"))["recipients"]}
@@ -187,6 +192,11 @@ async def test_a_chat_linked_under_a_bot_no_longer_configured_gets_mail_instead(
     async with service.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(ChatMessage).where(
             ChatMessage.status == "queued")) == 0
+    # The desk no longer lists the chat among the person's channels.
+    from tests.chat.test_wecom import channels_on_the_desk
+    from tests.web.test_desk import desk, member
+    async with member(service, relay, "fin-staff@test.gov") as http:
+        assert channels_on_the_desk(await desk(service, http)) == ["邮件：fin-staff@test.gov"]
 
 
 async def test_short_message_by_mail_and_by_send_command(service: Service, relay: CaptureRelay,

@@ -22,7 +22,15 @@ from sqlalchemy import func, select
 from inkless.bridge.app import Service
 from inkless.storage.models import AuditEntry, ChatMessage
 from tests.chat.botapi import FakeBotAPI
-from tests.chat.test_bot import approvals, buttons, chat_settled, link, submit_for_signoff, telegram
+from tests.chat.test_bot import (
+    approvals,
+    buttons,
+    chat_settled,
+    link,
+    post_short_message,
+    submit_for_signoff,
+    telegram,
+)
 from tests.chat.wecomapi import FakeWeCom
 from tests.conftest import (
     DOMAIN,
@@ -191,11 +199,7 @@ async def test_a_meeting_cards_leave_button_records_declined(
 
 async def test_a_short_message_reaches_wecom_members_by_wecom_and_the_rest_by_mail(
         service: Service, relay: CaptureRelay, wecomapi: FakeWeCom) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"http://127.0.0.1:{service.web_port}/api/v1/messages", headers=TOKEN,
-                             json={"from": "clerk@test.gov", "to": ["finance"], "text": "下午三点到三楼开会"}) as response:
-            assert response.status == 202
-            message_id = (await response.json())["id"]
+    message_id = await post_short_message(service, "下午三点到三楼开会")
     card = await card_for(wecomapi, "chenkuaiji")
     assert "下午三点到三楼开会" in card["template_card"]["sub_title_text"]
     # fin-staff has no WeCom id; shared@'s id is unknown to WeCom: both by mail.

@@ -93,14 +93,17 @@ class Service:
         self._smtp_server: asyncio.AbstractServer | None = None
         self._web_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        # Set at stop: the loops without a queue (heartbeat, scheduler, directory) end between rounds.
+        # Set at stop: the scheduler and directory loops end between rounds, and (last, once the
+        # workers are done) the heartbeat. New at each start.
         self._stopping = asyncio.Event()
+        self._heartbeat_stopping = asyncio.Event()
         self.smtp_port = 0
         self.web_port = 0
 
     async def start(self) -> None:
         """Bring every part up; raise InklessError (one clear line) when one cannot start."""
         config = self.config
+        self._stopping, self._heartbeat_stopping = asyncio.Event(), asyncio.Event()
         # Before anything can log a request URL with the bot token in it, or quote a password.
         quiet_libraries()
         hide_secrets(self, config_secrets(config))
@@ -183,7 +186,7 @@ class Service:
                                    interval=config.worker.scheduler_interval, on_queued=self.wake_senders,
                                    holder=self.worker_id)
         self._tasks = [asyncio.create_task(coro, name=name) for name, coro in (
-            ("heartbeat", self.heartbeat.run(self._stopping)), ("inbox", self.inbox.run()),
+            ("heartbeat", self.heartbeat.run(self._heartbeat_stopping)), ("inbox", self.inbox.run()),
             ("outbox", self.outbox.run()), ("scheduler", self.scheduler.run(self._stopping)),
             ("directory", self._refresh_loop()), *((f"imap:{i.name}", i.run()) for i in self.imap),
             *((("chat", self.bot.run()),) if self.bot is not None else ()),
@@ -263,15 +266,9 @@ class Service:
             ingress.stop()
         await asyncio.gather(*(tasks[f"imap:{i.name}"] for i in self.imap if f"imap:{i.name}" in tasks),
                              return_exceptions=True)
-        # Asked to end between rounds, not cancelled in one (worker.pause says why); one that
-        # is still busy after ROUND_END_WAIT seconds is cancelled after all.
+        # The scheduler and the directory refresh are asked to end between rounds, never
+        # cancelled in one (worker.pause says why); they finish while the workers drain.
         self._stopping.set()
-        between = [tasks[name] for name in ("directory", "scheduler", "heartbeat") if name in tasks]
-        if between:
-            _, late = await asyncio.wait(between, timeout=ROUND_END_WAIT)
-            for task in late:
-                log.warning("%s: still busy %.0f s after the stop; cancelled", task.get_name(), ROUND_END_WAIT)
-                task.cancel()
         # Inbound first: what it processes queues outbound mail and bot messages, then sent.
         for name, worker in (("inbox", self.inbox), ("outbox", self.outbox),
                              ("chat", self.bot.sender if self.bot is not None else None),
@@ -279,6 +276,11 @@ class Service:
             if worker is not None and name in tasks:
                 worker.stop()
                 await asyncio.gather(tasks[name], return_exceptions=True)
+        await _end_rounds([tasks[name] for name in ("directory", "scheduler") if name in tasks])
+        # The heartbeat beats until the workers are done: other processes must not take over
+        # claims this one is still working on.
+        self._heartbeat_stopping.set()
+        await _end_rounds([tasks["heartbeat"]] if "heartbeat" in tasks else [])
         if self.bot is not None:
             await self.bot.stop()
         if self.wecom is not None:
@@ -307,6 +309,17 @@ class Service:
             log.info("shutting down")
         finally:
             await self.stop()
+
+
+async def _end_rounds(loops: list[asyncio.Task[None]]) -> None:
+    """Wait for loops asked to stop to end their round; one still busy after ROUND_END_WAIT
+    seconds is cancelled after all."""
+    if not loops:
+        return
+    _, late = await asyncio.wait(loops, timeout=ROUND_END_WAIT)
+    for task in late:
+        log.warning("%s: still busy %.0f s after the stop; cancelled", task.get_name(), ROUND_END_WAIT)
+        task.cancel()
 
 
 def _os_reason(exc: OSError) -> str:

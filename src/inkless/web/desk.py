@@ -225,7 +225,7 @@ async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: st
         feed = await feeds.feed_url(session, config, person_id=person.id, now=now)
         telegram_chats = len((await linked_chats(session, [person.id])).get(person.id, []))
     channels = [("mail", person.email)]
-    if telegram_chats:
+    if telegram_chats and config.telegram.token:
         channels.append(("telegram", str(telegram_chats)))
     if person.wecom and config.wecom is not None:
         channels.append(("wecom", person.wecom))

@@ -67,8 +67,10 @@ async def add_recipients(
     # SQLite returns the rows of a multi-row INSERT in no promised order, and asking for the
     # parameters' order makes SQLAlchemy insert one row per statement there (10,000 for a
     # fan-out). A recipient's id is in their tokens: it must be theirs.
+    # render_nulls: rows with and without a name or signs_for stay one statement (the ORM's
+    # bulk insert would otherwise start a new one at each change of the keys present).
     result = await session.execute(
-        insert(Recipient).returning(Recipient.id, Recipient.copy_number),
+        insert(Recipient).returning(Recipient.id, Recipient.copy_number).execution_options(render_nulls=True),
         [{"document_id": document_id, "person_id": pid, "email": email, "name": name, "failed": False,
           "signs_for": signs, "copy_number": number}
          for number, ((pid, email, name), signs) in enumerate(zip(people, units, strict=True), start=1)],
