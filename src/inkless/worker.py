@@ -13,14 +13,15 @@ log = logging.getLogger(__name__)
 RETRY_FIRST, RETRY_MAX = 0.5, 30.0
 
 
-async def pause(stopping: asyncio.Event, seconds: float) -> bool:
-    """Wait `seconds`, or less once `stopping` is set; whether it is set. Loops that write to the
-    database stop here, between rounds, never by cancellation in the middle of one: a round
-    cancelled mid-transaction on SQLite can leave its connection holding the write lock, and
-    every other connection of the process then waits for it (a shutdown that hangs)."""
+async def pause(event: asyncio.Event, seconds: float) -> bool:
+    """Wait `seconds`, or less once `event` is set (a wake-up, a stop); whether it is set. Loops
+    that write to the database stop here, between rounds, never by cancellation in the middle
+    of one: a round cancelled mid-transaction on SQLite can leave its connection holding the
+    write lock, and every other connection of the process then waits for it (a shutdown that
+    hangs)."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), seconds)
-    return stopping.is_set()
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
 
 
 class Worker(ABC):
@@ -96,8 +97,5 @@ class Worker(ABC):
                 return
             if handled:
                 continue
-            try:
-                await asyncio.wait_for(self.wakeup.wait(), timeout)
-            except TimeoutError:
-                pass
+            await pause(self.wakeup, timeout)
             self.wakeup.clear()

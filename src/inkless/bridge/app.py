@@ -94,7 +94,7 @@ class Service:
         self._web_runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         # Set at stop: the scheduler and directory loops end between rounds, and (last, once the
-        # workers are done) the heartbeat. New at each start.
+        # workers are done) the heartbeat. Cleared at each start.
         self._stopping = asyncio.Event()
         self._heartbeat_stopping = asyncio.Event()
         self.smtp_port = 0
@@ -103,7 +103,8 @@ class Service:
     async def start(self) -> None:
         """Bring every part up; raise InklessError (one clear line) when one cannot start."""
         config = self.config
-        self._stopping, self._heartbeat_stopping = asyncio.Event(), asyncio.Event()
+        self._stopping.clear()
+        self._heartbeat_stopping.clear()
         # Before anything can log a request URL with the bot token in it, or quote a password.
         quiet_libraries()
         hide_secrets(self, config_secrets(config))

@@ -44,8 +44,7 @@ class Scheduler:
                         await self.run_once()
                 except Exception:
                     log.exception("scheduler round failed")
-                if await pause(stopping, self._interval):
-                    break
+                await pause(stopping, self._interval)
         finally:
             with contextlib.suppress(Exception):
                 async with self._sessions() as session, session.begin():

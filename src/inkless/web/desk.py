@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inkless.calendar import feeds
 from inkless.calendar.events import describe_time, record_answer
 from inkless.chat import links
-from inkless.chat.notify import linked_chats
+from inkless.chat.notify import addresses
 from inkless.directory import PersonInfo
 from inkless.handlers import forward as forwarding
 from inkless.handlers import publication
@@ -223,12 +223,13 @@ async def render_desk(request: web.Request, person: PersonInfo, *, chat_code: st
         tasks = await open_tasks(session, person, today)
         notes = await short_messages(session, office, person)
         feed = await feeds.feed_url(session, config, person_id=person.id, now=now)
-        telegram_chats = len((await linked_chats(session, [person.id])).get(person.id, []))
+        # The channels notifications go out on, by the rule that sends them.
+        reached = (await addresses(session, office, [person.id])).get(person.id, [])
     channels = [("mail", person.email)]
-    if telegram_chats and config.telegram.token:
+    telegram_chats = sum(1 for address in reached if address.channel == "telegram")
+    if telegram_chats:
         channels.append(("telegram", str(telegram_chats)))
-    if person.wecom and config.wecom is not None:
-        channels.append(("wecom", person.wecom))
+    channels += [("wecom", address.userid or "") for address in reached if address.channel == "wecom"]
     units = {unit_id: unit.name for unit_id, unit in office.directory.units.items()}
     done = request.query.get("done", "")
     return member_page(
