@@ -6,6 +6,7 @@ body (the 版头: a 份号 may stand above the 密级) marks one (SPEC §2.9).""
 from __future__ import annotations
 
 import html
+import itertools
 import logging
 import re
 import unicodedata
@@ -35,6 +36,8 @@ REASON = "classified documents may not be sent by mail"
 def _plain(text: str) -> str:
     """Compatibility forms folded (full-width brackets, ideograph variants) and invisible
     format characters (zero-width spaces, joiners) taken out."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and no format character is ASCII
+        return text
     return "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf")
 
 
@@ -51,7 +54,10 @@ def marking(subject: str, text: str, html_text: str | None = None) -> str | None
 
 
 def _head_marking(text: str) -> str | None:
-    lines = [_plain(line[:200]) for line in text[:20_000].splitlines() if line.strip()][:HEAD_LINES]
+    # Only the first lines are folded: the SMTP edge looks at every message to units, and
+    # folding all of a 20 KB opening was a fifth of its time per message.
+    firsts = itertools.islice((line for line in text[:20_000].splitlines() if line.strip()), HEAD_LINES)
+    lines = [_plain(line[:200]) for line in firsts]
     for line in lines:
         match = _HEAD_LINE.match(line)
         if match is not None:
