@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from email import message_from_bytes
+from email.message import EmailMessage
 from email.policy import default
 
 import pytest
 
-from inkless.mail.compose import header_block, text_part
+from inkless.mail.compose import POLICY, body_entity, header_block, text_part
 
 
 def shown(block: bytes, name: str) -> str:
@@ -59,3 +60,12 @@ def test_text_part_reads_back_as_written(body: str) -> None:
     content = message_from_bytes(part, policy=default).get_content()
     assert content.replace("\r\n", "\n") == body.replace("\udcd6", "?")
     assert longest_line(part) <= 78
+
+
+@pytest.mark.parametrize("body", ["县政府办公室：《关于做好年终工作的通知》已发出。\n" * 6, "Hello,\nplain text.\n",
+                                  "x" * 200 + "\n", "", "a\n.\nb\n", "混合 text 和中文 " * 30])
+def test_a_notice_without_files_is_the_entity_the_email_package_writes(body: str) -> None:
+    message = EmailMessage(policy=POLICY)
+    message.set_content(body, subtype="plain", charset="utf-8",
+                        cte="base64" if sum(ord(ch) > 127 for ch in body) > len(body) // 4 else None)
+    assert body_entity(body) == message.as_bytes(policy=POLICY)

@@ -77,6 +77,12 @@ def _encodable(value: str) -> str:
 
 def body_entity(text: str, attachments: Iterable[ParsedAttachment] = ()) -> bytes:
     """A MIME entity (MIME-Version, Content-Type, …, blank line, body) for text and files."""
+    attachments = list(attachments)
+    if not attachments:
+        # A notice without files (one per issued document, per reminder): the text part as a
+        # copy's is written, with the header the email package would add, in its place.
+        head, blank, body = text_part(text).partition(b"\r\n\r\n")
+        return head + b"\r\nMIME-Version: 1.0" + blank + body
     message = EmailMessage(policy=POLICY)
     message.set_content(text, subtype="plain", charset="utf-8", cte="base64" if _needs_base64(text) else None)
     for attachment in attachments:
