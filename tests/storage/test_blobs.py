@@ -4,6 +4,7 @@ are still read."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.bridge.store import Arrival, SessionInboundStore, SqliteInboundStore
@@ -63,7 +64,7 @@ async def test_an_arrival_of_any_size_is_read_back_as_it_came(sessions) -> None:
         sent = {size: value(size) for size in SIZES}
         ids = {size: await store.store(Arrival("127.0.0.1", "a@x.test", ["b@y.test"], raw)) for size, raw in sent.items()}
     finally:
-        store.close()
+        await store.close()
     async with factory() as session:
         for size, raw in sent.items():
             assert await queries.inbound_raw(session, ids[size]) == raw, size
@@ -75,6 +76,56 @@ async def test_an_arrival_of_any_size_is_read_back_as_it_came(sessions) -> None:
                                              if size >= blobs.APART else (raw, []))
 
 
+async def test_arrivals_sharing_a_commit_each_get_the_id_of_their_own_row(sessions) -> None:  # type: ignore[no-untyped-def]
+    """Group commit: arrivals stored at once share commits; each caller's id (its 250's queue id)
+    names the row holding its own bytes, a big one among them included."""
+    factory, sqlite_path = sessions
+    store = SqliteInboundStore(sqlite_path, Clock()) if sqlite_path is not None else SessionInboundStore(factory, Clock())
+    sent = [f"Subject: {index}\r\n\r\n".encode() + os.urandom(index % 7 * 100) for index in range(300)]
+    sent[150] = value(blobs.APART + 5)
+    try:
+        ids = await asyncio.gather(*(store.store(Arrival("127.0.0.1", f"a{index}@x.test", ["b@y.test"], raw))
+                                     for index, raw in enumerate(sent)))
+    finally:
+        await store.close()
+    assert len(set(ids)) == len(sent)
+    async with factory() as session:
+        for index, (inbound_id, raw) in enumerate(zip(ids, sent, strict=True)):
+            inbound = await session.get(InboundMessage, inbound_id)
+            assert inbound is not None and inbound.mail_from == f"a{index}@x.test"
+            assert await queries.inbound_raw(session, inbound_id) == raw
+
+
+async def test_the_store_takes_a_new_connection_when_its_own_was_cut(sessions) -> None:  # type: ignore[no-untyped-def]
+    """The PostgreSQL store keeps one connection for its commits; when the server ends it (a
+    restart, a failover), the arrivals of that commit fail (their clients retry after a 451)
+    and the next ones are stored on a new connection."""
+    factory, sqlite_path = sessions
+    if sqlite_path is not None:
+        pytest.skip("SQLite's store writes on its own file connection, which no server can cut")
+    engine = factory.kw["bind"]
+    store = SessionInboundStore(factory, Clock())
+    try:
+        first = await store.store(Arrival(None, "a@x.test", ["b@y.test"], b"Subject: 1\r\n\r\none\r\n"))
+        async with engine.connect() as admin:
+            await admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                     " WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        outcomes = []
+        for _ in range(2):
+            try:
+                outcomes.append(await store.store(Arrival(None, "a@x.test", ["b@y.test"], b"Subject: 2\r\n\r\n")))
+                break
+            except Exception as exc:  # the commit on the cut connection: the client would get 451
+                outcomes.append(type(exc).__name__)
+        stored = outcomes[-1]
+        assert isinstance(stored, int) and stored > first, outcomes
+        async with factory() as session:
+            assert await queries.inbound_raw(session, stored) == b"Subject: 2\r\n\r\n"
+            assert await session.scalar(select(func.count()).select_from(InboundMessage)) == 2
+    finally:
+        await store.close()
+
+
 async def test_an_update_of_the_row_leaves_a_big_message_whole(sessions) -> None:  # type: ignore[no-untyped-def]
     factory, sqlite_path = sessions
     store = SqliteInboundStore(sqlite_path, Clock()) if sqlite_path is not None \
@@ -83,7 +134,7 @@ async def test_an_update_of_the_row_leaves_a_big_message_whole(sessions) -> None
     try:
         inbound_id = await store.store(Arrival(None, "a@x.test", ["b@y.test"], raw))
     finally:
-        store.close()
+        await store.close()
     async with factory() as session, session.begin():
         await session.execute(update(InboundMessage).where(InboundMessage.id == inbound_id).values(
             status="processing", claimed_by="w1", claimed_at=NOW, attempts=InboundMessage.attempts + 1))

@@ -291,7 +291,7 @@ class Service:
         if self._web_runner is not None:
             await self._web_runner.cleanup()
         if self.store is not None:
-            self.store.close()
+            await self.store.close()
         if self.heartbeat is not None:
             await self.heartbeat.stop()
         if self.engine is not None:
