@@ -155,6 +155,8 @@ class SqliteInboundStore:
 
 # How long the store's connection may sit unused and still be trusted without a ping.
 HOLD_IDLE = 5.0
+# How long a stop waits for the commit under way.
+CLOSE_WAIT = 10.0
 # A batch of small arrivals in one statement on the driver (asyncpg), committed on its own:
 # one round trip. Rows are numbered as given and inserted in that order, so their ids rise
 # in that order (the order SQLAlchemy's sort_by_parameter_order relies on, too).
@@ -178,9 +180,11 @@ class SessionInboundStore:
     own (_PG_INSERT): a session, a pool checkout with its ping, BEGIN and COMMIT cost the event
     loop more than the INSERT (PostgreSQL ingest was 0.84x the bare sink, SQLite's 1.0x). The
     connection is kept only while arrivals keep coming (HOLD_IDLE): after a pause, or once it
-    has failed, the next commit takes a fresh one from the pool, which pings it first (a
-    restarted server costs no one a 451). A batch with a big arrival (kept apart in chunks,
-    storage/blobs.py) goes through a session of its own.
+    has failed, the next commit takes a fresh one from the pool, which pings it first. So a
+    server restarted during a pause costs no one a 451; one restarted under load costs the
+    callers of the one commit that finds the connection gone a 451 (their clients try again).
+    A batch with a big arrival (kept apart in chunks, storage/blobs.py) goes through a session
+    of its own.
     """
 
     name = "session"
@@ -261,10 +265,14 @@ class SessionInboundStore:
     async def _give_back(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
-            await connection.close()
+            try:
+                await connection.close()
+            except Exception:  # it died while unused: the pool drops it; the next one is fresh
+                log.debug("inbound store: the idle connection could not be given back", exc_info=True)
 
     async def close(self) -> None:
-        """After the commit under way (its callers are waiting for their answers)."""
+        """After the commit under way (its callers are waiting for their answers), for at most
+        CLOSE_WAIT seconds: a database that does not answer must not hold up a stop."""
         if self._committing is not None:
-            await asyncio.wait([self._committing])
+            await asyncio.wait([self._committing], timeout=CLOSE_WAIT)
         await self._give_back()
