@@ -160,11 +160,13 @@ CLOSE_WAIT = 10.0
 # A batch of small arrivals in one statement on the driver (asyncpg), committed on its own:
 # one round trip. Rows are numbered as given and inserted in that order, so their ids rise
 # in that order (the order SQLAlchemy's sort_by_parameter_order relies on, too).
+_PG_COLUMNS = {"received_at": "timestamptz", "source": "text", "peer": "text", "mail_from": "text",
+               "rcpt_tos": "text", "raw": "bytea", "size": "int"}
 _PG_INSERT = (
-    "INSERT INTO inbound (received_at, source, peer, mail_from, rcpt_tos, raw, size, status, attempts)"
-    " SELECT received_at, source, peer, mail_from, rcpt_tos, raw, size, 'new', 0"
-    " FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::int[])"
-    " WITH ORDINALITY AS arrival(received_at, source, peer, mail_from, rcpt_tos, raw, size, n)"
+    f"INSERT INTO inbound ({', '.join(_PG_COLUMNS)}, status, attempts)"
+    f" SELECT {', '.join(_PG_COLUMNS)}, 'new', 0"
+    f" FROM unnest({', '.join(f'${n}::{kind}[]' for n, kind in enumerate(_PG_COLUMNS.values(), 1))})"
+    f" WITH ORDINALITY AS arrival({', '.join(_PG_COLUMNS)}, n)"
     " ORDER BY n RETURNING id")
 # A batch with a big arrival goes through a session: its chunks are written in the same transaction.
 _INSERT = insert(InboundMessage).returning(InboundMessage.id, sort_by_parameter_order=True)
@@ -238,8 +240,7 @@ class SessionInboundStore:
         driver = (await self._connection.get_raw_connection()).driver_connection
         assert driver is not None
         rows = [row for row, _, _ in batch]
-        columns = [[row[name] for row in rows]
-                   for name in ("received_at", "source", "peer", "mail_from", "rcpt_tos", "raw", "size")]
+        columns = [[row[name] for row in rows] for name in _PG_COLUMNS]
         ids = sorted(int(record[0]) for record in await driver.fetch(_PG_INSERT, *columns))
         if len(ids) != len(batch):
             raise RuntimeError(f"inbound store: {len(batch)} arrivals, {len(ids)} rows")
