@@ -80,6 +80,9 @@ class Service:
         self.signer = TokenSigner(config.secret_key, config.domain)
         self.engine: AsyncEngine | None = None
         self.sessions: async_sessionmaker[AsyncSession] | None = None
+        # The inbound and outbound workers' own engine: on SQLite their statements run on the
+        # loop's thread (storage/engine.py, _InlineCursor); on PostgreSQL it is `engine`.
+        self.worker_engine: AsyncEngine | None = None
         self.directory = Directory([], [])
         self.store: InboundStore | None = None
         self.inbox: InboxWorker | None = None
@@ -122,6 +125,8 @@ class Service:
             raise InklessError(f"database: cannot open {safe_url(config.database)}: {type(exc).__name__}: {exc}") \
                 from None
         self.sessions = session_factory(self.engine)
+        self.worker_engine = create_engine(config, inline=True) if config.sqlite_path is not None else self.engine
+        worker_sessions = session_factory(self.worker_engine)
         await self.refresh_directory()
         # The heartbeat is written before the first claim, so no claim of ours looks abandoned.
         self.heartbeat = Heartbeat(sessions=self.sessions, clock=self.clock, holder=self.worker_id,
@@ -134,13 +139,13 @@ class Service:
         pressure = self.pressure
         self.outbox = OutboxWorker(
             pressure=pressure,
-            sessions=self.sessions,
+            sessions=worker_sessions,
             relay=build_relay(config.relay.url, maildir=config.maildir_path, hostname=config.domain,
                               timeout=config.relay.timeout),
             settings=config.relay, worker_settings=config.worker, clock=self.clock, claimer=claimer)
         self.inbox = InboxWorker(
             pressure=pressure,
-            sessions=self.sessions, config=config, directory=lambda: self.directory, signer=self.signer,
+            sessions=worker_sessions, config=config, directory=lambda: self.directory, signer=self.signer,
             clock=self.clock, claimer=claimer, on_processed=self.wake_senders)
         inbox = self.inbox
 
@@ -294,6 +299,8 @@ class Service:
             await self.store.close()
         if self.heartbeat is not None:
             await self.heartbeat.stop()
+        if self.worker_engine is not None and self.worker_engine is not self.engine:
+            await self.worker_engine.dispose()
         if self.engine is not None:
             await self.engine.dispose()
         show_secrets(self)

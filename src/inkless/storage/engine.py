@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event
@@ -79,22 +81,9 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _run(self, operation: str, parameters: Any, many: bool) -> None:
         driver = self._connection._conn  # the sqlite3 connection, used only in aiosqlite's thread
-
-        def run() -> tuple[Any, list[Any], int, int | None]:
-            cursor = driver.cursor()
-            try:
-                if many:
-                    cursor.executemany(operation, parameters)
-                else:
-                    cursor.execute(operation, () if parameters is None else parameters)
-                description = cursor.description
-                rows = cursor.fetchall() if description else []
-                return description, rows, cursor.rowcount, cursor.lastrowid
-            finally:
-                cursor.close()
-
         async with self._adapt_connection._execute_mutex:
-            self._description, rows, self._rowcount, self._lastrowid = await self._connection._execute(run)
+            self._description, rows, self._rowcount, self._lastrowid = await self._connection._execute(
+                _execute, driver, operation, parameters, many)
         self._rows = collections.deque(rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> None:
@@ -110,20 +99,103 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows.clear()
 
 
+def _execute(driver: sqlite3.Connection, operation: str, parameters: Any,
+             many: bool) -> tuple[Any, list[Any], int, int | None]:
+    """Run a statement on the sqlite3 connection and fetch all its rows."""
+    cursor = driver.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        else:
+            cursor.execute(operation, () if parameters is None else parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else []
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
 class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = _OneHopCursor
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # Statements go to the driver's thread in one hand-off each (_OneHopCursor); the class
-    # differs from the adapter's only in the cursor it makes.
+# On an inline engine, a statement goes to the driver's thread after all when it writes a value
+# this big or this many rows: copying megabytes, or ten thousand inserts, is no work for the loop.
+INLINE_VALUE = 64 * 1024
+INLINE_ROWS = 100
+# How long an inline connection waits for SQLite's write lock in all (as busy_timeout does).
+BUSY_WAIT = 30.0
+
+
+class _InlineCursor(_OneHopCursor):
+    """A cursor that runs a statement on the event loop's own thread (issue 21).
+
+    SQLite is a library: a worker's statement takes 20-150 µs in it, and handing it to
+    aiosqlite's thread and back costs more than that (a document's processing spent more time
+    in the hand-offs than in SQLite). The workers' engine (`create_engine(inline=True)`) runs
+    its statements here instead, so the rule that keeps the loop free is that SQLite never
+    waits on this thread: the connection's busy timeout is 0, and when the write lock is
+    taken (BEGIN IMMEDIATE answers SQLITE_BUSY) the cursor sleeps on the loop, 1 ms doubling
+    to 50 ms, and tries again, for BUSY_WAIT seconds in all. Statements with big values or
+    many rows, and the COMMIT (which may run a WAL checkpoint, with its fsync), still go to
+    the thread."""
+
+    __slots__ = ()
+
+    async def _run(self, operation: str, parameters: Any, many: bool) -> None:
+        driver = self._connection._conn
+        here = not _heavy(parameters, many)
+        pause, waited = 0.001, 0.0
+        while True:
+            try:
+                if not here:
+                    await super()._run(operation, parameters, many)
+                    return
+                self._description, rows, self._rowcount, self._lastrowid = _execute(
+                    driver, operation, parameters, many)
+                self._rows = collections.deque(rows)
+                return
+            except sqlite3.OperationalError as error:
+                # Only a statement that began nothing may be tried again: inside a transaction
+                # (which BEGIN IMMEDIATE opened with the write lock) SQLite does not answer BUSY.
+                if not _sqlite_busy(error) or driver.in_transaction or waited >= BUSY_WAIT:
+                    raise
+            await asyncio.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 0.05)
+
+
+def _heavy(parameters: Any, many: bool) -> bool:
+    """Whether a statement's values are too much work to copy on the event loop."""
+    if parameters is None:
+        return False
+    if many:
+        return len(parameters) > INLINE_ROWS or any(_heavy(row, False) for row in parameters)
+    values = parameters.values() if isinstance(parameters, dict) else parameters
+    return any(isinstance(value, (bytes, str, memoryview)) and len(value) > INLINE_VALUE for value in values)
+
+
+class _InlineConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = _InlineCursor
+
+    def rollback(self) -> None:
+        # Ending a transaction without writing anything out needs no thread either (the pool
+        # rolls back every connection it gets back).
+        self._connection._conn.rollback()
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any, *, inline: bool = False) -> None:
+    # Statements go to the driver's thread in one hand-off each (_OneHopCursor), or run on the
+    # loop's thread (_InlineCursor); the classes differ from the adapter's only in the cursor
+    # they make (and the inline one's rollback).
     if type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
-        dbapi_connection.__class__ = _OneHopConnection
+        dbapi_connection.__class__ = _InlineConnection if inline else _OneHopConnection
     # Transactions are begun by _begin_immediate, not by the driver.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    for pragma in SQLITE_PRAGMAS:
+    for pragma in SQLITE_PRAGMAS + (("PRAGMA busy_timeout=0",) if inline else ()):
         cursor.execute(pragma)
     cursor.close()
 
@@ -156,16 +228,23 @@ async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
             yield await connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
-def create_engine(config: Config) -> AsyncEngine:
-    """Create the engine for config.database, making SQLite's folder if it is missing."""
+def create_engine(config: Config, *, inline: bool = False) -> AsyncEngine:
+    """Create the engine for config.database, making SQLite's folder if it is missing.
+
+    inline: on SQLite, statements run on the event loop's thread (_InlineCursor), for the
+    workers' short statements; the web's (a search, a long listing) stay in the driver's
+    thread, where a slow one holds up nobody else. No difference on PostgreSQL."""
     path = config.sqlite_path
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # No prepared-statement cache: a cached statement keeps a copy of the values last bound
         # to it, and those are raw messages and files (25 MB each, per pooled connection,
         # until the statement is used again). Preparing anew costs ~3 µs a statement.
-        engine = create_async_engine(config.database_url, connect_args={"cached_statements": 0})
-        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        # check_same_thread: an inline connection is used on the loop's thread and, for its
+        # heavy statements and commits, on aiosqlite's (one at a time).
+        engine = create_async_engine(config.database_url,
+                                     connect_args={"cached_statements": 0, "check_same_thread": False})
+        event.listen(engine.sync_engine, "connect", partial(_set_sqlite_pragmas, inline=inline))
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     return create_async_engine(config.database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
