@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from datetime import datetime
 from email.utils import parseaddr
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from inkless.bridge.app import Service
 from inkless.storage.models import Document, Recipient
@@ -128,3 +130,31 @@ async def test_tags_public_and_unknown_tag(service: Service, relay: CaptureRelay
     first, second = await documents(service)
     assert (first.type, first.public, first.title) == ("公告", True, "关于政务公开的公告")
     assert (second.type, second.public, second.title) == (None, False, "[紧急] 没有文种")
+
+
+async def test_a_document_issued_as_it_came_in_reads_nothing_back(service: Service, relay: CaptureRelay) -> None:
+    # Issued in the transaction that made it, without sign-off: its units are the ones just
+    # recorded, it has no approvals and no search entry yet, so none of them is read back.
+    assert service.worker_engine is not None
+    read: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        task = asyncio.current_task()
+        if task is not None and task.get_name() == "inbox" and statement.lstrip().upper().startswith("SELECT"):
+            read.append(" ".join(statement.split()))
+
+    event.listen(service.worker_engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        # edu is copied (抄送) although it comes first in the mail.
+        raw = simple_mail("fin-clerk@test.gov", f"edu@{DOMAIN}", "[通知] 抄送教育局", extra=f"Cc: edu@{DOMAIN}")
+        raw = raw.replace(f"To: edu@{DOMAIN}".encode(), f"To: office@{DOMAIN}".encode(), 1)
+        rcpts = [f"edu@{DOMAIN}", f"office@{DOMAIN}"]
+        assert (await smtp_send(service.smtp_port, "fin-clerk@test.gov", rcpts, raw)).startswith("250")
+        await wait_for(lambda: any(m.rcpt == "edu-staff@test.gov" for m in relay.messages), what="a copy to edu")
+    finally:
+        event.remove(service.worker_engine.sync_engine, "before_cursor_execute", seen)
+    [document] = await documents(service)
+    assert (document.status, document.signer) == ("issued", "fin-clerk@test.gov")
+    text = relay.to("edu-staff@test.gov")[0].message.get_body(("plain",)).get_content()
+    assert "主送: 县政府办公室\n抄送: 教育局\n" in text.replace("\r\n", "\n")
+    assert read and not [s for s in read if re.search(r"\bFROM (approvals|document_units|document_texts)\b", s)]

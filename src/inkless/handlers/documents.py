@@ -51,8 +51,8 @@ class DocumentHandler:
         document.answers_id = await _answered_request(ctx) if document.type == "批复" else None
         ctx.session.add(document)
         await ctx.session.flush()
-        await queries.add_document_units(ctx.session, document.id,
-                                         addressed_units(ctx.routes.units, ctx.routes.copies, ctx.directory))
+        units = addressed_units(ctx.routes.units, ctx.routes.copies, ctx.directory)
+        await queries.add_document_units(ctx.session, document.id, units)
         attachments = ctx.message.attachments
         await queries.add_attachments(ctx.session, version.id, [(a.filename, a.content_type, a.data) for a in attachments])
         record(ctx.session, now=now, actor=sender.email, action="document.created", subject_type="document",
@@ -62,7 +62,8 @@ class DocumentHandler:
         if chains:
             await start_signoff(ctx.session, ctx.office, document, version, chains, now=now)
             return
-        await issue_document(ctx.session, document, version, attachments, office=ctx.office, now=now)
+        await issue_document(ctx.session, document, version, attachments, office=ctx.office, now=now,
+                             units=units, signed_off=False)
 
 
 async def _answered_request(ctx: Context) -> int | None:

@@ -76,4 +76,5 @@ class IncomingMail:
             record(ctx.session, now=now, actor=sender, action="document.received", subject_type="document",
                    subject_id=document.id, detail={"organ": organ.id, "source_number": number,
                                                    "incoming_number": document.incoming_number, "unit": unit_id})
-            await issue_document(ctx.session, document, version, attachments, office=ctx.office, now=now)
+            await issue_document(ctx.session, document, version, attachments, office=ctx.office, now=now,
+                                 units=[(unit_id, "main")], signed_off=False)

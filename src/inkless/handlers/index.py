@@ -44,12 +44,13 @@ async def read_text(attachment: ParsedAttachment) -> str:
 
 
 async def index(session: AsyncSession, document: Document, version: DocumentVersion,
-                attachments: Sequence[ParsedAttachment]) -> None:
+                attachments: Sequence[ParsedAttachment], *, new: bool = False) -> None:
     """Keep what this version of the document is found by; its files' text is read only when
-    the version is new to the index."""
+    the version is new to the index (new: the document was made in this transaction, so it
+    is, without looking)."""
     head = "\n".join(part for part in (document.number, document.incoming_number, document.source_number,
                                        document.source_organ, document.type, document.title, version.body) if part)
-    files = await queries.indexed_files(session, document.id, version.version)
+    files = None if new else await queries.indexed_files(session, document.id, version.version)
     if files is None:
         parts = []
         for attachment in attachments:

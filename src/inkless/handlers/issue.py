@@ -20,7 +20,7 @@ from inkless.mail.texts import text
 from inkless.office import Office
 from inkless.storage import queries
 from inkless.storage.audit import record
-from inkless.storage.models import Document, DocumentUnit, DocumentVersion
+from inkless.storage.models import Document, DocumentVersion
 from inkless.tokens import Token, TokenSigner
 
 
@@ -32,13 +32,13 @@ class Reach:
     copy_only: frozenset[str]
 
 
-def recipients_of(document: Document, units: list[DocumentUnit], directory: Directory) -> Reach:
+def recipients_of(document: Document, units: Sequence[tuple[str, str]], directory: Directory) -> Reach:
     """Who gets a copy (SPEC §2, §2.8), once each, without the sender: for a document received
     from outside, the receiving unit's receivers; otherwise the main units and, unless the
     document goes up (请示, 报告), their sub-units, and the copied units' own members."""
     if document.direction == "incoming":
         return Reach(directory.incoming_receivers(document.unit_id), frozenset())
-    copies = [unit.unit_id for unit in units if unit.role == "copy"]
+    copies = [unit_id for unit_id, role in units if role == "copy"]
     main = [address for address in document.addressed_to.split("\n") if address and address not in copies]
     upward = document.type in UPWARD_TYPES
     everyone = directory.reach_roles(main, copies, upward=upward, without=document.sender)
@@ -64,16 +64,26 @@ async def issue_document(
     *,
     office: Office,
     now: datetime,
+    units: Sequence[tuple[str, str]] | None = None,
+    signed_off: bool = True,
 ) -> None:
-    """Number the document, record its recipients and queue one personal copy each."""
+    """Number the document, record its recipients and queue one personal copy each.
+
+    A document issued in the transaction that made it, without sign-off, says so (its
+    addressed units, (unit id, main | copy), as just recorded, and signed_off=False): it has no
+    approvals and no search entry yet, and nothing is read back for them."""
     config, directory, signer = office.config, office.directory, office.signer
     unit = directory.units[document.unit_id]
     # Read first, then everything set at once: the document is written in one UPDATE.
-    units = (await queries.units_of(session, [document.id]))[document.id]
+    if units is None:
+        units = [(u.unit_id, u.role) for u in (await queries.units_of(session, [document.id]))[document.id]]
+    else:
+        units = sorted(units, key=lambda u: u[1] != "main")  # main first, as units_of gives them
     if document.direction == "outgoing":
         year = now.astimezone(config.zone).year
         # 签发人: the final approver of the issuing unit's chain, or the sender without one.
-        signed_by = await queries.final_approver(session, document.id, version.version, document.unit_id)
+        signed_by = await queries.final_approver(session, document.id, version.version, document.unit_id) \
+            if signed_off else None
         serial = await queries.next_document_serial(session, unit.id, year)
         document.year, document.serial = year, serial
         document.number = f"{unit.doc_prefix}〔{year}〕{serial}号"
@@ -83,7 +93,7 @@ async def issue_document(
     document.issue_date = now.astimezone(config.zone).date()
     reach = recipients_of(document, units, directory)
     people = reach.people
-    unit_ids = [u.unit_id for u in units]
+    unit_ids = [unit_id for unit_id, _ in units]
     signers = {unit_id: {p.email for p in directory.signers(unit_id)} for unit_id in unit_ids}
     signs_for = [[unit_id for unit_id in unit_ids if person.email in signers[unit_id]] for person in people]
     recipient_ids = await queries.add_recipients(
@@ -99,8 +109,8 @@ async def issue_document(
     text_before_link = copy_text(document, version.body, unit_name="、".join(issuers),
                                  sender=directory.person(document.sender), language=language, issued_at=issued_at,
                                  attachment_names=[a.filename for a in attachments],
-                                 units=[(directory.units[u.unit_id].name, u.role) for u in units
-                                        if u.unit_id in directory.units],
+                                 units=[(directory.units[unit_id].name, role) for unit_id, role in units
+                                        if unit_id in directory.units],
                                  signer=signer_person.display if signer_person else document.signer,
                                  url=tracking_url)
     tag = f"[{document.type}] " if document.type else ""
@@ -140,12 +150,12 @@ async def issue_document(
                   excerpt=excerpt),
         buttons=[[[text(language, "bot_ack_button"), f"ack:{recipient_id}"]]])
         for person, recipient_id in zip(people, recipient_ids, strict=True)], now=now)
-    await index_for_search(session, document, version, attachments)
-    await publication.review(session, office, document, now=now)
+    await index_for_search(session, document, version, attachments, new=not signed_off)
+    await publication.review(session, office, document, now=now, signed_off=signed_off)
     await _notify_sender(session, document, count=len(people), office=office, now=now, tracking_url=tracking_url)
     record(session, now=now, actor="inkless", action="document.issued", subject_type="document",
            subject_id=document.id, detail={"number": document.number, "recipients": len(people),
-                                           "units": {u.unit_id: u.role for u in units}})
+                                           "units": dict(units)})
 
 
 def co_issuers_of(document: Document) -> list[str]:

@@ -30,16 +30,18 @@ def confirmers(office: Office, document: Document) -> list[PersonInfo]:
     return office.directory.leaders_above(document.unit_id, besides=document.sender)
 
 
-async def review(session: AsyncSession, office: Office, document: Document, *, now: datetime) -> None:
+async def review(session: AsyncSession, office: Office, document: Document, *, now: datetime,
+                 signed_off: bool = True) -> None:
     """At issue: a [公开] document that was signed off is public now; one that was not is held,
-    and its unit's leaders are asked to confirm."""
+    and its unit's leaders are asked to confirm (signed_off=False: it went to no sign-off, so
+    there is no approval to look for)."""
     if not document.public:
         return
     # Reviewed by its own unit's sign-off (a co-issuer's approval does not review it for this unit).
     reviewer = await session.scalar(select(Approval.approver).where(
         Approval.document_id == document.id, Approval.decision == "approve",
         or_(Approval.unit_id == document.unit_id, Approval.unit_id.is_(None))).order_by(Approval.decided_at.desc())
-        .limit(1))
+        .limit(1)) if signed_off else None
     if reviewer is not None:
         document.published_at, document.published_by = now, reviewer
         return
