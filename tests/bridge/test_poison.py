@@ -174,3 +174,64 @@ async def test_healthz_reports_a_worker_that_makes_no_progress(
         return (await healthz(service))[0] == 200
     await wait_for(recovered, timeout=10, what="/healthz to be ok again")
     assert await documents_titled(service, "卡住") == 1
+
+
+async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
+        service: Service, relay: CaptureRelay, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small messages are processed several to a transaction; one that does not end done rolls
+    # the batch back and each message is processed alone: the others are issued once, with
+    # the numbers they would have had (none taken by the rolled-back attempt).
+    assert service.inbox is not None
+    release = asyncio.Event()
+    batches: list[tuple[int, bool]] = []
+    together = inbox.InboxWorker._process_together
+
+    class Held:
+        async def quiet(self) -> None:
+            await release.wait()
+
+    async def watched(self: inbox.InboxWorker, ids: list[int]) -> bool:
+        done = await together(self, ids)
+        batches.append((len(ids), done))
+        return done
+
+    async def claimed(count: int) -> None:
+        async def enough() -> bool:
+            return sum(status == "processing" for status, _ in (await inbound_rows(service)).values()) == count
+        await wait_for(enough, what=f"{count} message(s) claimed")
+
+    async def settled() -> None:
+        async def all_ended() -> bool:
+            return all(status not in ("new", "processing") for status, _ in (await inbound_rows(service)).values())
+        await wait_for(all_ended, timeout=30, what="every message to be processed")
+
+    monkeypatch.setattr(service.inbox, "_pressure", Held())
+    monkeypatch.setattr(inbox.InboxWorker, "_process_together", watched)
+    # One message is claimed and waits; four documents and a refused one are stored meanwhile,
+    # and claimed together after it.
+    await send_documents(service, "批甲", 1)
+    await claimed(1)
+    await send_documents(service, "批乙", 2)
+    refused = simple_mail(SENDER, UNIT, "[通知] 联合发文不成", "联合发文: 没有这个单位\n正文")
+    assert (await smtp_send(service.smtp_port, SENDER, [UNIT], refused)).startswith("250")
+    await send_documents(service, "批丙", 2)
+    release.set()
+    await settled()
+    assert batches == [(5, False)]
+    # The same again without the refused one: the three go in one transaction.
+    release.clear()
+    await send_documents(service, "批丁", 1)
+    await claimed(1)
+    await send_documents(service, "批戊", 3)
+    release.set()
+    await settled()
+    assert batches == [(5, False), (3, True)]
+
+    statuses = sorted(status for status, _ in (await inbound_rows(service)).values())
+    assert statuses == ["discarded"] + ["done"] * 9
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        numbers = (await session.scalars(select(Document.serial).order_by(Document.id))).all()
+    assert list(numbers) == list(range(1, 10))
+    await wait_for(lambda: len(relay.to(SENDER)) == 10, what="9 issued notices and the refusal")
+    assert len([m for m in relay.messages if m.rcpt != SENDER]) == 9 * 3  # edu's three members, once each

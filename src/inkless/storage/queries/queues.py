@@ -49,6 +49,11 @@ async def outbox_bodies(session: AsyncSession, ids: Sequence[int]) -> dict[int, 
     return bodies
 
 
+async def inbound_messages(session: AsyncSession, ids: Sequence[int]) -> list[InboundMessage]:
+    """These stored messages, with their bytes (none for a big one: see inbound_raw)."""
+    return list((await session.scalars(select(InboundMessage).where(InboundMessage.id.in_(ids)))).all())
+
+
 async def inbound_raw(session: AsyncSession, inbound_id: int) -> bytes:
     """A stored message's bytes as they arrived."""
     raw = await session.scalar(select(InboundMessage.raw).where(InboundMessage.id == inbound_id))
