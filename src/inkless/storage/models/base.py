@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, Integer, String, Table, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -35,6 +35,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     """Declarative base of every Inkless table."""
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for Core statements on the hot paths: an INSERT on the table costs
+    half what the ORM's bulk path makes of the same INSERT on the model (issue 21)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class Delivery:

@@ -6,12 +6,14 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import ReturningInsert
 
 from inkless.storage import blobs
 from inkless.storage.models import (
@@ -25,6 +27,7 @@ from inkless.storage.models import (
     IncomingCounter,
     Recipient,
 )
+from inkless.storage.models.base import table_of
 from inkless.storage.visibility import document_visible_to
 
 
@@ -34,23 +37,32 @@ async def next_document_serial(session: AsyncSession, unit_id: str, year: int) -
     The counter row is locked until the transaction ends, so a rolled-back issue gives
     its number back and two processes never take the same one.
     """
-    return await _next_serial(session, DocumentCounter, unit_id, year)
+    return await _next_serial(session, "document", unit_id, year)
 
 
 async def next_incoming_serial(session: AsyncSession, unit_id: str, year: int) -> int:
     """The next incoming number (收文编号) of a unit in a year: gapless, like document numbers."""
-    return await _next_serial(session, IncomingCounter, unit_id, year)
+    return await _next_serial(session, "incoming", unit_id, year)
 
 
-async def _next_serial(session: AsyncSession, counter: type[DocumentCounter] | type[IncomingCounter],
-                       unit_id: str, year: int) -> int:
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert_fn(counter).values(unit_id=unit_id, year=year, last=1)
+def _counting(dialect: str, counter: type[DocumentCounter] | type[IncomingCounter]) -> ReturningInsert[Any]:
     # One statement: the first number of a year inserts the row, every later one increments it
     # (the row stays locked until the transaction ends).
-    row = await session.execute(statement.on_conflict_do_update(
-        index_elements=[counter.unit_id, counter.year], set_={"last": counter.last + 1}).returning(counter.last))
+    table = table_of(counter)
+    statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.unit_id, table.c.year], set_={"last": table.c.last + 1}).returning(table.c.last)
+
+
+_NEXT_SERIAL = {(dialect, kind): _counting(dialect, counter) for dialect in ("postgresql", "sqlite")
+                for kind, counter in (("document", DocumentCounter), ("incoming", IncomingCounter))}
+_ADD_RECIPIENTS = insert(table_of(Recipient)).returning(table_of(Recipient).c.id, table_of(Recipient).c.copy_number)
+_ADD_UNITS = insert(table_of(DocumentUnit))
+
+
+async def _next_serial(session: AsyncSession, kind: str, unit_id: str, year: int) -> int:
+    statement = _NEXT_SERIAL[session.get_bind().dialect.name, kind]
+    row = await session.execute(statement, {"unit_id": unit_id, "year": year, "last": 1})
     return int(row.scalar_one())
 
 
@@ -66,11 +78,10 @@ async def add_recipients(
     # Each id is matched to its row by the copy number it comes back with, not by position:
     # SQLite returns the rows of a multi-row INSERT in no promised order, and asking for the
     # parameters' order makes SQLAlchemy insert one row per statement there (10,000 for a
-    # fan-out). A recipient's id is in their tokens: it must be theirs.
-    # render_nulls: rows with and without a name or signs_for stay one statement (the ORM's
-    # bulk insert would otherwise start a new one at each change of the keys present).
+    # fan-out). A recipient's id is in their tokens: it must be theirs. Every row names every
+    # column (None too), so the rows stay one multi-row statement.
     result = await session.execute(
-        insert(Recipient).returning(Recipient.id, Recipient.copy_number).execution_options(render_nulls=True),
+        _ADD_RECIPIENTS,
         [{"document_id": document_id, "person_id": pid, "email": email, "name": name, "failed": False,
           "signs_for": signs, "copy_number": number}
          for number, ((pid, email, name), signs) in enumerate(zip(people, units, strict=True), start=1)],
@@ -82,7 +93,7 @@ async def add_recipients(
 async def add_document_units(session: AsyncSession, document_id: int, units: Sequence[tuple[str, str]]) -> None:
     """Record the units a document is addressed to: (unit id, main | copy)."""
     if units:
-        await session.execute(insert(DocumentUnit), [
+        await session.execute(_ADD_UNITS, [
             {"document_id": document_id, "unit_id": unit_id, "role": role} for unit_id, role in units])
 
 

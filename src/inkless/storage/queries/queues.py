@@ -22,6 +22,7 @@ from inkless.storage.models import (
     Recipient,
     ShortMessageRecipient,
 )
+from inkless.storage.models.base import table_of
 from inkless.storage.queries.leases import Claimer, abandoned
 
 # Which per-recipient table an outbound copy's recipient_id points into, by its kind: the
@@ -30,10 +31,16 @@ RECIPIENT_TABLES: dict[str, type[Recipient] | type[ShortMessageRecipient]] = {
     "document": Recipient, "short_message": ShortMessageRecipient}
 
 
+# Core statements on tables (table_of), built once; values always as execution parameters,
+# never .values(): a compiled statement is cached with the values it was built with.
+_ADD_BODY = insert(table_of(OutboxBody)).returning(table_of(OutboxBody).c.id)
+_ENQUEUE = insert(table_of(OutboxMessage))
+_CLAIM_KEY = {"postgresql": postgresql.insert(table_of(DeliveryKey)).on_conflict_do_nothing(),
+              "sqlite": sqlite.insert(table_of(DeliveryKey)).on_conflict_do_nothing()}
+
+
 async def add_outbox_body(session: AsyncSession, data: bytes, *, now: datetime) -> int:
-    # Values as execution parameters, never .values(): a compiled statement is cached with them.
-    result = await session.execute(insert(OutboxBody).returning(OutboxBody.id),
-                                   {"data": blobs.inline(data), "created_at": now})
+    result = await session.execute(_ADD_BODY, {"data": blobs.inline(data), "created_at": now})
     body_id = int(result.scalar_one())
     await blobs.put(session, blobs.OUTBOX_BODY, body_id, data)
     return body_id
@@ -76,7 +83,7 @@ async def enqueue(session: AsyncSession, copies: Sequence[OutboundCopy], *, body
     if not copies:
         return
     await session.execute(
-        insert(OutboxMessage),
+        _ENQUEUE,
         [{"created_at": now, "kind": c.kind, "mail_from": c.mail_from, "rcpt": c.rcpt, "headers": c.headers,
           "body_id": body_id, "recipient_id": c.recipient_id, "status": "queued", "attempts": 0,
           "next_attempt_at": now} for c in copies],
@@ -94,7 +101,7 @@ async def enqueue_each(session: AsyncSession, messages: Sequence[tuple[OutboundC
     for body_id, (_, body) in zip(body_ids, messages, strict=True):
         await blobs.put(session, blobs.OUTBOX_BODY, body_id, body)
     await session.execute(
-        insert(OutboxMessage),
+        _ENQUEUE,
         [{"created_at": now, "kind": c.kind, "mail_from": c.mail_from, "rcpt": c.rcpt, "headers": c.headers,
           "body_id": body_id, "recipient_id": c.recipient_id, "status": "queued", "attempts": 0,
           "next_attempt_at": now} for (c, _), body_id in zip(messages, body_ids, strict=True)],
@@ -104,12 +111,10 @@ async def enqueue_each(session: AsyncSession, messages: Sequence[tuple[OutboundC
 async def claim_delivery(session: AsyncSession, inbound_id: int, keys: dict[str, str]) -> list[str]:
     """The recipients this message is new for: their keys are taken in this transaction, so a
     copy processed at the same time by another worker waits and then finds them taken."""
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = _CLAIM_KEY[session.get_bind().dialect.name]
     fresh = []
     for recipient, key in keys.items():
-        result = await session.execute(
-            insert_fn(DeliveryKey).values(key=key, inbound_id=inbound_id).on_conflict_do_nothing())
+        result = await session.execute(statement, {"key": key, "inbound_id": inbound_id})
         if result.rowcount == 1:  # type: ignore[attr-defined]
             fresh.append(recipient)
     return fresh

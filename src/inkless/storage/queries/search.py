@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, text
+from sqlalchemy import ColumnElement, Insert, Select, and_, func, literal_column, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.directory import PersonInfo
 from inkless.storage.models import Approval, Document, DocumentText, Recipient
+from inkless.storage.models.base import table_of
 from inkless.storage.visibility import document_visible_to
 
 log = logging.getLogger(__name__)
@@ -39,23 +40,33 @@ async def indexed_files(session: AsyncSession, document_id: int, version: int) -
     return found.files if found is not None and found.version == version else None
 
 
+def _indexing(dialect: str) -> Insert:
+    table = table_of(DocumentText)
+    statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return statement.on_conflict_do_update(index_elements=[table.c.document_id], set_={
+        "version": statement.excluded.version, "files": statement.excluded.files,
+        "content": statement.excluded.content})
+
+
+# Built once, values as execution parameters (never .values(), which a cached compiled
+# statement would keep: a megabyte of text).
+_INDEX = {dialect: _indexing(dialect) for dialect in ("postgresql", "sqlite")}
+_FTS = text("INSERT OR REPLACE INTO document_fts (rowid, content) VALUES (:id, :content)")
+
+
 async def index_document(session: AsyncSession, document_id: int, version: int, head: str, files: str) -> None:
     """Keep what a document is found by (replacing what it was found by before). Never fails
     the caller: text a database refuses is logged and the document stays unfound by it."""
     files = _storable(files[:CONTENT_LIMIT])
     content = _storable((head + "\n" + files)[:CONTENT_LIMIT])
     dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values = {"document_id": document_id, "version": version, "files": files, "content": content}
-    statement = insert_fn(DocumentText).values(**values)
     try:
         async with session.begin_nested():
-            await session.execute(statement.on_conflict_do_update(
-                index_elements=[DocumentText.document_id], set_={k: v for k, v in values.items() if k != "document_id"}))
+            await session.execute(_INDEX[dialect], values)
             if dialect == "sqlite":
                 # FTS5 replaces the row's terms in the index as well.
-                await session.execute(text("INSERT OR REPLACE INTO document_fts (rowid, content) VALUES (:id, :content)"),
-                                      {"id": document_id, "content": content})
+                await session.execute(_FTS, {"id": document_id, "content": content})
     except DBAPIError:
         log.exception("document %s could not be indexed for search", document_id)
 
