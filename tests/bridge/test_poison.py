@@ -155,6 +155,9 @@ async def test_healthz_reports_a_worker_that_makes_no_progress(
         async def quiet(self) -> None:
             await release.wait()
 
+        def arriving(self) -> bool:
+            return False
+
     # Not inside a transaction: on SQLite that would hold the write lock, and /healthz could
     # not read the database either.
     monkeypatch.setattr(service.inbox, "_pressure", Stuck())
@@ -183,14 +186,17 @@ async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
     # the numbers they would have had (none taken by the rolled-back attempt).
     assert service.inbox is not None
     release = asyncio.Event()
-    batches: list[tuple[int, bool]] = []
+    batches: list[tuple[int, int]] = []
     together = inbox.InboxWorker._process_together
 
     class Held:
         async def quiet(self) -> None:
             await release.wait()
 
-    async def watched(self: inbox.InboxWorker, ids: list[int]) -> bool:
+        def arriving(self) -> bool:
+            return False
+
+    async def watched(self: inbox.InboxWorker, ids: list[int]) -> int:
         done = await together(self, ids)
         batches.append((len(ids), done))
         return done
@@ -217,7 +223,7 @@ async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
     await send_documents(service, "批丙", 2)
     release.set()
     await settled()
-    assert batches == [(5, False)]
+    assert batches == [(5, 0)]
     # The same again without the refused one: the three go in one transaction.
     release.clear()
     await send_documents(service, "批丁", 1)
@@ -225,7 +231,7 @@ async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
     await send_documents(service, "批戊", 3)
     release.set()
     await settled()
-    assert batches == [(5, False), (3, True)]
+    assert batches == [(5, 0), (3, 3)]
 
     statuses = sorted(status for status, _ in (await inbound_rows(service)).values())
     assert statuses == ["discarded"] + ["done"] * 9
@@ -235,3 +241,41 @@ async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
     assert list(numbers) == list(range(1, 10))
     await wait_for(lambda: len(relay.to(SENDER)) == 10, what="9 issued notices and the refusal")
     assert len([m for m in relay.messages if m.rcpt != SENDER]) == 9 * 3  # edu's three members, once each
+
+
+async def test_mail_arriving_ends_a_batch_after_the_message_under_way(
+        service: Service, relay: CaptureRelay, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Processing gives way to the SMTP edge between messages: a batch ends early when mail
+    # arrives, and what it did is kept.
+    assert service.inbox is not None
+    release = asyncio.Event()
+    batches: list[tuple[int, int]] = []
+    together = inbox.InboxWorker._process_together
+
+    class Busy:
+        async def quiet(self) -> None:
+            await release.wait()
+
+        def arriving(self) -> bool:
+            return True
+
+    async def watched(self: inbox.InboxWorker, ids: list[int]) -> int:
+        done = await together(self, ids)
+        batches.append((len(ids), done))
+        return done
+
+    monkeypatch.setattr(service.inbox, "_pressure", Busy())
+    monkeypatch.setattr(inbox.InboxWorker, "_process_together", watched)
+    await send_documents(service, "忙甲", 1)
+
+    async def claimed() -> bool:
+        return any(status == "processing" for status, _ in (await inbound_rows(service)).values())
+    await wait_for(claimed, what="the first message claimed")
+    await send_documents(service, "忙乙", 3)
+    release.set()
+
+    async def processed() -> bool:
+        return await documents_titled(service, "忙") == 4
+    await wait_for(processed, timeout=30, what="all four documents")
+    assert batches == [(3, 1), (2, 1)]
+    assert sorted(status for status, _ in (await inbound_rows(service)).values()) == ["done"] * 4

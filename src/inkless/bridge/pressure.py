@@ -28,6 +28,10 @@ class IngestPressure:
     def arrived(self) -> None:
         self._last_arrival = time.monotonic()
 
+    def arriving(self) -> bool:
+        """Whether mail is arriving now (what `quiet()` would wait out)."""
+        return time.monotonic() - self._last_arrival < self.quiet_for
+
     async def quiet(self) -> None:
         """Return once no mail has arrived for `quiet_for` seconds, or after `max_defer`."""
         deadline = time.monotonic() + self.max_defer
