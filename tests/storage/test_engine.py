@@ -144,3 +144,30 @@ async def test_an_inline_wait_for_the_lock_ends_as_busy_after_the_busy_wait(
     finally:
         holder.close()
         await engine.dispose()
+
+
+async def test_inline_statements_let_the_loop_run_between_them(tmp_path: Path) -> None:
+    # Each inline statement gives the loop a turn first, as a hand-off to the thread did:
+    # SMTP sessions answer between a document's statements.
+    engine = _engine(tmp_path, inline=True)
+    turns = 0
+
+    async def other() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        task = asyncio.create_task(other())
+        await asyncio.sleep(0)
+        async with engine.begin() as connection:
+            start = turns
+            for _ in range(100):
+                await connection.execute(text("INSERT INTO t DEFAULT VALUES"))
+            assert turns - start >= 100
+        task.cancel()
+    finally:
+        await engine.dispose()

@@ -137,13 +137,17 @@ class _InlineCursor(_OneHopCursor):
     its statements here instead, so the rule that keeps the loop free is that SQLite never
     waits on this thread: the connection's busy timeout is 0, and when the write lock is
     taken (BEGIN IMMEDIATE answers SQLITE_BUSY) the cursor sleeps on the loop, 1 ms doubling
-    to 50 ms, and tries again, for BUSY_WAIT seconds in all. Statements with big values or
+    to 50 ms, and tries again, for BUSY_WAIT seconds in all. Each statement still gives the
+    loop one turn before it runs, so whatever else is ready runs between statements. Statements with big values or
     many rows, and the COMMIT (which may run a WAL checkpoint, with its fsync), still go to
     the thread."""
 
     __slots__ = ()
 
     async def _run(self, operation: str, parameters: Any, many: bool) -> None:
+        # A turn of the loop first, as the hand-off gave: SMTP sessions answer between a
+        # document's statements, and the workers see mail arriving (bridge/pressure.py).
+        await asyncio.sleep(0)
         driver = self._connection._conn
         here = not _heavy(parameters, many)
         pause, waited = 0.001, 0.0
