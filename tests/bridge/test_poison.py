@@ -179,11 +179,10 @@ async def test_healthz_reports_a_worker_that_makes_no_progress(
     assert await documents_titled(service, "卡住") == 1
 
 
-async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
-        service: Service, relay: CaptureRelay, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Small messages are processed several to a transaction; one that does not end done rolls
-    # the batch back and each message is processed alone: the others are issued once, with
-    # the numbers they would have had (none taken by the rolled-back attempt).
+def watch_batches(service: Service, monkeypatch: pytest.MonkeyPatch, *,
+                  arriving: bool) -> tuple[asyncio.Event, list[tuple[int, int]]]:
+    """Hold the inbox worker before its work until the event is set, with mail arriving or
+    not; each batch it then tries is listed as (messages, how many ended done)."""
     assert service.inbox is not None
     release = asyncio.Event()
     batches: list[tuple[int, int]] = []
@@ -194,12 +193,24 @@ async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
             await release.wait()
 
         def arriving(self) -> bool:
-            return False
+            return arriving
 
     async def watched(self: inbox.InboxWorker, ids: list[int]) -> int:
         done = await together(self, ids)
         batches.append((len(ids), done))
         return done
+
+    monkeypatch.setattr(service.inbox, "_pressure", Held())
+    monkeypatch.setattr(inbox.InboxWorker, "_process_together", watched)
+    return release, batches
+
+
+async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
+        service: Service, relay: CaptureRelay, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small messages are processed several to a transaction; one that does not end done rolls
+    # the batch back and each message is processed alone: the others are issued once, with
+    # the numbers they would have had (none taken by the rolled-back attempt).
+    release, batches = watch_batches(service, monkeypatch, arriving=False)
 
     async def claimed(count: int) -> None:
         async def enough() -> bool:
@@ -211,8 +222,6 @@ async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
             return all(status not in ("new", "processing") for status, _ in (await inbound_rows(service)).values())
         await wait_for(all_ended, timeout=30, what="every message to be processed")
 
-    monkeypatch.setattr(service.inbox, "_pressure", Held())
-    monkeypatch.setattr(inbox.InboxWorker, "_process_together", watched)
     # One message is claimed and waits; four documents and a refused one are stored meanwhile,
     # and claimed together after it.
     await send_documents(service, "批甲", 1)
@@ -247,25 +256,7 @@ async def test_mail_arriving_ends_a_batch_after_the_message_under_way(
         service: Service, relay: CaptureRelay, monkeypatch: pytest.MonkeyPatch) -> None:
     # Processing gives way to the SMTP edge between messages: a batch ends early when mail
     # arrives, and what it did is kept.
-    assert service.inbox is not None
-    release = asyncio.Event()
-    batches: list[tuple[int, int]] = []
-    together = inbox.InboxWorker._process_together
-
-    class Busy:
-        async def quiet(self) -> None:
-            await release.wait()
-
-        def arriving(self) -> bool:
-            return True
-
-    async def watched(self: inbox.InboxWorker, ids: list[int]) -> int:
-        done = await together(self, ids)
-        batches.append((len(ids), done))
-        return done
-
-    monkeypatch.setattr(service.inbox, "_pressure", Busy())
-    monkeypatch.setattr(inbox.InboxWorker, "_process_together", watched)
+    release, batches = watch_batches(service, monkeypatch, arriving=True)
     await send_documents(service, "忙甲", 1)
 
     async def claimed() -> bool:
