@@ -186,8 +186,18 @@ class _InlineConnection(AsyncAdapt_aiosqlite_connection):
 
     def rollback(self) -> None:
         # Ending a transaction without writing anything out needs no thread either (the pool
-        # rolls back every connection it gets back).
-        self._connection._conn.rollback()
+        # rolls back every connection it gets back). Unless a statement or commit is still in
+        # the driver's thread (a task cancelled while it waited): then after it, in the thread.
+        driver = self._connection._connection
+        if driver is None:
+            return
+        if self._execute_mutex.locked():
+            super().rollback()
+            return
+        try:
+            driver.rollback()
+        except Exception as error:
+            self._handle_exception(error)
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any, *, inline: bool = False) -> None:
