@@ -138,9 +138,9 @@ class _InlineCursor(_OneHopCursor):
     waits on this thread: the connection's busy timeout is 0, and when the write lock is
     taken (BEGIN IMMEDIATE answers SQLITE_BUSY) the cursor sleeps on the loop, 1 ms doubling
     to 50 ms, and tries again, for BUSY_WAIT seconds in all. Each statement still gives the
-    loop one turn before it runs, so whatever else is ready runs between statements. Statements with big values or
-    many rows, and the COMMIT (which may run a WAL checkpoint, with its fsync), still go to
-    the thread."""
+    loop one turn before it runs, so whatever else is ready runs between statements.
+    Statements with big values or many rows, and the COMMIT (which may run a WAL checkpoint,
+    with its fsync), still go to the thread."""
 
     __slots__ = ()
 
