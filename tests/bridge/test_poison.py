@@ -207,9 +207,10 @@ def watch_batches(service: Service, monkeypatch: pytest.MonkeyPatch, *,
 
 async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
         service: Service, relay: CaptureRelay, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Small messages are processed several to a transaction; one that does not end done rolls
-    # the batch back and each message is processed alone: the others are issued once, with
-    # the numbers they would have had (none taken by the rolled-back attempt).
+    # Small messages are processed several to a transaction; one that does not end done ends
+    # the batch: what came before it commits, it is processed alone, and a batch goes on after
+    # it. The others are issued once, with the numbers and the row ids they would have had
+    # alone (none taken by the rolled-back attempt, on PostgreSQL's sequences either).
     release, batches = watch_batches(service, monkeypatch, arriving=False)
 
     async def claimed(count: int) -> None:
@@ -232,7 +233,7 @@ async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
     await send_documents(service, "批丙", 2)
     release.set()
     await settled()
-    assert batches == [(5, 0)]
+    assert batches == [(5, 2), (2, 2)]
     # The same again without the refused one: the three go in one transaction.
     release.clear()
     await send_documents(service, "批丁", 1)
@@ -240,14 +241,14 @@ async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
     await send_documents(service, "批戊", 3)
     release.set()
     await settled()
-    assert batches == [(5, 0), (3, 3)]
+    assert batches == [(5, 2), (2, 2), (3, 3)]
 
     statuses = sorted(status for status, _ in (await inbound_rows(service)).values())
     assert statuses == ["discarded"] + ["done"] * 9
     assert service.sessions is not None
     async with service.sessions() as session:
-        numbers = (await session.scalars(select(Document.serial).order_by(Document.id))).all()
-    assert list(numbers) == list(range(1, 10))
+        rows = (await session.execute(select(Document.id, Document.serial).order_by(Document.id))).all()
+    assert [tuple(row) for row in rows] == [(n, n) for n in range(1, 10)]
     await wait_for(lambda: len(relay.to(SENDER)) == 10, what="9 issued notices and the refusal")
     assert len([m for m in relay.messages if m.rcpt != SENDER]) == 9 * 3  # edu's three members, once each
 
@@ -268,5 +269,5 @@ async def test_mail_arriving_ends_a_batch_after_the_message_under_way(
     async def processed() -> bool:
         return await documents_titled(service, "忙") == 4
     await wait_for(processed, timeout=30, what="all four documents")
-    assert batches == [(3, 1), (2, 1)]
+    assert batches == [(3, 1)]  # then the message it stopped before alone, and the last one alone
     assert sorted(status for status, _ in (await inbound_rows(service)).values()) == ["done"] * 4

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import TypeGuard
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -52,8 +53,7 @@ class _Superseded(Exception):
 
 
 class _Apart(Exception):
-    """A message of a batch cannot end with the others: the batch is rolled back, and its
-    messages are processed one at a time."""
+    """A message cannot end with the others of its batch: it is processed alone."""
 
 
 class InboxWorker(Worker):
@@ -99,14 +99,15 @@ class InboxWorker(Worker):
     async def run_once(self, limit: int = 20) -> int:
         """Claim and process one batch; return how many were processed.
 
-        Small messages go TOGETHER to a transaction: one BEGIN, one COMMIT and one UPDATE of
-        their rows for all of them, which was a quarter of a document's cost. Such a batch
-        commits only when every message in it ends done; any other outcome, an error, or a
-        message that is big or not ours any more rolls it all back, and its messages are then
-        processed one at a time, each in its own transaction, as the rest always are (so a
-        bad message costs its batch's work twice, and never a good message's outcome). Mail
-        arriving ends a batch early (what it has done commits): processing gives way to the
-        SMTP edge between messages, as it does one message at a time.
+        Small messages go up to TOGETHER to a transaction: one BEGIN, one COMMIT and one
+        UPDATE of their rows for all of them, which was a quarter of a document's cost. Each
+        message of a batch runs in a savepoint; the batch ends before a message that is big or
+        not ours any more, and at one that ends otherwise than done or raises (its savepoint is
+        rolled back). What the batch did until then commits, and that message is processed
+        alone, in its own transaction, as every message was before batches (so a bad message
+        costs its own work twice, never a good message's outcome, number or row id). Mail
+        arriving ends a batch early too: processing gives way to the SMTP edge between
+        messages, as it does one message at a time.
 
         On PostgreSQL a batch holds its rows' locks until it commits, a unit's number counter
         among them, so a second process issuing the same unit's documents waits for the whole
@@ -123,63 +124,76 @@ class InboxWorker(Worker):
             async with self._sessions() as session, session.begin():
                 self._held = await queries.claim_inbound(session, self._claimer(), limit=limit)
         ids = list(self._held)
+        alone = False
         while self._held:
             await self._pressure.quiet()
             batch = self._held[:TOGETHER]
-            done = await self._process_together(batch) if len(batch) > 1 else 0
-            if done:
-                del self._held[:done]
-                self.progressed()
-                continue
-            for _ in batch:
-                await self._pressure.quiet()
+            done = 0 if alone or len(batch) == 1 else await self._process_together(batch)
+            # The message a batch stopped before goes alone next: it may be the one that failed.
+            alone = 0 < done < len(batch)
+            if not done:
                 await self._process(self._held[0])
-                self._held.pop(0)
-                self.progressed()
+                done = 1
+            del self._held[:done]
+            self.progressed()
         if ids:
             self._on_processed()
         return len(ids)
 
     async def _process_together(self, ids: list[int]) -> int:
-        """Process small messages in one transaction, all done or none; return how many were
-        (the first ones: fewer when mail began to arrive; 0: nothing of it was kept)."""
+        """Process the longest run of small messages from the start of ids that end done, in one
+        transaction, each in a savepoint of its own; return how many that was (0: the first
+        message is to be processed alone).
+
+        The run stops before a message that is big or not ours any more, at one that ends
+        otherwise than done or raises (its savepoint is rolled back, so nothing it wrote is
+        kept: not a number, not a row id), and when mail begins to arrive."""
         started = time.perf_counter()
         keeper = asyncio.create_task(self._keep_claim(*ids))
+        done: list[int] = []
         try:
             async with self._sessions() as session, session.begin():
                 found = {inbound.id: inbound for inbound in await queries.inbound_messages(session, ids)}
-                inbounds = [found.get(inbound_id) for inbound_id in ids]
-                for inbound in inbounds:
-                    if inbound is None or inbound.claimed_by != self._worker_id or inbound.status != "processing" \
-                            or inbound.attempts > MAX_ATTEMPTS or not inbound.raw or inbound.size >= GIVE_BACK_AFTER:
-                        raise _Apart(f"inbound {ids[inbounds.index(inbound)]} is not a small message of ours")
                 directory = self._directory()
-                for index, inbound in enumerate(inbounds):
-                    assert inbound is not None
-                    if index and self._pressure.arriving():
-                        ids = ids[:index]
+                for inbound_id in ids:
+                    inbound = found.get(inbound_id)
+                    if done and self._pressure.arriving() or not self._ours(inbound) or not inbound.raw \
+                            or inbound.size >= GIVE_BACK_AFTER or inbound.attempts > MAX_ATTEMPTS:
                         break
-                    outcome = await pipeline.run(session=session, config=self._config, directory=directory,
-                                                 signer=self._signer, clock=self._clock, inbound=inbound)
-                    if outcome.status != "done":
-                        raise _Apart(f"inbound {inbound.id}: {outcome.status}")
+                    try:
+                        async with session.begin_nested():
+                            outcome = await pipeline.run(session=session, config=self._config, directory=directory,
+                                                         signer=self._signer, clock=self._clock, inbound=inbound)
+                            if outcome.status != "done":
+                                raise _Apart(outcome.status)
+                    except Exception as exc:  # _Apart, a handler's error, the database: alone, it says which
+                        log.debug("inbound %s: processed alone: %s", inbound_id, exc)
+                        break
+                    done.append(inbound_id)
+                if not done:
+                    return 0
                 result = await session.execute(
                     update(InboundMessage)
-                    .where(InboundMessage.id.in_(ids), InboundMessage.claimed_by == self._worker_id,
+                    .where(InboundMessage.id.in_(done), InboundMessage.claimed_by == self._worker_id,
                            InboundMessage.status == "processing")
-                    .values(status="done", reason=None, processed_at=self._clock.now()))
-                if result.rowcount != len(ids):  # type: ignore[attr-defined]
+                    .values(status="done", reason=None, processed_at=self._clock.now())
+                    .execution_options(synchronize_session=False))
+                if result.rowcount != len(done):  # type: ignore[attr-defined]
                     raise _Apart("taken over by another worker meanwhile")
-        except Exception as exc:  # _Apart, a handler's error, the database: each message alone says which
-            log.debug("inbounds %s: processed one at a time: %s", ids, exc)
+        except Exception as exc:  # the commit, or a takeover: each message alone says which
+            log.debug("inbounds %s: processed one at a time: %s", done, exc)
             return 0
         finally:
             keeper.cancel()
-        metrics.INBOUND_PROCESSED.labels("done").inc(len(ids))
-        each = (time.perf_counter() - started) / len(ids)
-        for _ in ids:
+        metrics.INBOUND_PROCESSED.labels("done").inc(len(done))
+        each = (time.perf_counter() - started) / len(done)
+        for _ in done:
             metrics.PROCESSING_SECONDS.observe(each)
-        return len(ids)
+        return len(done)
+
+    def _ours(self, inbound: InboundMessage | None) -> TypeGuard[InboundMessage]:
+        """Whether a message is still claimed by this worker and under way."""
+        return inbound is not None and inbound.claimed_by == self._worker_id and inbound.status == "processing"
 
     async def _process(self, inbound_id: int) -> None:
         started = time.perf_counter()
@@ -229,7 +243,7 @@ class InboxWorker(Worker):
                 # A message's bytes come with its row; a big one's row holds none (they are kept
                 # apart, storage/blobs.py) and they are read a chunk at a time.
                 inbound = await session.get(InboundMessage, inbound_id)
-                if inbound is None or inbound.claimed_by != self._worker_id or inbound.status != "processing":
+                if not self._ours(inbound):
                     return None
                 if not inbound.raw and inbound.size:
                     set_committed_value(inbound, "raw", await queries.inbound_raw(session, inbound_id))
