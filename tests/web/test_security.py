@@ -29,26 +29,48 @@ def gzip_bomb(inflated: int) -> bytes:
     return body + packer.flush()
 
 
+def cpu_to_inflate(body: bytes) -> float:
+    """The CPU seconds it takes to inflate a gzip body (and drop what comes out)."""
+    started = time.process_time()
+    inflater = zlib.decompressobj(31)
+    while body:
+        inflater.decompress(body, 1 << 20)
+        body = inflater.unconsumed_tail
+    return time.process_time() - started
+
+
 async def test_compressed_request_bodies_are_refused_unread(service: Service) -> None:
     bomb = gzip_bomb(512 << 20)
     assert len(bomb) < 1 << 20
     paths = [("POST", "/api/v1/messages", {}), ("POST", "/api/v1/messages", {"Authorization": "Bearer static-test-token"}),
              ("PATCH", "/api/v1/events/1", {"Authorization": "Bearer static-test-token"}),
              ("POST", "/signin", {}), ("POST", "/telegram/webhook/x", {}), ("POST", "/no/such/page", {})]
-    cpu = time.process_time()
-    async with aiohttp.ClientSession() as http:
-        async def send(method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
-            async with http.request(method, base(service) + path, data=bomb, headers={
-                    **headers, "Content-Encoding": "gzip", "Content-Type": "application/json"}) as response:
-                return response.status, await response.text()
+    # What the service would spend inflating them, measured here and now (not a fixed figure:
+    # it depends on the machine and on what else runs).
+    inflating = cpu_to_inflate(bomb) * len(paths)
 
-        answers = await asyncio.gather(*(send(*request) for request in paths))
-        # Keep the connections open a while, as an attacker would: nothing is inflated meanwhile either.
-        await asyncio.sleep(1)
-    used = time.process_time() - cpu
-    for (method, path, _), (status, text) in zip(paths, answers):
-        assert status == 415 and "Content-Encoding" in text, (method, path, status, text)
-    assert used < 1.5, f"{used:.2f} s of CPU for {len(paths)} refused requests"
+    async def refuse_all() -> float:
+        cpu = time.process_time()
+        async with aiohttp.ClientSession() as http:
+            async def send(method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
+                async with http.request(method, base(service) + path, data=bomb, headers={
+                        **headers, "Content-Encoding": "gzip", "Content-Type": "application/json"}) as response:
+                    return response.status, await response.text()
+
+            answers = await asyncio.gather(*(send(*request) for request in paths))
+            # Keep the connections open a while, as an attacker would: nothing is inflated meanwhile either.
+            await asyncio.sleep(1)
+        for (method, path, _), (status, text) in zip(paths, answers):
+            assert status == 415 and "Content-Encoding" in text, (method, path, status, text)
+        return time.process_time() - cpu
+
+    # The process's CPU counts every thread in it: up to three rounds, so that a burst of other
+    # work (another test's leftovers, a collection) is not taken for inflating. Inflating costs
+    # the same every round.
+    used: list[float] = []
+    while len(used) < 3 and min(used, default=inflating) >= inflating / 2:
+        used.append(await refuse_all())
+    assert min(used) < inflating / 2, f"{used} s of CPU for {len(paths)} refused requests; inflating: {inflating:.2f} s"
     async with aiohttp.ClientSession() as http:
         # An uncompressed body still works, and `identity` is no encoding.
         response = await http.post(f"{base(service)}/api/v1/messages", json={"from": "clerk@test.gov", "to": ["edu"],
