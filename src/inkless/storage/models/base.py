@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, Table, Text
+from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Table, Text, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -43,6 +43,16 @@ def table_of(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+def under_way(table: str, status: str) -> Index:
+    """The index a worker claims a queue's rows of one status from, oldest due first: only the
+    rows in that status are in it (partial), so a claim reads them in order and stops at its
+    limit, however many copies were sent before. (One index on status and due time did not:
+    each copy leaves two dead versions in it, and with a million of them, as after 250,000
+    copies on a PostgreSQL that is not vacuumed, a claim took 230 ms.)"""
+    where = text(f"status = '{status}'")
+    return Index(f"ix_{table}_{status}", "next_attempt_at", "id", postgresql_where=where, sqlite_where=where)
 
 
 class Delivery:

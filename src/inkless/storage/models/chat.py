@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from inkless.storage.models.base import Base, BigId, Delivery, UTCDateTime
+from inkless.storage.models.base import Base, BigId, Delivery, UTCDateTime, under_way
 
 
 class LinkCode(Base):
@@ -56,7 +56,8 @@ class ChatMessage(Delivery, Base):
     """
 
     __tablename__ = "chat_messages"
-    __table_args__ = (Index("ix_chat_messages_status_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_chat_messages_status_due", "status", "next_attempt_at"),
+                      under_way("chat_messages", "queued"), under_way("chat_messages", "sending"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)

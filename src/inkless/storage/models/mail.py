@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from inkless.storage.models.base import Base, BigId, Delivery, UTCDateTime
+from inkless.storage.models.base import Base, BigId, Delivery, UTCDateTime, under_way
 
 
 class InboundMessage(Base):
@@ -64,7 +64,8 @@ class OutboxMessage(Delivery, Base):
     """One outbound message to one envelope recipient, queued until the relay accepts it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),
+                      under_way("outbox", "queued"), under_way("outbox", "sending"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

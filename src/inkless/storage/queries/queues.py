@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Row, and_, func, insert, or_, select, true, update
+from sqlalchemy import ColumnElement, Row, and_, func, insert, literal_column, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -155,13 +155,25 @@ Queued = TypeVar("Queued", OutboxMessage, ChatMessage)
 
 async def claim_due(session: AsyncSession, table: type[Queued], claimer: Claimer, *, limit: int,
                     only: ColumnElement[bool] | None = None) -> list[Queued]:
-    """Claim due messages of a queue (those `only` allows): queued and due, or sending under a
-    claimer that is gone."""
+    """Claim due messages of a queue (those `only` allows): sending under a claimer that is
+    gone, then queued and due, each the oldest due first.
+
+    Two statements, each an ordered read of a partial index (models.base.under_way) that
+    stops at the limit: the rows sent long ago are not in it, and on PostgreSQL the dead
+    versions an index scan meets are marked and skipped from then on, vacuumed or not."""
+    taken = await _claim_due(session, table, claimer, and_(
+        _in(table, "sending"), abandoned(claimer, table.claimed_by, table.claimed_at)), only, limit=limit)
+    if len(taken) < limit:
+        taken += await _claim_due(session, table, claimer, and_(
+            _in(table, "queued"), table.next_attempt_at <= claimer.now), only, limit=limit - len(taken))
+    return sorted(taken, key=lambda row: row.id)
+
+
+async def _claim_due(session: AsyncSession, table: type[Queued], claimer: Claimer, which: ColumnElement[bool],
+                     only: ColumnElement[bool] | None, *, limit: int) -> list[Queued]:
     candidates = (
         select(table.id)
-        .where(or_(and_(table.status == "queued", table.next_attempt_at <= claimer.now),
-                   and_(table.status == "sending", abandoned(claimer, table.claimed_by, table.claimed_at))))
-        .where(true() if only is None else only)
+        .where(which, true() if only is None else only)
         .order_by(table.next_attempt_at, table.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -173,13 +185,20 @@ async def claim_due(session: AsyncSession, table: type[Queued], claimer: Claimer
         .returning(table)
         .execution_options(synchronize_session=False)
     )
-    return sorted(result.scalars().all(), key=lambda row: row.id)
+    return list(result.scalars().all())
+
+
+def _in(table: type[OutboxMessage] | type[ChatMessage], status: str) -> ColumnElement[bool]:
+    """The rows in a status, the status written out in the statement (not a parameter): only
+    then may the planner use the partial index of that status (SQLite's always, PostgreSQL's
+    once a prepared statement's plan is generic)."""
+    return table.status == literal_column(f"'{status}'")
 
 
 async def next_due(session: AsyncSession, table: type[OutboxMessage] | type[ChatMessage],
                    only: ColumnElement[bool] | None = None) -> datetime | None:
     """When the next queued message of a queue (of those `only` allows) falls due (None: nothing queued)."""
-    return await session.scalar(select(table.next_attempt_at).where(table.status == "queued")
+    return await session.scalar(select(table.next_attempt_at).where(_in(table, "queued"))
                                 .where(true() if only is None else only)
                                 .order_by(table.next_attempt_at).limit(1))
 
