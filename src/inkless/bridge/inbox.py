@@ -113,8 +113,9 @@ class InboxWorker(Worker):
         among them, so a second process issuing the same unit's documents waits for the whole
         batch (bench/process: 85 documents/s with one process, 92 with two; one message to a
         transaction gave 54 and 79: each COMMIT waits for its WAL flush). Two processes whose
-        batches take two units' counters in opposite orders deadlock; PostgreSQL ends one of
-        them after deadlock_timeout, and that batch is processed one at a time.
+        batches take two units' counters in opposite orders deadlock; PostgreSQL ends one
+        statement after deadlock_timeout, and that message is rolled back to its savepoint,
+        ends its batch and is processed alone.
 
         When the database goes away halfway (a restart, a failover), the round fails and the
         rest of the batch stays held: the next round goes on with it once the database is

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.office import Office
 from inkless.storage.models import ChatLink, ChatMessage
+from inkless.storage.upsert import insert_in
 
 # Button rows: [[label, callback data], …] per row; callback data is at most 64 bytes.
 Buttons = list[list[list[str]]]
@@ -128,4 +129,4 @@ async def settle(session: AsyncSession, item: str, text: str, *, label: str, now
 
 
 def _insert(session: AsyncSession) -> postgresql.Insert | sqlite.Insert:
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(ChatMessage)
+    return insert_in(session, ChatMessage)

@@ -24,7 +24,6 @@ from xml.etree.ElementTree import Element
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.chat.actions import Actions
@@ -41,6 +40,7 @@ from inkless.office import Office
 from inkless.storage import queries
 from inkless.storage.audit import record
 from inkless.storage.models import ChatMessage, WecomCallback, WecomConversation
+from inkless.storage.upsert import insert_in
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -96,8 +96,7 @@ class WecomAwaiting:
 
     async def set(self, session: AsyncSession, value: str | None) -> None:
         now = self._now()
-        insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(
-            WecomConversation).values(userid=self.userid.lower(), awaiting=value, updated_at=now)
+        insert = insert_in(session, WecomConversation).values(userid=self.userid.lower(), awaiting=value, updated_at=now)
         await session.execute(insert.on_conflict_do_update(index_elements=["userid"],
                                                            set_={"awaiting": value, "updated_at": now}))
 
@@ -200,8 +199,8 @@ class WecomApp:
         await session.execute(delete(WecomCallback).where(
             WecomCallback.seen_at < now - timedelta(seconds=2 * self.settings.replay_window)))
         key = hashlib.sha256(f"{timestamp}:{nonce}".encode()).hexdigest()
-        insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(
-            WecomCallback).values(key=key, seen_at=now).on_conflict_do_nothing(index_elements=["key"])
+        insert = insert_in(session, WecomCallback).values(key=key, seen_at=now) \
+            .on_conflict_do_nothing(index_elements=["key"])
         return (await session.execute(insert.returning(WecomCallback.key))).scalar() is not None
 
     async def _press(self, session: AsyncSession, person: PersonInfo, inbound: Inbound) -> None:

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -28,6 +27,7 @@ from inkless.storage.models import (
     Recipient,
 )
 from inkless.storage.models.base import table_of
+from inkless.storage.upsert import insert_for
 from inkless.storage.visibility import document_visible_to
 
 
@@ -49,8 +49,7 @@ def _counting(dialect: str, counter: type[DocumentCounter] | type[IncomingCounte
     # One statement: the first number of a year inserts the row, every later one increments it
     # (the row stays locked until the transaction ends).
     table = table_of(counter)
-    statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    return statement.on_conflict_do_update(
+    return insert_for(dialect, table).on_conflict_do_update(
         index_elements=[table.c.unit_id, table.c.year], set_={"last": table.c.last + 1}).returning(table.c.last)
 
 

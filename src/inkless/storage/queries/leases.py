@@ -6,18 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, delete, false, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from inkless.storage.models import Lease
+from inkless.storage.upsert import insert_in
 
 
 async def take_lease(session: AsyncSession, name: str, holder: str, *, now: datetime, seconds: float) -> bool:
     """Take or renew the lease `name` for `seconds`: yes when free, expired or already ours."""
-    dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert_fn(Lease).values(name=name, holder=holder, expires_at=now + timedelta(seconds=seconds))
+    statement = insert_in(session, Lease).values(name=name, holder=holder, expires_at=now + timedelta(seconds=seconds))
     statement = statement.on_conflict_do_update(
         index_elements=["name"], set_={"holder": holder, "expires_at": now + timedelta(seconds=seconds)},
         where=or_(Lease.expires_at < now, Lease.holder == holder))

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Row, and_, func, insert, literal_column, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.storage import blobs
@@ -24,6 +23,7 @@ from inkless.storage.models import (
 )
 from inkless.storage.models.base import table_of
 from inkless.storage.queries.leases import Claimer, abandoned
+from inkless.storage.upsert import insert_for
 
 # Which per-recipient table an outbound copy's recipient_id points into, by its kind: the
 # relay's acceptance sets that row's sent_at, a permanent failure its failed and reason.
@@ -35,8 +35,8 @@ RECIPIENT_TABLES: dict[str, type[Recipient] | type[ShortMessageRecipient]] = {
 # never .values(): a compiled statement is cached with the values it was built with.
 _ADD_BODY = insert(table_of(OutboxBody)).returning(table_of(OutboxBody).c.id)
 _ENQUEUE = insert(table_of(OutboxMessage))
-_CLAIM_KEY = {"postgresql": postgresql.insert(table_of(DeliveryKey)).on_conflict_do_nothing(),
-              "sqlite": sqlite.insert(table_of(DeliveryKey)).on_conflict_do_nothing()}
+_CLAIM_KEY = {dialect: insert_for(dialect, table_of(DeliveryKey)).on_conflict_do_nothing()
+              for dialect in ("postgresql", "sqlite")}
 
 
 async def add_outbox_body(session: AsyncSession, data: bytes, *, now: datetime) -> int:

@@ -12,13 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, Select, and_, func, literal_column, or_, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.directory import PersonInfo
 from inkless.storage.models import Approval, Document, DocumentText, Recipient
 from inkless.storage.models.base import table_of
+from inkless.storage.upsert import insert_for
 from inkless.storage.visibility import document_visible_to
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ async def indexed_files(session: AsyncSession, document_id: int, version: int) -
 
 def _indexing(dialect: str) -> Insert:
     table = table_of(DocumentText)
-    statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    statement = insert_for(dialect, table)
     return statement.on_conflict_do_update(index_elements=[table.c.document_id], set_={
         "version": statement.excluded.version, "files": statement.excluded.files,
         "content": statement.excluded.content})
