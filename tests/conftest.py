@@ -154,9 +154,18 @@ class CaptureRelay:
     refuse_mail: str | None = None  # a reply to every MAIL FROM (e.g. "530 5.7.0 authentication required")
     # How often each address was given at RCPT, whatever the answer.
     rcpt_attempts: Counter[str] = field(default_factory=Counter)
+    # Offer PIPELINING (RFC 2920) at EHLO, as Postfix does: Inkless then pipelines its copies.
+    pipelining: bool = True
     server: asyncio.AbstractServer | None = None
     _sessions: weakref.WeakSet[SMTP] = field(default_factory=weakref.WeakSet, init=False, repr=False,
                                               compare=False)
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no EHLO hook
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:

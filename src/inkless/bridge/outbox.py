@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inkless import metrics
 from inkless.bridge import malloc
 from inkless.bridge.pressure import IngestPressure
-from inkless.bridge.relay import Relay, RelayConnection, RelayUnavailable, Result
+from inkless.bridge.relay import LARGE_COPY, Copy, Relay, RelayConnection, RelayUnavailable, Result
 from inkless.clock import Clock
 from inkless.config.sections import RelaySection, WorkerSection
 from inkless.storage import queries
@@ -34,9 +34,6 @@ RECORD_EVERY = 50
 # Bodies read from the database are kept for later rounds up to this many bytes in all; a
 # bigger one is read each round and let go after it, so a 25 MB attachment does not stay.
 BODY_CACHE_BYTES = 4 * 1024 * 1024
-# A copy at least this big is sent one at a time: each send holds the copy two or three times
-# over (ours, the SMTP client's dot-stuffed one, the socket's buffer) until the relay has it.
-LARGE_COPY = 1024 * 1024
 
 
 class OutboxWorker(Worker):
@@ -62,8 +59,8 @@ class OutboxWorker(Worker):
         self._clock = clock
         self._claimer = claimer
         self._worker_id = claimer().worker
+        self._claimed_at, self._lease = datetime.min.replace(tzinfo=timezone.utc), 0.0  # of the batch in hand
         self._bodies: OrderedDict[int, bytes] = OrderedDict()
-        self._large_sends = asyncio.Lock()
         self._recording = asyncio.Lock()
         # Left by a database outage in the middle of a batch (see _deliver).
         self._held_results: list[tuple[OutboxMessage, Result]] = []
@@ -83,8 +80,10 @@ class OutboxWorker(Worker):
         if self._held_results or self._held_unsent:
             await self._settle_held()
         await self._pressure.quiet()
+        claimer = self._claimer()
         async with self._sessions() as session, session.begin():
-            batch = await queries.claim_due(session, OutboxMessage, self._claimer(), limit=self._settings.batch_size)
+            batch = await queries.claim_due(session, OutboxMessage, claimer, limit=self._settings.batch_size)
+        self._claimed_at, self._lease = claimer.now, claimer.lease
         if not batch:
             return 0
         await self._deliver(batch)
@@ -125,29 +124,33 @@ class OutboxWorker(Worker):
                     answered: list[tuple[OutboxMessage, Result]], unavailable: list[str]) -> None:
         """One relay connection: send rows until none are left or the relay goes away."""
         connection: RelayConnection | None = None
+        taken: deque[OutboxMessage] = deque()  # handed to the connection, not answered yet
+
+        def copies() -> Iterator[Copy]:
+            for row in rows:
+                taken.append(row)
+                yield Copy(row.mail_from, row.rcpt, row.headers, bodies[row.body_id])
+
         try:
             connection = await self._relay.connect()
-            for row in rows:
-                await self._pressure.quiet()
-                answered.append((row, await self._send(connection, row, bodies[row.body_id])))
-                if len(answered) >= RECORD_EVERY:
-                    chunk = answered[:]
-                    del answered[:]
-                    try:
-                        await self._record(chunk)
-                    except BaseException:
-                        answered[:0] = chunk  # still unrecorded: _deliver holds them
-                        raise
+            async with contextlib.aclosing(connection.send_all(copies())) as results:
+                async for result in results:
+                    answered.append((taken.popleft(), result))
+                    if len(answered) >= RECORD_EVERY:
+                        chunk = answered[:]
+                        del answered[:]
+                        try:
+                            await self._record(chunk)
+                        except BaseException:
+                            answered[:0] = chunk  # still unrecorded: _deliver holds them
+                            raise
+                    await self._pressure.quiet()
         except RelayUnavailable as exc:
             log.warning("relay: %s", exc)
             unavailable.append(str(exc))
         finally:
             if connection is not None:
                 await connection.close()
-
-    async def _send(self, connection: RelayConnection, row: OutboxMessage, body: bytes) -> Result:
-        async with self._large_sends if len(body) >= LARGE_COPY else contextlib.nullcontext():
-            return await connection.send(row.mail_from, row.rcpt, row.headers, body)
 
     async def _settle_held(self) -> None:
         """Record what a database outage left unrecorded; requeue what it left unsent."""
@@ -194,14 +197,17 @@ class OutboxWorker(Worker):
     async def _record_now(self, results: list[tuple[OutboxMessage, Result]]) -> None:
         now = self._clock.now()
         async with self._sessions() as session, session.begin():
-            # The rest of the batch is still ours: renew the claim, so a slow relay does not
-            # let the lease run out and another process send the same copies again.
-            await session.execute(update(OutboxMessage).where(
-                OutboxMessage.claimed_by == self._worker_id, OutboxMessage.status == "sending",
-            ).values(claimed_at=now))
+            if now - self._claimed_at >= timedelta(seconds=self._lease / 4):
+                # The rest of the batch is still ours: renew the claim, so a slow relay does not
+                # let the lease run out and another process send the same copies again.
+                await session.execute(update(OutboxMessage).where(
+                    OutboxMessage.claimed_by == self._worker_id, OutboxMessage.status == "sending",
+                ).values(claimed_at=now))
+                self._claimed_at = now
             sent = [row for row, result in results if result.ok]
             if sent:
-                await self._mark_sent(session, sent, now)
+                await queries.mark_sent(session, sent, worker=self._worker_id, now=now)
+                metrics.OUTBOUND.labels("sent").inc(len(sent))
             for row, result in results:
                 if result.ok:
                     continue
@@ -212,13 +218,6 @@ class OutboxWorker(Worker):
         for row, _ in results:
             row.status = "recorded"
 
-    async def _mark_sent(self, session: AsyncSession, rows: list[OutboxMessage], now: datetime) -> None:
-        ids = [row.id for row in rows]
-        await session.execute(update(OutboxMessage).where(
-            OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == self._worker_id, OutboxMessage.status == "sending"
-        ).values(status="sent", sent_at=now, attempts=OutboxMessage.attempts + 1, last_error=None))
-        await queries.mark_recipients_sent(session, rows, now)
-        metrics.OUTBOUND.labels("sent").inc(len(rows))
 
     async def _mark_failed(self, session: AsyncSession, row: OutboxMessage, result: Result, now: datetime) -> None:
         reason = result.reason if result.permanent else f"gave up after {row.attempts + 1} attempts: {result.reason}"

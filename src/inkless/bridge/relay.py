@@ -1,17 +1,27 @@
 """Where outbound mail goes: an SMTP relay (aiosmtplib) or a local Maildir.
 
-A relay opens a connection that sends many messages; each send answers Sent, or a
-failure that is transient (retry later) or permanent (the recipient is marked failed).
+A relay opens a connection that sends many messages; each answer is Sent, or a failure
+that is transient (retry later) or permanent (the recipient is marked failed).
+
+To a relay that offers PIPELINING (RFC 2920), small copies go pipelined: the envelope of
+the next copy travels with the text of the one before, so a copy costs one round trip and
+one write instead of four of each. aiosmtplib sets the session up (EHLO, STARTTLS, AUTH)
+and sends what is not pipelined; it has no pipelining of its own (its protocol keeps one
+reply waiting at a time and drops any other), so for the pipelined stretch a small reader
+of replies takes the connection over and gives it back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import re
 import socket
 import time
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
@@ -24,8 +34,30 @@ import aiosmtplib
 PREPARE_APART = 256 * 1024
 PIECE = 1024 * 1024
 WRITE_BLOCK = 256 * 1024
+# A copy at least this big goes to the relay alone: it is held two or three times over (ours,
+# its wire form, the socket's buffer) until the relay has it.
+LARGE_COPY = 1024 * 1024
 _LINE_END = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+# An address written into a pipelined command as it is: printable ASCII without space, < or >.
+# Anything else (an empty recipient, UTF-8) goes through aiosmtplib, which checks and refuses.
+_PLAIN_ADDRESS = re.compile(r"[!-;=?-~]{1,254}")
+MAX_REPLY = 32 * 1024
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One message for the relay: its envelope, its own head and the body it shares with
+    other copies (given apart, so the body is not copied once more to join them)."""
+
+    mail_from: str
+    rcpt: str
+    head: bytes
+    body: bytes = b""
+
+    @property
+    def size(self) -> int:
+        return len(self.head) + len(self.body)
 
 
 @dataclass(frozen=True)
@@ -41,9 +73,10 @@ SENT = Result(ok=True)
 
 
 class RelayConnection(Protocol):
-    async def send(self, mail_from: str, rcpt: str, head: bytes, body: bytes = b"") -> Result:
-        """Send the message head + body (given apart: a copy's own headers and the body it shares
-        with other copies, which is not copied once more to join them)."""
+    def send_all(self, copies: Iterator[Copy]) -> AsyncGenerator[Result, None]:
+        """Send the copies, taking each from `copies` only when it can go out; the relay's
+        answer for each, in order. Raises RelayUnavailable when the relay goes away: the
+        copies taken and not answered have not been accepted."""
         ...
 
     async def close(self) -> None: ...
@@ -79,9 +112,10 @@ class MaildirRelay:
             raise RelayUnavailable(f"maildir {self.path}: {exc.strerror or exc}") from None
         return self
 
-    async def send(self, mail_from: str, rcpt: str, head: bytes, body: bytes = b"") -> Result:
-        # fsync blocks: keep it off the event loop, which is answering SMTP meanwhile.
-        return await asyncio.to_thread(self._write, mail_from, rcpt, head, body)
+    async def send_all(self, copies: Iterator[Copy]) -> AsyncGenerator[Result, None]:
+        for copy in copies:
+            # fsync blocks: keep it off the event loop, which is answering SMTP meanwhile.
+            yield await asyncio.to_thread(self._write, copy.mail_from, copy.rcpt, copy.head, copy.body)
 
     def _write(self, mail_from: str, rcpt: str, head: bytes, body: bytes) -> Result:
         self._counter += 1
@@ -124,6 +158,7 @@ class SmtpRelay:
         self.start_tls: bool | None = {"require": True, "true": True, "off": False, "false": False}.get(starttls)
         self.hostname = hostname
         self.timeout = timeout
+        self._large_sends = asyncio.Lock()  # one LARGE_COPY at a time over all connections
 
     def __repr__(self) -> str:  # never show the password
         return f"SmtpRelay({self.host}:{self.port})"
@@ -141,14 +176,89 @@ class SmtpRelay:
             raise RelayUnavailable(f"relay answered {exc.code} {exc.message}") from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise RelayUnavailable(f"relay unreachable: {type(exc).__name__}: {exc}") from None
-        return _SmtpConnection(client)
+        return _SmtpConnection(client, self._large_sends, self.timeout)
 
 
 class _SmtpConnection:
-    def __init__(self, client: aiosmtplib.SMTP) -> None:
+    def __init__(self, client: aiosmtplib.SMTP, large_sends: asyncio.Lock, timeout: float) -> None:
         self.client = client
+        self._large_sends = large_sends
+        self._timeout = timeout
 
-    async def send(self, mail_from: str, rcpt: str, head: bytes, body: bytes = b"") -> Result:
+    async def send_all(self, copies: Iterator[Copy]) -> AsyncGenerator[Result, None]:
+        ahead = _Ahead(copies)
+        try:
+            await self._greet()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise RelayUnavailable(f"relay refused the greeting: {type(exc).__name__}: {exc}") from None
+        pipelining = self.client.supports_extension("pipelining")
+        while (copy := ahead.take()) is not None:
+            if pipelining and _pipelined(copy):
+                ahead.put_back(copy)
+                async for result in self._pipeline(ahead):
+                    yield result
+            else:
+                yield await self.send(copy)
+
+    async def _pipeline(self, ahead: _Ahead) -> AsyncGenerator[Result, None]:
+        """Send copies pipelined while the next one is small and plainly addressed.
+
+        Each write is the text of one copy, its final dot and the next copy's MAIL, RCPT and
+        DATA; the replies come back in order (RFC 2920). A copy's text goes only after its
+        354, so a refused envelope never lets the text be read as commands; after a refused
+        envelope, RSET clears what the relay may still hold of it."""
+        client = self.client
+        transport = cast(asyncio.WriteTransport | None, client.transport)
+        if transport is None or client.protocol is None:
+            raise RelayUnavailable("relay connection lost")
+        replies = _Replies(transport, self._timeout)
+        transport.set_protocol(replies)
+        size = client.supports_extension("size")
+        try:
+            current = _Prepared.of(ahead.take(_pipelined), size)
+            if current is not None:
+                await replies.write(current.envelope, 3)
+            reset = False
+            while current is not None:
+                answers = await replies.read(3 + reset)
+                mail, rcpt, data = answers[-3:]
+                _closing(answers)
+                if mail.code // 100 == 5 and mail.code != 552:
+                    raise RelayUnavailable(f"relay refused the sender: {mail.code} {mail.message}")
+                if data.code == 354 and mail.code // 100 == rcpt.code // 100 == 2:
+                    following = _Prepared.of(ahead.take(_pipelined), size)
+                    await replies.write(current.text + b".\r\n" + (following.envelope if following else b""),
+                                        4 if following else 1)
+                    (done,) = await replies.read(1)
+                    _closing([done])
+                    yield SENT if done.code == 250 else _classify(done.code, done.message)
+                    current, reset = following, False
+                    continue
+                if data.code == 354:  # a relay that starts DATA without a recipient: end it empty
+                    await replies.write(b".\r\n", 1)
+                    _closing(await replies.read(1))
+                refused = next(answer for answer in (mail, rcpt, data) if answer.code // 100 != 2)
+                yield _classify(refused.code, refused.message)
+                current, reset = _Prepared.of(ahead.take(_pipelined), size), True
+                if current is not None:
+                    await replies.write(b"RSET\r\n" + current.envelope, 4)
+                else:  # what comes next (if anything) goes through aiosmtplib: leave no envelope behind
+                    await replies.write(b"RSET\r\n", 1)
+                    _closing(await replies.read(1))
+        except (ConnectionError, OSError, TimeoutError, aiosmtplib.SMTPException) as exc:
+            transport.abort()  # out of step with the relay: nothing more on this connection
+            raise RelayUnavailable(f"relay connection lost: {type(exc).__name__}: {exc}") from None
+        finally:
+            if replies.outstanding and not transport.is_closing():
+                transport.abort()  # left with replies owed (the caller stopped early): not reusable
+            transport.set_protocol(client.protocol)
+
+    async def send(self, copy: Copy) -> Result:
+        """One copy through aiosmtplib, a transaction at a time."""
+        async with self._large_sends if copy.size >= LARGE_COPY else contextlib.nullcontext():
+            return await self._send(copy.mail_from, copy.rcpt, copy.head, copy.body)
+
+    async def _send(self, mail_from: str, rcpt: str, head: bytes, body: bytes) -> Result:
         try:
             if len(head) + len(body) >= PREPARE_APART:
                 errors = await self._send_prepared(mail_from, rcpt, head, body)
@@ -186,11 +296,7 @@ class _SmtpConnection:
         time as the relay takes it."""
         client = self.client
         pieces, size = await asyncio.to_thread(_wire_form_of_parts, head, body)
-        if client.is_ehlo_or_helo_needed:  # first use, or just after STARTTLS: SIZE needs EHLO's answer
-            try:
-                await client.ehlo()
-            except aiosmtplib.SMTPHeloError:
-                await client.helo()
+        await self._greet()
         await client.mail(mail_from, options=[f"SIZE={size}"] if client.supports_extension("size") else [])
         await client.rcpt(rcpt)
         started = await client.execute_command(b"DATA")
@@ -209,6 +315,14 @@ class _SmtpConnection:
         if done.code != 250:
             raise aiosmtplib.SMTPDataError(done.code, done.message)
         return {}
+
+    async def _greet(self) -> None:
+        """EHLO (HELO if refused) unless done: what the relay offers (PIPELINING, SIZE) is in its answer."""
+        if self.client.is_ehlo_or_helo_needed:  # first use, or just after STARTTLS
+            try:
+                await self.client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await self.client.helo()
 
     async def _write(self, pieces: list[memoryview]) -> None:
         """The text and the final dot, a block at a time: each block waits until the relay
@@ -237,6 +351,138 @@ class _SmtpConnection:
             await self.client.quit()
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             self.client.close()
+
+
+class _Ahead:
+    """The copies still to send, with a look at the next one."""
+
+    def __init__(self, copies: Iterator[Copy]) -> None:
+        self._copies = copies
+        self._back: Copy | None = None
+
+    def take(self, only: Callable[[Copy], bool] | None = None) -> Copy | None:
+        """The next copy; None when there is none, or when it is not `only`'s kind (it stays next)."""
+        copy, self._back = self._back, None
+        if copy is None:
+            copy = next(self._copies, None)
+        if copy is not None and only is not None and not only(copy):
+            self._back = copy
+            return None
+        return copy
+
+    def put_back(self, copy: Copy) -> None:
+        self._back = copy
+
+
+def _pipelined(copy: Copy) -> bool:
+    """Small, and addressed in plain ASCII: the rest goes a transaction at a time."""
+    return (copy.size < PREPARE_APART and _PLAIN_ADDRESS.fullmatch(copy.rcpt) is not None
+            and (not copy.mail_from or _PLAIN_ADDRESS.fullmatch(copy.mail_from) is not None))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A copy as the pipeline writes it: MAIL, RCPT and DATA in one piece, and the text."""
+
+    envelope: bytes
+    text: bytes
+
+    @classmethod
+    def of(cls, copy: Copy | None, size: bool) -> _Prepared | None:
+        if copy is None:
+            return None
+        text, length = _wire_form(copy.head + copy.body)
+        option = f" SIZE={length}" if size else ""  # RFC 1870: in CRLF form, before dot-stuffing
+        envelope = f"MAIL FROM:<{copy.mail_from}>{option}\r\nRCPT TO:<{copy.rcpt}>\r\nDATA\r\n"
+        return cls(envelope.encode("ascii"), text)
+
+
+def _closing(answers: list[aiosmtplib.SMTPResponse]) -> None:
+    """421: the relay is closing the connection (RFC 5321 §3.8), whatever the command was."""
+    for answer in answers:
+        if answer.code == 421:
+            raise RelayUnavailable(f"relay closing the connection: {answer.code} {answer.message}")
+
+
+class _Replies(asyncio.Protocol):
+    """Reads the relay's replies while commands are pipelined: each complete reply (one line,
+    or several joined by `-` continuations) is kept in order until it is read."""
+
+    def __init__(self, transport: asyncio.WriteTransport, timeout: float) -> None:
+        self._transport = transport
+        self._timeout = timeout
+        self._buffer = bytearray()
+        self._lines: list[bytes] = []  # the lines of a reply that goes on
+        self._replies: deque[aiosmtplib.SMTPResponse] = deque()
+        self._arrived = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._lost: Exception | None = None
+        self.outstanding = 0  # replies owed for what was written
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while (end := self._buffer.find(b"\n")) >= 0:
+            line = bytes(self._buffer[:end + 1])
+            del self._buffer[:end + 1]
+            if not line[:3].isdigit():
+                self._fail(aiosmtplib.SMTPResponseException(-1, f"malformed reply: {line[:80]!r}"))
+                return
+            self._lines.append(line)
+            if line[3:4] != b"-":
+                message = b"\n".join(part[4:].strip(b" \t\r\n") for part in self._lines)
+                self._replies.append(aiosmtplib.SMTPResponse(int(line[:3]),
+                                                             message.decode("utf-8", "surrogateescape")))
+                self._lines = []
+                self._arrived.set()
+        if len(self._buffer) + sum(map(len, self._lines)) > MAX_REPLY:
+            self._fail(aiosmtplib.SMTPResponseException(-1, "reply too long"))
+
+    def eof_received(self) -> bool:
+        self._fail(aiosmtplib.SMTPServerDisconnected("the relay closed the connection"))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(aiosmtplib.SMTPServerDisconnected(f"connection lost: {exc}" if exc else "connection lost"))
+        self._writable.set()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    def _fail(self, exc: Exception) -> None:
+        if self._lost is None:
+            self._lost = exc
+        self._arrived.set()
+
+    async def write(self, data: bytes, replies: int) -> None:
+        """Write what asks for `replies` replies, then wait (at most the relay timeout) while
+        the relay has too much unread."""
+        if self._lost is not None:
+            raise self._lost
+        self._transport.write(data)
+        self.outstanding += replies
+        if not self._writable.is_set():
+            async with asyncio.timeout(self._timeout):
+                await self._writable.wait()
+
+    async def read(self, count: int) -> list[aiosmtplib.SMTPResponse]:
+        """The next `count` replies, each within the relay timeout of the one before. Replies that
+        came before the connection was lost are still given."""
+        answers: list[aiosmtplib.SMTPResponse] = []
+        while len(answers) < count:
+            if self._replies:
+                answers.append(self._replies.popleft())
+                self.outstanding -= 1
+                continue
+            if self._lost is not None:
+                raise self._lost
+            self._arrived.clear()
+            async with asyncio.timeout(self._timeout):
+                await self._arrived.wait()
+        return answers
 
 
 def _wire_form(data: bytes) -> tuple[bytes, int]:

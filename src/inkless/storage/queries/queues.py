@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Row, and_, func, insert, literal_column, select, true, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, func, insert, literal_column, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.storage import blobs
@@ -37,6 +37,15 @@ _ADD_BODY = insert(table_of(OutboxBody)).returning(table_of(OutboxBody).c.id)
 _ENQUEUE = insert(table_of(OutboxMessage))
 _CLAIM_KEY = {dialect: insert_for(dialect, table_of(DeliveryKey)).on_conflict_do_nothing()
               for dialect in ("postgresql", "sqlite")}
+_COPIES = table_of(OutboxMessage)
+_COPIES_SENT = update(_COPIES).where(
+    _COPIES.c.id.in_(bindparam("ids", expanding=True)), _COPIES.c.claimed_by == bindparam("worker"),
+    _COPIES.c.status == "sending",
+).values(status="sent", sent_at=bindparam("now"), attempts=_COPIES.c.attempts + 1, last_error=None)
+_RECIPIENTS_SENT = {
+    kind: update(table).where(table.c.id.in_(bindparam("ids", expanding=True)), table.c.sent_at.is_(None))
+    .values(sent_at=bindparam("now"))
+    for kind, table in ((kind, table_of(model)) for kind, model in RECIPIENT_TABLES.items())}
 
 
 async def add_outbox_body(session: AsyncSession, data: bytes, *, now: datetime) -> int:
@@ -217,13 +226,16 @@ async def queue_depths(session: AsyncSession) -> dict[str, int]:
     }
 
 
-async def mark_recipients_sent(session: AsyncSession, copies: Sequence[OutboxMessage], now: datetime) -> None:
-    """The relay accepted these copies: their recipients' rows say sent (the first time only)."""
-    for kind, table in RECIPIENT_TABLES.items():
+async def mark_sent(session: AsyncSession, copies: Sequence[OutboxMessage], *, worker: str, now: datetime) -> int:
+    """The relay accepted these copies, which `worker` claimed: they are sent, and their
+    recipients' rows say so (the first time only). Returns how many copies were still the
+    worker's (another process may have taken one over after the lease ran out)."""
+    result = await session.execute(_COPIES_SENT, {"ids": [c.id for c in copies], "worker": worker, "now": now})
+    for kind, statement in _RECIPIENTS_SENT.items():
         recipient_ids = [c.recipient_id for c in copies if c.recipient_id is not None and c.kind == kind]
         if recipient_ids:
-            await session.execute(update(table).where(table.id.in_(recipient_ids), table.sent_at.is_(None))
-                                  .values(sent_at=now))
+            await session.execute(statement, {"ids": recipient_ids, "now": now})
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def mark_recipient_failed(session: AsyncSession, copy: OutboxMessage, reason: str | None) -> None:
