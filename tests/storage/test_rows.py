@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.storage import migrate, queries
 from inkless.storage.engine import create_engine, session_factory
-from inkless.storage.models import Document, Recipient
+from inkless.storage.models import Document, OutboxMessage, Recipient
 from tests.conftest import build_config
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
@@ -73,3 +73,22 @@ async def test_document_numbers_count_up_per_unit_and_year(sessions: async_sessi
     async with sessions() as session, session.begin():
         numbers.append(await queries.next_document_serial(session, "office", 2026))
     assert numbers == [1, 2, 3, 1, 1, 4, 5]
+
+
+@pytest.mark.parametrize("count", [3, 300], ids=["a-few", "many-at-once"])
+async def test_queued_copies_keep_their_own_envelope_and_head_in_order(
+        sessions: async_sessionmaker[AsyncSession], count: int) -> None:
+    # 300 goes the bulk way on PostgreSQL (COPY), 3 through SQLAlchemy: the rows must not differ.
+    copies = [queries.OutboundCopy(kind="document" if i % 4 else "notice", mail_from=f"bounce+d{i:x}-1-x@oa.test.gov",
+                                   rcpt=f"staff{(i * 37) % count:05d}@test.gov",
+                                   headers=f"Subject: 第{i}份\r\n".encode() * (i % 3 + 1) + bytes([0, 255]),
+                                   recipient_id=None if i % 4 == 0 else 10_000 - i) for i in range(count)]
+    async with sessions() as session, session.begin():
+        body_id = await queries.add_outbox_body(session, b"the shared body\r\n", now=NOW)
+        await queries.enqueue(session, copies, body_id=body_id, now=NOW)
+    async with sessions() as session:
+        rows = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    assert [(r.kind, r.mail_from, r.rcpt, r.headers, r.recipient_id) for r in rows] == [
+        (c.kind, c.mail_from, c.rcpt, c.headers, c.recipient_id) for c in copies]
+    assert {(r.body_id, r.status, r.attempts, r.created_at, r.next_attempt_at, r.claimed_by) for r in rows} == {
+        (body_id, "queued", 0, NOW, NOW, None)}

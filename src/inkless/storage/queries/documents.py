@@ -15,6 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.dml import ReturningInsert
 
 from inkless.storage import blobs
+from inkless.storage.bulk import bulk, fetch
 from inkless.storage.models import (
     Approval,
     Attachment,
@@ -57,6 +58,13 @@ _NEXT_SERIAL = {(dialect, kind): _counting(dialect, counter) for dialect in ("po
                 for kind, counter in (("document", DocumentCounter), ("incoming", IncomingCounter))}
 _ADD_RECIPIENTS = insert(table_of(Recipient)).returning(table_of(Recipient).c.id, table_of(Recipient).c.copy_number)
 _ADD_UNITS = insert(table_of(DocumentUnit))
+# add_recipients of many on PostgreSQL: one statement, the copy numbers from the arrays' order.
+_PG_ADD_RECIPIENTS = (
+    "INSERT INTO recipients (document_id, person_id, email, name, failed, signs_for, copy_number)"
+    " SELECT $1, person_id, email, name, false, signs_for, copy_number"
+    " FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[])"
+    " WITH ORDINALITY AS recipient(person_id, email, name, signs_for, copy_number)"
+    " RETURNING id, copy_number")
 
 
 async def _next_serial(session: AsyncSession, kind: str, unit_id: str, year: int) -> int:
@@ -74,6 +82,12 @@ async def add_recipients(
     if not people:
         return []
     units = signs_for if signs_for is not None else [None] * len(people)
+    if bulk(session, len(people)):
+        person_ids, emails, names = zip(*people, strict=True)
+        rows = await fetch(session, _PG_ADD_RECIPIENTS, document_id, list(person_ids), list(emails), list(names),
+                           list(units))
+        numbered = {int(copy_number): int(recipient_id) for recipient_id, copy_number in rows}
+        return [numbered[number] for number in range(1, len(people) + 1)]
     # Each id is matched to its row by the copy number it comes back with, not by position:
     # SQLite returns the rows of a multi-row INSERT in no promised order, and asking for the
     # parameters' order makes SQLAlchemy insert one row per statement there (10,000 for a

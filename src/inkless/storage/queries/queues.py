@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Row, and_, bindparam, func, insert, litera
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.storage import blobs
+from inkless.storage.bulk import bulk, copy_rows
 from inkless.storage.models import (
     ChatMessage,
     DeliveryKey,
@@ -35,6 +36,8 @@ RECIPIENT_TABLES: dict[str, type[Recipient] | type[ShortMessageRecipient]] = {
 # never .values(): a compiled statement is cached with the values it was built with.
 _ADD_BODY = insert(table_of(OutboxBody)).returning(table_of(OutboxBody).c.id)
 _ENQUEUE = insert(table_of(OutboxMessage))
+_ENQUEUE_COLUMNS = ("created_at", "kind", "mail_from", "rcpt", "headers", "body_id", "recipient_id", "status",
+                    "attempts", "next_attempt_at")
 _CLAIM_KEY = {dialect: insert_for(dialect, table_of(DeliveryKey)).on_conflict_do_nothing()
               for dialect in ("postgresql", "sqlite")}
 _COPIES = table_of(OutboxMessage)
@@ -90,6 +93,10 @@ class OutboundCopy:
 async def enqueue(session: AsyncSession, copies: Sequence[OutboundCopy], *, body_id: int, now: datetime) -> None:
     """Queue copies sharing one body; they are sent after the surrounding transaction commits."""
     if not copies:
+        return
+    if bulk(session, len(copies)):
+        await copy_rows(session, "outbox", _ENQUEUE_COLUMNS, [
+            (now, c.kind, c.mail_from, c.rcpt, c.headers, body_id, c.recipient_id, "queued", 0, now) for c in copies])
         return
     await session.execute(
         _ENQUEUE,
