@@ -142,14 +142,15 @@ async def issue_document(
             rcpt=person.email, headers=headers + body.head(personal), recipient_id=recipient_id))
     await queries.enqueue(session, copies, body_id=body_id, now=now)
     excerpt = version.body.strip()[:300]
+    bot_text = compose.urgent_subject("", document.urgency) + text(
+        language, "bot_document", title=document.title, number=document.number or document.incoming_number,
+        unit=document.source_organ or unit.name, excerpt=excerpt)
+    ack_button = text(language, "bot_ack_button")
+    in_chat = await chat.addresses(session, office, (person.id for person in people))  # of thousands, a few
     await chat.notify(session, office, [chat.Notification(
         person_id=person.id, key=f"document:{recipient_id}", kind="document", item=f"d{recipient_id}",
-        text=compose.urgent_subject("", document.urgency) + text(
-            language, "bot_document", title=document.title, number=document.number or document.incoming_number,
-                  unit=document.source_organ or unit.name,
-                  excerpt=excerpt),
-        buttons=[[[text(language, "bot_ack_button"), f"ack:{recipient_id}"]]])
-        for person, recipient_id in zip(people, recipient_ids, strict=True)], now=now)
+        text=bot_text, buttons=[[[ack_button, f"ack:{recipient_id}"]]])
+        for person, recipient_id in zip(people, recipient_ids, strict=True) if person.id in in_chat], now=now)
     await index_for_search(session, document, version, attachments, new=not signed_off)
     await publication.review(session, office, document, now=now, signed_off=signed_off)
     await _notify_sender(session, document, count=len(people), office=office, now=now, tracking_url=tracking_url)

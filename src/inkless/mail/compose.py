@@ -94,7 +94,8 @@ def body_entity(text: str, attachments: Iterable[ParsedAttachment] = ()) -> byte
 
 def _needs_base64(text: str) -> bool:
     # Mostly non-ASCII text (Chinese) is smaller in base64 than in quoted-printable.
-    return sum(1 for ch in text if ord(ch) > 127) > len(text) // 4
+    # Characters past ASCII, counted by the codec rather than one by one (once per copy).
+    return len(text) - len(text.encode("ascii", "ignore")) > len(text) // 4
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def personal_headers(
         ("From", from_),
         ("To", to),
         ("Subject", subject),
-        ("Date", format_datetime(date)),
+        ("Date", _date(date)),
         ("Message-ID", message_id),
     ]
     if reply_to:
@@ -146,6 +147,12 @@ def personal_headers(
     fields.append(("Auto-Submitted", auto_submitted))
     fields.extend(extra)
     return header_block(fields)
+
+
+@functools.lru_cache(maxsize=16)
+def _date(date: datetime) -> str:
+    """The Date field's value: once for all the copies of a document, which share it."""
+    return format_datetime(date)
 
 
 @dataclass(frozen=True)
@@ -180,8 +187,11 @@ def text_part(text: str) -> bytes:
         part.set_content(_encodable(text), subtype="plain", charset="utf-8")
         del part["MIME-Version"]
         return part.as_bytes(policy=POLICY)
-    data = b"\r\n".join(_encodable(text).encode("utf-8").splitlines()) + b"\r\n"
-    lines = (binascii.b2a_base64(data[start:start + 57], newline=False) for start in range(0, len(data), 57))
+    data = b"\r\n".join(text.encode("utf-8", errors="replace").splitlines()) + b"\r\n"
+    # 57 bytes to a 76-character line, as the email package writes it; 57 is a multiple of 3,
+    # so the lines of the whole text's base64 are the same as those of each 57 bytes.
+    encoded = binascii.b2a_base64(data, newline=False)
+    lines = [encoded[start:start + 76] for start in range(0, len(encoded), 76)]
     return _BASE64_TEXT_HEAD + b"\r\n".join(lines) + b"\r\n"
 
 
