@@ -133,3 +133,38 @@ async def test_a_relay_that_stops_answering_mid_pipeline_leaves_the_rest_unanswe
             async for _ in collect():
                 pass
     assert [r.ok for r in results] == [True]
+
+
+@pytest.mark.parametrize("stall", ["no-reply", "no-reading"])
+async def test_a_relay_that_stalls_mid_pipeline_is_given_up_after_the_timeout(stall: str) -> None:
+    """The relay stops answering (or stops reading a copy's text): after relay.timeout the
+    connection is dropped and reported unavailable, rather than waited on for ever."""
+    stop = asyncio.Event()
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 relay.test ESMTP\r\n")
+        await reader.readline()
+        writer.write(b"250-relay.test\r\n250 PIPELINING\r\n")
+        for _ in range(3):
+            await reader.readline()
+        if stall == "no-reading":
+            writer.write(b"250 ok\r\n250 ok\r\n354 go\r\n")  # then reads nothing of the text
+        await stop.wait()
+        writer.close()
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    big = b"x" * 76 + b"\r\n"
+    connection = await SmtpRelay(f"smtp://127.0.0.1:{port}?starttls=off", hostname="oa.test.gov",
+                                 timeout=1).connect()
+    started = asyncio.get_running_loop().time()
+    try:
+        with pytest.raises(RelayUnavailable, match="did not answer within 1 s"):
+            async for _ in connection.send_all(iter([copy("a@test.gov", body=big * (PREPARE_APART // len(big) - 40))])):
+                pass
+    finally:
+        stop.set()
+        await connection.close()
+        server.close()
+        await server.wait_closed()
+    assert 1 <= asyncio.get_running_loop().time() - started < 5

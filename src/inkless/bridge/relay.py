@@ -249,6 +249,7 @@ class _SmtpConnection:
             transport.abort()  # out of step with the relay: nothing more on this connection
             raise RelayUnavailable(f"relay connection lost: {type(exc).__name__}: {exc}") from None
         finally:
+            replies.close()
             if replies.outstanding and not transport.is_closing():
                 transport.abort()  # left with replies owed (the caller stopped early): not reusable
             transport.set_protocol(client.protocol)
@@ -406,37 +407,47 @@ def _closing(answers: list[aiosmtplib.SMTPResponse]) -> None:
 
 class _Replies(asyncio.Protocol):
     """Reads the relay's replies while commands are pipelined: each complete reply (one line,
-    or several joined by `-` continuations) is kept in order until it is read."""
+    or several joined by `-` continuations) is kept in order until it is read.
+
+    A copy costs one read here, so waiting is kept cheap: a future per wait, and one timer
+    per connection that looks every half timeout for a wait (for replies, or for the relay
+    to take what was written) older than the timeout, instead of a timer per wait."""
 
     def __init__(self, transport: asyncio.WriteTransport, timeout: float) -> None:
+        self._loop = asyncio.get_running_loop()
         self._transport = transport
         self._timeout = timeout
-        self._buffer = bytearray()
+        self._buffer = b""  # the start of a line
         self._lines: list[bytes] = []  # the lines of a reply that goes on
+        self._held = 0  # bytes in both
         self._replies: deque[aiosmtplib.SMTPResponse] = deque()
-        self._arrived = asyncio.Event()
-        self._writable = asyncio.Event()
-        self._writable.set()
+        self._waiter: asyncio.Future[None] | None = None
+        self._waiting_since = 0.0
+        self._paused = False
         self._lost: Exception | None = None
         self.outstanding = 0  # replies owed for what was written
+        self._watch = self._loop.call_later(timeout / 2, self._look)
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while (end := self._buffer.find(b"\n")) >= 0:
-            line = bytes(self._buffer[:end + 1])
-            del self._buffer[:end + 1]
-            if not line[:3].isdigit():
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        for line in lines:
+            code = line[:3]
+            if not code.isdigit():
                 self._fail(aiosmtplib.SMTPResponseException(-1, f"malformed reply: {line[:80]!r}"))
                 return
-            self._lines.append(line)
-            if line[3:4] != b"-":
-                message = b"\n".join(part[4:].strip(b" \t\r\n") for part in self._lines)
-                self._replies.append(aiosmtplib.SMTPResponse(int(line[:3]),
-                                                             message.decode("utf-8", "surrogateescape")))
-                self._lines = []
-                self._arrived.set()
-        if len(self._buffer) + sum(map(len, self._lines)) > MAX_REPLY:
+            if line[3:4] == b"-":
+                self._lines.append(line[4:].strip())
+                self._held += len(line)
+                continue
+            message = line[4:].strip()
+            if self._lines:
+                message = b"\n".join([*self._lines, message])
+                self._lines, self._held = [], 0
+            self._replies.append(aiosmtplib.SMTPResponse(int(code), message.decode("utf-8", "surrogateescape")))
+        if self._held + len(self._buffer) > MAX_REPLY:
             self._fail(aiosmtplib.SMTPResponseException(-1, "reply too long"))
+        elif lines:
+            self._wake()
 
     def eof_received(self) -> bool:
         self._fail(aiosmtplib.SMTPServerDisconnected("the relay closed the connection"))
@@ -444,18 +455,36 @@ class _Replies(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(aiosmtplib.SMTPServerDisconnected(f"connection lost: {exc}" if exc else "connection lost"))
-        self._writable.set()
 
     def pause_writing(self) -> None:
-        self._writable.clear()
+        self._paused = True
 
     def resume_writing(self) -> None:
-        self._writable.set()
+        self._paused = False
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def _fail(self, exc: Exception) -> None:
         if self._lost is None:
             self._lost = exc
-        self._arrived.set()
+        self._wake()
+
+    def _look(self) -> None:
+        if self._waiter is not None and self._loop.time() - self._waiting_since >= self._timeout:
+            self._fail(TimeoutError(f"the relay did not answer within {self._timeout:g} s"))
+        elif self._lost is None:
+            self._watch = self._loop.call_later(self._timeout / 2, self._look)
+
+    async def _wait(self) -> None:
+        self._waiter = self._loop.create_future()
+        self._waiting_since = self._loop.time()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
     async def write(self, data: bytes, replies: int) -> None:
         """Write what asks for `replies` replies, then wait (at most the relay timeout) while
@@ -464,25 +493,21 @@ class _Replies(asyncio.Protocol):
             raise self._lost
         self._transport.write(data)
         self.outstanding += replies
-        if not self._writable.is_set():
-            async with asyncio.timeout(self._timeout):
-                await self._writable.wait()
+        while self._paused and self._lost is None:
+            await self._wait()
 
     async def read(self, count: int) -> list[aiosmtplib.SMTPResponse]:
         """The next `count` replies, each within the relay timeout of the one before. Replies that
         came before the connection was lost are still given."""
-        answers: list[aiosmtplib.SMTPResponse] = []
-        while len(answers) < count:
-            if self._replies:
-                answers.append(self._replies.popleft())
-                self.outstanding -= 1
-                continue
+        while len(self._replies) < count:
             if self._lost is not None:
                 raise self._lost
-            self._arrived.clear()
-            async with asyncio.timeout(self._timeout):
-                await self._arrived.wait()
-        return answers
+            await self._wait()
+        self.outstanding -= count
+        return [self._replies.popleft() for _ in range(count)]
+
+    def close(self) -> None:
+        self._watch.cancel()
 
 
 def _wire_form(data: bytes) -> tuple[bytes, int]:
