@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from inkless.storage.models.base import Base, BigId, Delivery, UTCDateTime, under_way
@@ -64,8 +64,9 @@ class OutboxMessage(Delivery, Base):
     """One outbound message to one envelope recipient, queued until the relay accepts it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),
-                      under_way("outbox", "queued"), under_way("outbox", "sending"))
+    __table_args__ = (under_way("outbox", "queued"), under_way("outbox", "sending"),
+                      Index("ix_outbox_failed", "id", postgresql_where=text("status = 'failed'"),
+                            sqlite_where=text("status = 'failed'")))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
