@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -117,30 +117,31 @@ async def issue_document(
     subject = compose.urgent_subject(f"{tag}{document.title}（{document.number or document.incoming_number}）",
                                      document.urgency)
     from_ = compose.mailbox(unit.name, config.local_address(unit.id))
-    copies = []
-    for index, (person, recipient_id) in enumerate(zip(people, recipient_ids, strict=True)):
-        if index % 200 == 199:
-            # Composing thousands of copies is CPU work: let SMTP sessions and claim renewal run.
-            await asyncio.sleep(0)
-        ack = signer.local_part(Token("ack", "d", recipient_id, person.id))
-        headers = compose.personal_headers(
-            from_=from_,
-            to=compose.mailbox(person.name, person.email),
-            subject=subject,
-            message_id=copy_message_id(signer, recipient_id, person.id),
-            date=now,
-            reply_to=signer.address(Token("reply", "d", recipient_id, person.id)),
-            receipt_to=signer.address(Token("receipt", "d", recipient_id, person.id)),
-            extra=[("X-Inkless-Document", str(document.id)), *compose.urgency_headers(document.urgency)],
-        )
-        personal = (_role_line(person, reach, language) + f"{text(language, 'copy_number')}: {index + 1:06d}\n"
-                    + text_before_link
-                    + _forward_hint(signs_for[index], directory, language)
-                    + text(language, "ack_link", url=f"{config.web.base_url}/ack/{ack}") + "\n")
-        copies.append(queries.OutboundCopy(
-            kind="document", mail_from=signer.address(Token("bounce", "d", recipient_id, person.id)),
-            rcpt=person.email, headers=headers + body.head(personal), recipient_id=recipient_id))
-    await queries.enqueue(session, copies, body_id=body_id, now=now)
+    async def copies() -> AsyncIterator[queries.OutboundCopy]:
+        for index, (person, recipient_id) in enumerate(zip(people, recipient_ids, strict=True)):
+            if index % 200 == 199:
+                # Composing thousands of copies is CPU work: let SMTP sessions and claim renewal run.
+                await asyncio.sleep(0)
+            ack = signer.local_part(Token("ack", "d", recipient_id, person.id))
+            headers = compose.personal_headers(
+                from_=from_,
+                to=compose.mailbox(person.name, person.email),
+                subject=subject,
+                message_id=copy_message_id(signer, recipient_id, person.id),
+                date=now,
+                reply_to=signer.address(Token("reply", "d", recipient_id, person.id)),
+                receipt_to=signer.address(Token("receipt", "d", recipient_id, person.id)),
+                extra=[("X-Inkless-Document", str(document.id)), *compose.urgency_headers(document.urgency)],
+            )
+            personal = (_role_line(person, reach, language) + f"{text(language, 'copy_number')}: {index + 1:06d}\n"
+                        + text_before_link
+                        + _forward_hint(signs_for[index], directory, language)
+                        + text(language, "ack_link", url=f"{config.web.base_url}/ack/{ack}") + "\n")
+            yield queries.OutboundCopy(
+                kind="document", mail_from=signer.address(Token("bounce", "d", recipient_id, person.id)),
+                rcpt=person.email, headers=headers + body.head(personal), recipient_id=recipient_id)
+
+    await queries.enqueue_made(session, copies(), count=len(people), body_id=body_id, now=now)
     excerpt = version.body.strip()[:300]
     bot_text = compose.urgent_subject("", document.urgency) + text(
         language, "bot_document", title=document.title, number=document.number or document.incoming_number,

@@ -9,7 +9,7 @@ go as COPY, or as one INSERT … SELECT FROM unnest(…) when the new ids are wa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,8 +31,10 @@ async def _driver(session: AsyncSession) -> Any:
     return driver
 
 
-async def copy_rows(session: AsyncSession, table: str, columns: Sequence[str], records: Iterable[tuple[Any, ...]]) -> None:
-    """COPY the records (tuples of Python values, in the columns' order) into table."""
+async def copy_rows(session: AsyncSession, table: str, columns: Sequence[str],
+                    records: Iterable[tuple[Any, ...]] | AsyncIterable[tuple[Any, ...]]) -> None:
+    """COPY the records (tuples of Python values, in the columns' order) into table; from an
+    async iterator, each goes to the server as it comes."""
     await (await _driver(session)).copy_records_to_table(table, columns=list(columns), records=records)
 
 

@@ -3,7 +3,7 @@ queued for the relay and marked as it answers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -104,6 +104,22 @@ async def enqueue(session: AsyncSession, copies: Sequence[OutboundCopy], *, body
           "body_id": body_id, "recipient_id": c.recipient_id, "status": "queued", "attempts": 0,
           "next_attempt_at": now} for c in copies],
     )
+
+
+async def enqueue_made(session: AsyncSession, copies: AsyncIterator[OutboundCopy], *, count: int, body_id: int,
+                       now: datetime) -> None:
+    """enqueue for `count` copies still being made (composed as they are taken). On PostgreSQL
+    each goes to the server as soon as it is made (COPY from the iterator): the server writes
+    the rows while the rest are composed, rather than after."""
+    if not bulk(session, count):
+        await enqueue(session, [copy async for copy in copies], body_id=body_id, now=now)
+        return
+
+    async def records() -> AsyncIterator[tuple[object, ...]]:
+        async for c in copies:
+            yield now, c.kind, c.mail_from, c.rcpt, c.headers, body_id, c.recipient_id, "queued", 0, now
+
+    await copy_rows(session, "outbox", _ENQUEUE_COLUMNS, records())
 
 
 async def enqueue_each(session: AsyncSession, messages: Sequence[tuple[OutboundCopy, bytes]], *,
