@@ -156,6 +156,11 @@ class CaptureRelay:
     rcpt_attempts: Counter[str] = field(default_factory=Counter)
     # Offer PIPELINING (RFC 2920) at EHLO, as Postfix does: Inkless then pipelines its copies.
     pipelining: bool = True
+    # Messages one session may carry (None: any number); the next MAIL gets 421 and the
+    # session is closed, as relays with a per-connection limit do.
+    session_limit: int | None = None
+    sessions_opened: int = 0
+    _carried: Counter[int] = field(default_factory=Counter, init=False, repr=False, compare=False)
     server: asyncio.AbstractServer | None = None
     _sessions: weakref.WeakSet[SMTP] = field(default_factory=weakref.WeakSet, init=False, repr=False,
                                               compare=False)
@@ -171,6 +176,11 @@ class CaptureRelay:
                           options: list[str]) -> str:
         if self.refuse_mail:
             return self.refuse_mail
+        if self.session_limit is not None and self._carried[id(server)] >= self.session_limit:
+            transport = server.transport
+            assert transport is not None
+            asyncio.get_running_loop().call_soon(transport.close)  # after the reply is written
+            return "421 4.7.0 too many messages in this session, closing"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"
@@ -187,6 +197,7 @@ class CaptureRelay:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.refuse_data:
             return self.refuse_data
+        self._carried[id(server)] += 1
         for rcpt in envelope.rcpt_tos:
             self.messages.append(Captured(envelope.mail_from or "", rcpt, envelope.original_content or b"",
                                           tuple(envelope.mail_options)))
@@ -195,6 +206,7 @@ class CaptureRelay:
     def _session(self) -> SMTP:
         session = SMTP(self, hostname="relay.test")
         self._sessions.add(session)
+        self.sessions_opened += 1
         return session
 
     async def start(self) -> None:

@@ -250,3 +250,31 @@ async def test_a_relay_that_hangs_in_the_middle_of_data_gets_the_copy_again(
         assert proxy.connections >= 2
     finally:
         await proxy.stop()
+
+
+async def test_connections_carry_the_rounds_of_a_backlog_and_are_replaced_when_the_relay_closes_them(
+        make_service, relay: CaptureRelay) -> None:  # type: ignore[no-untyped-def]
+    """A fan-out of 60 in rounds of 10 over 2 connections: the connections stay open from round
+    to round, and when the relay closes a session after 25 messages (421 to the next MAIL),
+    what that connection held goes over a new one at once: every copy arrives once, on its
+    first attempt, none waits for a retry."""
+    crowd = [f"p{n:03d}@test.gov" for n in range(60)]
+    org = {"units": [
+        {"id": "office", "name": "办公室", "members": [{"email": "clerk@test.gov", "name": "王文书", "roles": ["clerk"]}]},
+        {"id": "crowd", "name": "全县", "members": [{"email": email, "name": f"人{n}"} for n, email in enumerate(crowd)]},
+    ]}
+    relay.session_limit = 25
+    service = await make_service(relay, org=org, smtp={"max_recipients": 5},
+                                 relay={"batch_size": 10, "connections": 2, "retry_initial": 30})
+    raw = simple_mail("clerk@test.gov", f"crowd@{DOMAIN}", "[通知] 分批发送")
+    assert (await smtp_send(service.smtp_port, "clerk@test.gov", [f"crowd@{DOMAIN}"], raw)).startswith("250")
+
+    async def all_sent() -> bool:
+        rows = await outbox(service)
+        return len(rows) == 61 and all(r.status == "sent" for r in rows)
+
+    await wait_for(all_sent, what="all 61 copies sent (60 and the sender's notice)")
+    assert sorted(m.rcpt for m in relay.messages) == sorted([*crowd, "clerk@test.gov"])
+    assert {r.attempts for r in await outbox(service)} == {1}  # none was put back for a retry
+    # 61 messages at 25 a session need at least 3 sessions; a connection per round would be 14.
+    assert 3 <= relay.sessions_opened <= 6, relay.sessions_opened

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
@@ -31,6 +33,10 @@ from inkless.worker import Worker
 
 log = logging.getLogger(__name__)
 RECORD_EVERY = 50
+# A relay connection a round left open is used by the next round within this many seconds,
+# else closed. Rounds follow each other while there is a backlog; once the queue is done,
+# the connections are closed at once.
+KEEP_IDLE = 10.0
 # Bodies read from the database are kept for later rounds up to this many bytes in all; a
 # bigger one is read each round and let go after it, so a 25 MB attachment does not stay.
 BODY_CACHE_BYTES = 4 * 1024 * 1024
@@ -62,6 +68,8 @@ class OutboxWorker(Worker):
         self._claimed_at, self._lease = datetime.min.replace(tzinfo=timezone.utc), 0.0  # of the batch in hand
         self._bodies: OrderedDict[int, bytes] = OrderedDict()
         self._recording = asyncio.Lock()
+        # Relay connections left open by a full round for the next (monotonic time they were left).
+        self._idle: list[tuple[RelayConnection, float]] = []
         # Left by a database outage in the middle of a batch (see _deliver).
         self._held_results: list[tuple[OutboxMessage, Result]] = []
         self._held_unsent: list[OutboxMessage] = []
@@ -76,18 +84,29 @@ class OutboxWorker(Worker):
         return max(0.0, min(poll, (due - self._clock.now()).total_seconds()))
 
     async def run_once(self) -> int:
-        """Claim one batch and deliver it over one relay connection; return how many were tried."""
+        """Claim one batch and deliver it over relay.connections connections (kept open for the
+        next round while a backlog lasts); return how many were tried."""
         if self._held_results or self._held_unsent:
             await self._settle_held()
         await self._pressure.quiet()
         claimer = self._claimer()
-        async with self._sessions() as session, session.begin():
-            batch = await queries.claim_due(session, OutboxMessage, claimer, limit=self._settings.batch_size)
-        self._claimed_at, self._lease = claimer.now, claimer.lease
-        if not batch:
-            return 0
-        await self._deliver(batch)
+        batch: Sequence[OutboxMessage] = []
+        try:
+            async with self._sessions() as session, session.begin():
+                batch = await queries.claim_due(session, OutboxMessage, claimer, limit=self._settings.batch_size)
+            self._claimed_at, self._lease = claimer.now, claimer.lease
+            if batch:
+                await self._deliver(batch)
+        finally:
+            if len(batch) < self._settings.batch_size:  # the queue is done for now: no session left waiting
+                await self._close_idle()
         return len(batch)
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            await self._close_idle()
 
     async def _deliver(self, batch: Sequence[OutboxMessage]) -> None:
         """Send a batch over relay.connections connections at once, recording answers in chunks."""
@@ -122,35 +141,68 @@ class OutboxWorker(Worker):
 
     async def _lane(self, rows: Iterator[OutboxMessage], bodies: dict[int, bytes],
                     answered: list[tuple[OutboxMessage, Result]], unavailable: list[str]) -> None:
-        """One relay connection: send rows until none are left or the relay goes away."""
-        connection: RelayConnection | None = None
+        """One relay connection: send rows until none are left or the relay goes away.
+
+        A connection that has worked (it carried an earlier round, or answered a copy of this
+        one) and is then lost is replaced, and what it was handed and did not answer goes over
+        the new one: relays close sessions after a while or a number of messages. A new
+        connection that is lost before it answers anything means the relay is away."""
         taken: deque[OutboxMessage] = deque()  # handed to the connection, not answered yet
 
-        def copies() -> Iterator[Copy]:
-            for row in rows:
+        def copies(first: list[OutboxMessage]) -> Iterator[Copy]:
+            for row in itertools.chain(first, rows):
                 taken.append(row)
                 yield Copy(row.mail_from, row.rcpt, row.headers, bodies[row.body_id])
 
-        try:
-            connection = await self._relay.connect()
-            async with contextlib.aclosing(connection.send_all(copies())) as results:
-                async for result in results:
-                    answered.append((taken.popleft(), result))
-                    if len(answered) >= RECORD_EVERY:
-                        chunk = answered[:]
-                        del answered[:]
-                        try:
-                            await self._record(chunk)
-                        except BaseException:
-                            answered[:0] = chunk  # still unrecorded: _deliver holds them
-                            raise
-                    await self._pressure.quiet()
-        except RelayUnavailable as exc:
-            log.warning("relay: %s", exc)
-            unavailable.append(str(exc))
-        finally:
-            if connection is not None:
-                await connection.close()
+        while True:
+            connection: RelayConnection | None = None
+            worked = False
+            again = list(taken)
+            taken.clear()
+            try:
+                connection, worked = await self._connection()
+                async with contextlib.aclosing(connection.send_all(copies(again))) as results:
+                    async for result in results:
+                        worked = True
+                        answered.append((taken.popleft(), result))
+                        if len(answered) >= RECORD_EVERY:
+                            chunk = answered[:]
+                            del answered[:]
+                            try:
+                                await self._record(chunk)
+                            except BaseException:
+                                answered[:0] = chunk  # still unrecorded: _deliver holds them
+                                raise
+                        await self._pressure.quiet()
+            except RelayUnavailable as exc:
+                if connection is not None:
+                    await connection.close()
+                if connection is not None and worked:
+                    log.info("relay: %s; connecting again", exc)
+                    continue
+                log.warning("relay: %s", exc)
+                unavailable.append(str(exc))
+                return
+            except BaseException:
+                if connection is not None:
+                    await connection.close()
+                raise
+            self._idle.append((connection, time.monotonic()))
+            return
+
+    async def _connection(self) -> tuple[RelayConnection, bool]:
+        """A relay connection kept from the last round, if recent (and whether it was), or a new one."""
+        while self._idle:
+            connection, since = self._idle.pop()
+            if time.monotonic() - since < KEEP_IDLE:
+                return connection, True
+            await connection.close()
+        return await self._relay.connect(), False
+
+    async def _close_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection, _ in idle:
+            await connection.close()
 
     async def _settle_held(self) -> None:
         """Record what a database outage left unrecorded; requeue what it left unsent."""

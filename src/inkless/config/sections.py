@@ -72,7 +72,8 @@ class RelaySection(Section):
     batch_size: int = Field(200, gt=0, description="Outbound messages claimed per round.")
     connections: int = Field(
         4, gt=0, le=50,
-        description="Relay connections a process sends a round over at once (an MTA takes several from one client).")
+        description="Relay connections a process sends a round over at once (an MTA takes several from one client); "
+                    "kept open from round to round while a backlog lasts.")
     timeout: float = Field(60.0, gt=0, description="Relay connect and command timeout, in seconds.")
 
     @field_validator("url")
