@@ -159,6 +159,7 @@ class CaptureRelay:
     # Messages one session may carry (None: any number); the next MAIL gets 421 and the
     # session is closed, as relays with a per-connection limit do.
     session_limit: int | None = None
+    data_delay: float = 0.0  # seconds each message takes at the end of DATA (a slow relay)
     sessions_opened: int = 0
     _carried: Counter[int] = field(default_factory=Counter, init=False, repr=False, compare=False)
     server: asyncio.AbstractServer | None = None
@@ -197,6 +198,8 @@ class CaptureRelay:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.refuse_data:
             return self.refuse_data
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         self._carried[id(server)] += 1
         for rcpt in envelope.rcpt_tos:
             self.messages.append(Captured(envelope.mail_from or "", rcpt, envelope.original_content or b"",

@@ -278,3 +278,34 @@ async def test_connections_carry_the_rounds_of_a_backlog_and_are_replaced_when_t
     assert {r.attempts for r in await outbox(service)} == {1}  # none was put back for a retry
     # 61 messages at 25 a session need at least 3 sessions; a connection per round would be 14.
     assert 3 <= relay.sessions_opened <= 6, relay.sessions_opened
+
+
+async def test_a_slow_relay_s_copies_show_as_sent_while_the_round_goes_on(
+        make_service, relay: CaptureRelay) -> None:  # type: ignore[no-untyped-def]
+    """Answers are recorded in the background during a round, not only when it ends: with a
+    relay taking 20 ms a copy over one connection, a round of 120 takes over 2 s, and the first
+    copies are marked sent long before the last has gone."""
+    crowd = [f"p{n:03d}@test.gov" for n in range(120)]
+    org = {"units": [
+        {"id": "office", "name": "办公室", "members": [{"email": "clerk@test.gov", "name": "王文书", "roles": ["clerk"]}]},
+        {"id": "crowd", "name": "全县", "members": [{"email": email, "name": f"人{n}"} for n, email in enumerate(crowd)]},
+    ]}
+    relay.data_delay = 0.02
+    service = await make_service(relay, org=org, relay={"batch_size": 200, "connections": 1})
+    raw = simple_mail("clerk@test.gov", f"crowd@{DOMAIN}", "[通知] 慢速中继")
+    assert (await smtp_send(service.smtp_port, "clerk@test.gov", [f"crowd@{DOMAIN}"], raw)).startswith("250")
+    seen: list[tuple[int, int]] = []  # (copies marked sent, copies at the relay)
+
+    async def some_sent() -> bool:
+        sent = sum(1 for r in await outbox(service) if r.status == "sent")
+        seen.append((sent, len(relay.messages)))
+        return sent > 0
+
+    await wait_for(some_sent, timeout=20, what="the first copies marked sent")
+    sent, arrived = seen[-1]
+    assert sent >= 50 and arrived < 121, seen[-3:]  # recorded mid-round: copies were still going out
+
+    async def all_sent() -> bool:
+        return sum(1 for r in await outbox(service) if r.status == "sent") == 121
+
+    await wait_for(all_sent, timeout=20, what="all 121 copies marked sent")

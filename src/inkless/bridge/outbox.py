@@ -1,8 +1,9 @@
 """Outbound delivery: claim queued messages, hand them to the relay, record the answers.
 
-Delivery is at-least-once: results are recorded in small chunks, so a crash between the
-relay's acceptance and the record can resend at most one chunk's messages (with the same
-Message-ID, which lets clients fold the duplicate).
+Delivery is at-least-once: results are recorded as a round goes on (in the background, at
+most every RECORD_PERIOD) and when it ends, so a crash between the relay's acceptance and
+the record can resend at most one round's messages (relay.batch_size), with the same
+Message-ID, which lets clients fold the duplicate.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import itertools
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,7 +34,11 @@ from inkless.storage.models import OutboxMessage
 from inkless.worker import Worker
 
 log = logging.getLogger(__name__)
+# A round's answers are recorded when it ends, and during it once this many have come and
+# RECORD_PERIOD seconds have passed since the last record began (one record at a time): a
+# slow relay's copies show as sent soon, a fast one's cost the database few transactions.
 RECORD_EVERY = 50
+RECORD_PERIOD = 0.1
 # A relay connection a round left open is used by the next round within this many seconds,
 # else closed. Rounds follow each other while there is a backlog; once the queue is done,
 # the connections are closed at once.
@@ -109,15 +115,26 @@ class OutboxWorker(Worker):
             await self._close_idle()
 
     async def _deliver(self, batch: Sequence[OutboxMessage]) -> None:
-        """Send a batch over relay.connections connections at once, recording answers in chunks."""
-        answered: list[tuple[OutboxMessage, Result]] = []  # not recorded yet
+        """Send a batch over relay.connections connections at once; the answers are recorded as
+        they come, in the background (a connection does not wait for the database)."""
+        recordings = _Recordings(self._record)
+        answered = recordings.pending  # answers not recorded (nor being recorded)
         unavailable: list[str] = []
         try:
             bodies = await self._load_bodies({row.body_id for row in batch})
             rows = iter(batch)  # shared: each connection takes the next row
-            async with asyncio.TaskGroup() as lanes:
-                for _ in range(min(self._settings.connections, len(batch))):
-                    lanes.create_task(self._lane(rows, bodies, answered, unavailable))
+            lanes_failed: Exception | None = None
+            try:
+                async with asyncio.TaskGroup() as lanes:
+                    for _ in range(min(self._settings.connections, len(batch))):
+                        lanes.create_task(self._lane(rows, bodies, recordings, unavailable))
+            except Exception as exc:
+                lanes_failed = exc
+            finally:  # on cancellation too: no recording outlives its round
+                failed = await recordings.finish()
+            errors = [*getattr(lanes_failed, "exceptions", [lanes_failed] if lanes_failed else []), *failed]
+            if errors:
+                raise ExceptionGroup("delivery round", errors)
             if unavailable:
                 # Whatever no connection answered for waits for the next attempt, with the reason.
                 done = {row.id for row, _ in answered}
@@ -140,7 +157,7 @@ class OutboxWorker(Worker):
             raise
 
     async def _lane(self, rows: Iterator[OutboxMessage], bodies: dict[int, bytes],
-                    answered: list[tuple[OutboxMessage, Result]], unavailable: list[str]) -> None:
+                    recordings: _Recordings, unavailable: list[str]) -> None:
         """One relay connection: send rows until none are left or the relay goes away.
 
         A connection that has worked (it carried an earlier round, or answered a copy of this
@@ -151,6 +168,8 @@ class OutboxWorker(Worker):
 
         def copies(first: list[OutboxMessage]) -> Iterator[Copy]:
             for row in itertools.chain(first, rows):
+                if recordings.failed:
+                    return  # answers can no longer be recorded: send no more
                 taken.append(row)
                 yield Copy(row.mail_from, row.rcpt, row.headers, bodies[row.body_id])
 
@@ -164,15 +183,7 @@ class OutboxWorker(Worker):
                 async with contextlib.aclosing(connection.send_all(copies(again))) as results:
                     async for result in results:
                         worked = True
-                        answered.append((taken.popleft(), result))
-                        if len(answered) >= RECORD_EVERY:
-                            chunk = answered[:]
-                            del answered[:]
-                            try:
-                                await self._record(chunk)
-                            except BaseException:
-                                answered[:0] = chunk  # still unrecorded: _deliver holds them
-                                raise
+                        recordings.answer(taken.popleft(), result)
                         await self._pressure.quiet()
             except RelayUnavailable as exc:
                 if connection is not None:
@@ -298,3 +309,53 @@ class OutboxWorker(Worker):
 
     def _expired(self, row: OutboxMessage, now: datetime) -> bool:
         return (now - row.created_at).total_seconds() >= self._settings.give_up_after
+
+
+class _Recordings:
+    """A round's answers, recorded while its connections go on sending (they never wait for
+    the database): once RECORD_EVERY have come and RECORD_PERIOD has passed since the last
+    record began; what comes meanwhile goes in the next record, or in the round's last."""
+
+    def __init__(self, record: Callable[[list[tuple[OutboxMessage, Result]]], Coroutine[Any, Any, None]]) -> None:
+        self._record = record
+        self.pending: list[tuple[OutboxMessage, Result]] = []  # not recorded, nor being recorded
+        self._current: tuple[asyncio.Task[None], list[tuple[OutboxMessage, Result]]] | None = None
+        self._errors: list[Exception] = []
+        self._loop = asyncio.get_running_loop()
+        self._started = self._loop.time()  # the round's start counts as the last record's
+
+    @property
+    def failed(self) -> bool:
+        """Whether a record has failed (the database is away, say): then no more are started."""
+        return bool(self._errors)
+
+    def answer(self, row: OutboxMessage, result: Result) -> None:
+        self.pending.append((row, result))
+        self._next()
+
+    def _next(self) -> None:
+        if (self._current is None and len(self.pending) >= RECORD_EVERY and not self._errors
+                and self._loop.time() - self._started >= RECORD_PERIOD):
+            self._started = self._loop.time()
+            chunk = self.pending[:]
+            del self.pending[:]  # the same list: _deliver holds it
+            task = asyncio.create_task(self._record(chunk))
+            self._current = (task, chunk)
+            task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        assert self._current is not None
+        chunk, self._current = self._current[1], None
+        error = None if task.cancelled() else task.exception()
+        if task.cancelled() or error is not None:
+            self.pending[:0] = chunk  # not recorded
+            if isinstance(error, Exception):
+                self._errors.append(error)
+            return
+        self._next()
+
+    async def finish(self) -> list[Exception]:
+        """Wait for the record under way (and the one it starts); the errors of those that failed."""
+        while self._current is not None:
+            await asyncio.wait([self._current[0]])
+        return self._errors
