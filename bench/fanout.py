@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fan-out (SPEC §8): one document to 10,000 recipients, relay = Postfix smtp-sink: ≥ 1,000 personal messages/s.
+"""Fan-out (SPEC §8): one document to 10,000 recipients, relay = Postfix smtp-sink: copies/s ≥ 0.25 × raw
+smtp-source into the same sink in the same run, one process, both backends (2 processes: reported).
 
 One run measures these scenarios, each with a new temporary folder, a new database and a new
 smtp-sink: `inkless serve` on SQLite (1 process) and, with --postgres URL, on PostgreSQL with
@@ -87,7 +88,7 @@ REPO = HERE.parent
 DOMAIN = "oa.bench.gov"
 CLERK = "clerk@bench.gov"
 WARM_MEMBERS = 20
-TARGET = 1000.0
+TARGET = 0.25  # × raw smtp-source, one process (SPEC §8)
 
 
 def write_org(folder: Path, recipients: int) -> None:
@@ -534,14 +535,14 @@ def report(args: argparse.Namespace, results: list[Result], env: dict[str, str])
         " shared: compare the ratio Inkless / raw from one run.",
         "",
         "| backend | processes | recipients | issue s | delivery s | copies/s (end to end) | delivery-only copies/s"
-        " | raw smtp-source copies/s | Inkless / raw | target ≥ 1,000/s | SMTP 220 during fan-out, p50 / max ms | small message → 250 during fan-out, p50 / max ms |",
+        " | raw smtp-source copies/s | Inkless / raw | target ≥ 0.25× raw, 1 process | SMTP 220 during fan-out, p50 / max ms | small message → 250 during fan-out, p50 / max ms |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for r in results:
         lines.append(
             f"| {r.backend} | {r.processes} | {r.recipients:,} | {r.issue:.2f} | {r.delivery:.2f} | **{r.rate:,.0f}**"
             f" | {r.delivery_rate:,.0f} | {r.raw_rate:,.0f} | {r.rate / r.raw_rate:.2f}× |"
-            f" {'met' if r.rate >= TARGET else 'NOT met'} | {greeting_cell(r.greetings)} |"
+            f" {verdict(r)} | {greeting_cell(r.greetings)} |"
             f" {greeting_cell([(at, seconds) for at, seconds, _ in r.stores])} |")
     lines += [
         "",
@@ -585,12 +586,21 @@ def report(args: argparse.Namespace, results: list[Result], env: dict[str, str])
     return "\n".join(lines)
 
 
+def met(r: Result) -> bool | None:
+    """The SPEC target holds for one process; more processes are reported without one."""
+    return r.rate / r.raw_rate >= TARGET if r.processes == 1 else None
+
+
+def verdict(r: Result) -> str:
+    return {True: "met", False: "NOT met", None: "report"}[met(r)]
+
+
 def result_rows(results: list[Result], env: dict[str, str]) -> list[ResultRow]:
     """The report's end-to-end rates against raw smtp-source, as rows for bench/summary.py."""
     return [row("fanout", f"{r.backend}, {r.processes} process{'es' if r.processes > 1 else ''}",
                 f"copies/s end to end, {r.recipients:,} recipients", r.rate, "copies/s",
-                f"raw smtp-source -d -s {r.sessions}", r.raw_rate, r.rate / r.raw_rate, "≥ 1,000/s", r.rate >= TARGET,
-                env["source"])
+                f"raw smtp-source -d -s {r.sessions}", r.raw_rate, r.rate / r.raw_rate,
+                f"≥ {TARGET}× raw" if r.processes == 1 else "", met(r), env["source"])
             for r in results]
 
 
