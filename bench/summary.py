@@ -114,11 +114,14 @@ def git_state() -> str:
         f", dirty ({len(changed)} uncommitted or untracked files)" if changed else ", clean")
 
 
-def summary(results: list[Result], since: float, output: Path) -> str:
+def summary(results: list[Result], since: float, output: Path, expected: list[str]) -> str:
+    left_out = [name for name in EXPECTED if name not in expected]
+    run = "one `make bench` run" if not left_out else (
+        "one run of some of `make bench`'s benchmarks (not in this run: " + ", ".join(left_out) + ")")
     lines = [
         "# Benchmark results",
         "",
-        "From one `make bench` run on this machine (see [README.md](README.md) for what each benchmark"
+        f"From {run} on this machine (see [README.md](README.md) for what each benchmark"
         " measures). The machine is shared: compare the ratios of one run, not absolute numbers across runs.",
         "",
         f"{os.cpu_count()} CPUs · load average (1/5/15 min) {loadavg()} at the end · Python"
@@ -177,7 +180,7 @@ def main() -> int:
             print(f"left out: {problem}", file=sys.stderr)
 
     output = Path(args.output).resolve()
-    text = summary(results, args.since, output)
+    text = summary(results, args.since, output, args.expect)
     output.write_text(text, encoding="utf-8")
     print(text)
     print(f"written to {output}")
