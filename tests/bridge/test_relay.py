@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from inkless.bridge.relay import PREPARE_APART, Copy, RelayUnavailable, Result, SmtpRelay
+from inkless.bridge.relay import PREPARE_APART, QUIT_WAIT, Copy, RelayUnavailable, Result, SmtpRelay
 from tests.conftest import CaptureRelay
 
 SENDER = "bounce+x@oa.test.gov"
@@ -168,3 +168,35 @@ async def test_a_relay_that_stalls_mid_pipeline_is_given_up_after_the_timeout(st
         server.close()
         await server.wait_closed()
     assert 1 <= asyncio.get_running_loop().time() - started < 5
+
+
+async def test_closing_does_not_wait_out_the_relay_timeout_for_quit() -> None:
+    """A relay that never answers QUIT: the connection is closed after QUIT_WAIT, not after
+    relay.timeout (30 s here), so a stop or the end of a backlog is not held up by it."""
+    quit_seen = asyncio.Event()
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 relay.test ESMTP\r\n")
+        await reader.readline()
+        writer.write(b"250-relay.test\r\n250 PIPELINING\r\n")
+        for _ in range(3):
+            await reader.readline()
+        writer.write(b"250 ok\r\n250 ok\r\n354 go\r\n")
+        await reader.readuntil(b"\r\n.\r\n")
+        writer.write(b"250 queued\r\n")
+        if (await reader.readline()).upper() == b"QUIT\r\n":
+            quit_seen.set()
+        await reader.read()  # no answer; wait for the client to hang up
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    connection = await SmtpRelay(f"smtp://127.0.0.1:{port}?starttls=off", hostname="oa.test.gov",
+                                 timeout=30).connect()
+    async with server:
+        assert [r.ok async for r in connection.send_all(iter([copy("a@test.gov")]))] == [True]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await connection.close()
+        waited = loop.time() - started
+    assert quit_seen.is_set()
+    assert QUIT_WAIT <= waited < QUIT_WAIT + 5

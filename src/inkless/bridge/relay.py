@@ -43,6 +43,7 @@ _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 # Anything else (an empty recipient, UTF-8) goes through aiosmtplib, which checks and refuses.
 _PLAIN_ADDRESS = re.compile(r"[!-;=?-~]{1,254}")
 MAX_REPLY = 32 * 1024
+QUIT_WAIT = 5.0  # seconds a closing connection waits for the relay's answer to QUIT
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ class MaildirRelay:
 
 
 class SmtpRelay:
-    """Delivers through an SMTP relay; one connection carries a whole batch."""
+    """Delivers through an SMTP relay; a connection carries many copies (rounds of a backlog)."""
 
     name = "smtp"
 
@@ -349,7 +350,8 @@ class _SmtpConnection:
 
     async def close(self) -> None:
         try:
-            await self.client.quit()
+            # A relay slow to answer QUIT does not hold up a stop: nothing is owed by then.
+            await self.client.quit(timeout=min(self._timeout, QUIT_WAIT))
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             self.client.close()
 
