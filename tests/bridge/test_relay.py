@@ -4,11 +4,20 @@ answers, in order, and the text of a copy never goes before the relay's 354."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from inkless.bridge.relay import PREPARE_APART, QUIT_WAIT, Copy, RelayUnavailable, Result, SmtpRelay
+from inkless.bridge.relay import (
+    PREPARE_APART,
+    QUIT_WAIT,
+    Copy,
+    RelayConnection,
+    RelayUnavailable,
+    Result,
+    SmtpRelay,
+)
 from tests.conftest import CaptureRelay
 
 SENDER = "bounce+x@oa.test.gov"
@@ -20,12 +29,43 @@ def copy(rcpt: str, text: str = "Hello.\r\n", *, body: bytes = b"") -> Copy:
 
 
 async def send_all(port: int, copies: list[Copy]) -> list[Result]:
-    connection = await SmtpRelay(f"smtp://127.0.0.1:{port}?starttls=off", hostname="oa.test.gov",
-                                 timeout=10).connect()
+    connection = await connection_to(port, 10)
     try:
         return [result async for result in connection.send_all(iter(copies))]
     finally:
         await connection.close()
+
+
+Session = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def scripted_relay(session: Session) -> AsyncIterator[int]:
+    """A relay that follows the test's script (one session function per connection); its port."""
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
+
+
+async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """220, then EHLO answered with PIPELINING."""
+    writer.write(b"220 relay.test ESMTP\r\n")
+    await reader.readline()
+    writer.write(b"250-relay.test\r\n250 PIPELINING\r\n")
+
+
+async def take_first_copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """greet, then accept the first copy: its MAIL, RCPT, DATA, text and final dot."""
+    await greet(reader, writer)
+    for _ in range(3):
+        await reader.readline()
+    writer.write(b"250 ok\r\n250 ok\r\n354 go\r\n")
+    await reader.readuntil(b"\r\n.\r\n")
+    writer.write(b"250 queued\r\n")
+
+
+def connection_to(port: int, timeout: float) -> Awaitable[RelayConnection]:
+    return SmtpRelay(f"smtp://127.0.0.1:{port}?starttls=off", hostname="oa.test.gov", timeout=timeout).connect()
 
 
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-at-a-time"])
@@ -88,9 +128,7 @@ async def test_the_next_envelope_travels_with_the_text_before_it() -> None:
         writer.write(b"221 bye\r\n")
         writer.close()
 
-    server = await asyncio.start_server(session, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
+    async with scripted_relay(session) as port:
         results = await send_all(port, [copy("a@test.gov"), copy("b@test.gov")])
     assert [r.ok for r in results] == [True, True]
     assert [line.split(b":")[0] for line in seen if line.startswith((b"MAIL", b"RCPT"))] == [
@@ -102,36 +140,20 @@ async def test_a_relay_that_stops_answering_mid_pipeline_leaves_the_rest_unanswe
     sent, and the connection reports the relay unavailable (the second is retried later)."""
 
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 relay.test ESMTP\r\n")
-        await reader.readline()
-        writer.write(b"250-relay.test\r\n250 PIPELINING\r\n")
-        for _ in range(3):
-            await reader.readline()
-        writer.write(b"250 ok\r\n250 ok\r\n354 go\r\n")
-        await reader.readuntil(b"\r\n.\r\n")
-        writer.write(b"250 queued\r\n")
+        await take_first_copy(reader, writer)
         for _ in range(3):
             await reader.readline()  # the second envelope
         writer.close()
 
-    server = await asyncio.start_server(session, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     results: list[Result] = []
-
-    async def collect() -> AsyncIterator[None]:
-        connection = await SmtpRelay(f"smtp://127.0.0.1:{port}?starttls=off", hostname="oa.test.gov",
-                                     timeout=10).connect()
+    async with scripted_relay(session) as port:
+        connection = await connection_to(port, 10)
         try:
-            async for result in connection.send_all(iter([copy("a@test.gov"), copy("b@test.gov")])):
-                results.append(result)
-                yield
+            with pytest.raises(RelayUnavailable, match="connection lost"):
+                async for result in connection.send_all(iter([copy("a@test.gov"), copy("b@test.gov")])):
+                    results.append(result)
         finally:
             await connection.close()
-
-    async with server:
-        with pytest.raises(RelayUnavailable, match="connection lost"):
-            async for _ in collect():
-                pass
     assert [r.ok for r in results] == [True]
 
 
@@ -142,9 +164,7 @@ async def test_a_relay_that_stalls_mid_pipeline_is_given_up_after_the_timeout(st
     stop = asyncio.Event()
 
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 relay.test ESMTP\r\n")
-        await reader.readline()
-        writer.write(b"250-relay.test\r\n250 PIPELINING\r\n")
+        await greet(reader, writer)
         for _ in range(3):
             await reader.readline()
         if stall == "no-reading":
@@ -152,21 +172,18 @@ async def test_a_relay_that_stalls_mid_pipeline_is_given_up_after_the_timeout(st
         await stop.wait()
         writer.close()
 
-    server = await asyncio.start_server(session, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     big = b"x" * 76 + b"\r\n"
-    connection = await SmtpRelay(f"smtp://127.0.0.1:{port}?starttls=off", hostname="oa.test.gov",
-                                 timeout=1).connect()
-    started = asyncio.get_running_loop().time()
-    try:
-        with pytest.raises(RelayUnavailable, match="did not answer within 1 s"):
-            async for _ in connection.send_all(iter([copy("a@test.gov", body=big * (PREPARE_APART // len(big) - 40))])):
-                pass
-    finally:
-        stop.set()
-        await connection.close()
-        server.close()
-        await server.wait_closed()
+    async with scripted_relay(session) as port:
+        connection = await connection_to(port, 1)
+        started = asyncio.get_running_loop().time()
+        try:
+            with pytest.raises(RelayUnavailable, match="did not answer within 1 s"):
+                async for _ in connection.send_all(iter([copy("a@test.gov",
+                                                              body=big * (PREPARE_APART // len(big) - 40))])):
+                    pass
+        finally:
+            stop.set()
+            await connection.close()
     assert 1 <= asyncio.get_running_loop().time() - started < 5
 
 
@@ -176,23 +193,13 @@ async def test_closing_does_not_wait_out_the_relay_timeout_for_quit() -> None:
     quit_seen = asyncio.Event()
 
     async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 relay.test ESMTP\r\n")
-        await reader.readline()
-        writer.write(b"250-relay.test\r\n250 PIPELINING\r\n")
-        for _ in range(3):
-            await reader.readline()
-        writer.write(b"250 ok\r\n250 ok\r\n354 go\r\n")
-        await reader.readuntil(b"\r\n.\r\n")
-        writer.write(b"250 queued\r\n")
+        await take_first_copy(reader, writer)
         if (await reader.readline()).upper() == b"QUIT\r\n":
             quit_seen.set()
         await reader.read()  # no answer; wait for the client to hang up
 
-    server = await asyncio.start_server(session, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    connection = await SmtpRelay(f"smtp://127.0.0.1:{port}?starttls=off", hostname="oa.test.gov",
-                                 timeout=30).connect()
-    async with server:
+    async with scripted_relay(session) as port:
+        connection = await connection_to(port, 30)
         assert [r.ok async for r in connection.send_all(iter([copy("a@test.gov")]))] == [True]
         loop = asyncio.get_running_loop()
         started = loop.time()
