@@ -207,3 +207,25 @@ async def test_closing_does_not_wait_out_the_relay_timeout_for_quit() -> None:
         waited = loop.time() - started
     assert quit_seen.is_set()
     assert QUIT_WAIT <= waited < QUIT_WAIT + 5
+
+
+async def test_a_relay_that_answers_data_without_354_has_not_taken_the_copy() -> None:
+    """A broken relay says 250 to DATA itself: the text is not sent (it would be read as
+    commands), the copy is not counted sent but retried later, and the envelope is reset."""
+    after: list[bytes] = []
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await greet(reader, writer)
+        for _ in range(3):
+            await reader.readline()
+        writer.write(b"250 ok\r\n250 ok\r\n250 2.0.0 whatever\r\n")
+        after.append(await reader.readline())  # RSET
+        writer.write(b"250 reset\r\n")
+        after.append(await reader.readline())  # QUIT
+        writer.write(b"221 bye\r\n")
+        writer.close()
+
+    async with scripted_relay(session) as port:
+        [result] = await send_all(port, [copy("a@test.gov", "not a command\r\n")])
+    assert (result.ok, result.permanent, result.reason) == (False, False, "250 2.0.0 whatever")
+    assert [line.upper() for line in after] == [b"RSET\r\n", b"QUIT\r\n"]

@@ -238,7 +238,9 @@ class _SmtpConnection:
                 if data.code == 354:  # a relay that starts DATA without a recipient: end it empty
                     await replies.write(b".\r\n", 1)
                     _closing(await replies.read(1))
-                refused = next(answer for answer in (mail, rcpt, data) if answer.code // 100 != 2)
+                # The first answer that was not a yes; a relay that says 250 to DATA itself (no
+                # 354) has not taken the text either.
+                refused = next((answer for answer in (mail, rcpt, data) if answer.code // 100 != 2), data)
                 yield _classify(refused.code, refused.message)
                 current, reset = _Prepared.of(ahead.take(_pipelined), size), True
                 if current is not None:
