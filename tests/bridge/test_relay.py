@@ -229,3 +229,26 @@ async def test_a_relay_that_answers_data_without_354_has_not_taken_the_copy() ->
         [result] = await send_all(port, [copy("a@test.gov", "not a command\r\n")])
     assert (result.ok, result.permanent, result.reason) == (False, False, "250 2.0.0 whatever")
     assert [line.upper() for line in after] == [b"RSET\r\n", b"QUIT\r\n"]
+
+
+async def test_a_relay_flooding_replies_is_cut_off_not_buffered() -> None:
+    """A hostile relay answers the first envelope with a million replies: they are not kept
+    (memory), the connection is dropped as soon as there are more replies than commands."""
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await greet(reader, writer)
+        for _ in range(3):
+            await reader.readline()
+        with contextlib.suppress(ConnectionError):
+            for _ in range(1000):
+                writer.write(b"250 ok\r\n" * 1000)
+                await writer.drain()
+
+    async with scripted_relay(session) as port:
+        connection = await connection_to(port, 10)
+        try:
+            with pytest.raises(RelayUnavailable, match="more replies than commands"):
+                async for _ in connection.send_all(iter([copy("a@test.gov")])):
+                    pass
+        finally:
+            await connection.close()

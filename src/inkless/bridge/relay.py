@@ -448,7 +448,13 @@ class _Replies(asyncio.Protocol):
                 message = b"\n".join([*self._lines, message])
                 self._lines, self._held = [], 0
             self._replies.append(aiosmtplib.SMTPResponse(int(code), message.decode("utf-8", "surrogateescape")))
-        if self._held + len(self._buffer) > MAX_REPLY:
+        if len(self._replies) > self.outstanding:
+            # More replies than commands: a relay could fill memory so (and the answers no
+            # longer match their commands). Nothing more is read from it.
+            self._fail(aiosmtplib.SMTPResponseException(-1, "more replies than commands"))
+            self._replies.clear()
+            self._transport.abort()
+        elif self._held + len(self._buffer) > MAX_REPLY:
             self._fail(aiosmtplib.SMTPResponseException(-1, "reply too long"))
         elif lines:
             self._wake()

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from inkless.clock import Clock
 from inkless.storage import blobs
+from inkless.storage.bulk import driver
 from inkless.storage.engine import SQLITE_PRAGMAS
 from inkless.storage.models import InboundMessage
 
@@ -237,11 +238,9 @@ class SessionInboundStore:
         if self._connection is None:
             self._connection = await self._engine.connect()
         self._used_at = now
-        driver = (await self._connection.get_raw_connection()).driver_connection
-        assert driver is not None
         rows = [row for row, _, _ in batch]
         columns = [[row[name] for row in rows] for name in _PG_COLUMNS]
-        ids = sorted(int(record[0]) for record in await driver.fetch(_PG_INSERT, *columns))
+        ids = sorted(int(record[0]) for record in await (await driver(self._connection)).fetch(_PG_INSERT, *columns))
         if len(ids) != len(batch):
             raise RuntimeError(f"inbound store: {len(batch)} arrivals, {len(ids)} rows")
         return ids

@@ -86,11 +86,13 @@ async def addresses(session: AsyncSession, office: Office, person_ids: Iterable[
 
 
 async def notify(session: AsyncSession, office: Office, notifications: Sequence[Notification], *,
-                 now: datetime) -> set[int]:
-    """Queue each notification to every address its person has; returns the people reached."""
+                 now: datetime, where: dict[int, list[Address]] | None = None) -> set[int]:
+    """Queue each notification to every address its person has (`where`, when the caller has
+    already looked them up with `addresses`); returns the people reached."""
     if not notifications:
         return set()
-    where = await addresses(session, office, (n.person_id for n in notifications))
+    if where is None:
+        where = await addresses(session, office, (n.person_id for n in notifications))
     rows = [{"key": f"{n.key}@{address.suffix}", "created_at": now, "channel": address.channel,
              "chat_id": address.chat_id, "userid": address.userid, "person_id": n.person_id,
              "kind": n.kind, "item": n.item, "text": n.text, "buttons": n.buttons, "action": "send",

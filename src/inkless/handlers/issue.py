@@ -151,7 +151,8 @@ async def issue_document(
     await chat.notify(session, office, [chat.Notification(
         person_id=person.id, key=f"document:{recipient_id}", kind="document", item=f"d{recipient_id}",
         text=bot_text, buttons=[[[ack_button, f"ack:{recipient_id}"]]])
-        for person, recipient_id in zip(people, recipient_ids, strict=True) if person.id in in_chat], now=now)
+        for person, recipient_id in zip(people, recipient_ids, strict=True) if person.id in in_chat],
+        now=now, where=in_chat)
     await index_for_search(session, document, version, attachments, new=not signed_off)
     await publication.review(session, office, document, now=now, signed_off=signed_off)
     await _notify_sender(session, document, count=len(people), office=office, now=now, tracking_url=tracking_url)

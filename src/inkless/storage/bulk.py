@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 # Fewer rows than this go through SQLAlchemy as usual (and on SQLite, all of them).
 BULK_ROWS = 100
@@ -23,12 +23,15 @@ def bulk(session: AsyncSession, rows: int) -> bool:
     return rows >= BULK_ROWS and session.get_bind().dialect.name == "postgresql"
 
 
+async def driver(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under an engine connection (in its transaction, if any)."""
+    found = (await connection.get_raw_connection()).driver_connection
+    assert found is not None
+    return found
+
+
 async def _driver(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session, in the session's transaction."""
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
-    assert driver is not None
-    return driver
+    return await driver(await session.connection())
 
 
 async def copy_rows(session: AsyncSession, table: str, columns: Sequence[str],

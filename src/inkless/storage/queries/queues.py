@@ -253,16 +253,14 @@ async def queue_depths(session: AsyncSession) -> dict[str, int]:
     }
 
 
-async def mark_sent(session: AsyncSession, copies: Sequence[OutboxMessage], *, worker: str, now: datetime) -> int:
-    """The relay accepted these copies, which `worker` claimed: they are sent, and their
-    recipients' rows say so (the first time only). Returns how many copies were still the
-    worker's (another process may have taken one over after the lease ran out)."""
-    result = await session.execute(_COPIES_SENT, {"ids": [c.id for c in copies], "worker": worker, "now": now})
+async def mark_sent(session: AsyncSession, copies: Sequence[OutboxMessage], *, worker: str, now: datetime) -> None:
+    """The relay accepted these copies, which `worker` claimed: they are sent (those still the
+    worker's), and their recipients' rows say so (the first time only)."""
+    await session.execute(_COPIES_SENT, {"ids": [c.id for c in copies], "worker": worker, "now": now})
     for kind, statement in _RECIPIENTS_SENT.items():
         recipient_ids = [c.recipient_id for c in copies if c.recipient_id is not None and c.kind == kind]
         if recipient_ids:
             await session.execute(statement, {"ids": recipient_ids, "now": now})
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def mark_recipient_failed(session: AsyncSession, copy: OutboxMessage, reason: str | None) -> None:
