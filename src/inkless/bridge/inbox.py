@@ -25,7 +25,7 @@ from inkless.config import Config
 from inkless.directory import Directory
 from inkless.handlers import pipeline
 from inkless.printable import printable
-from inkless.storage import queries
+from inkless.storage import later, queries
 from inkless.storage.audit import record
 from inkless.storage.engine import transient_database_error
 from inkless.storage.models import InboundMessage
@@ -154,6 +154,7 @@ class InboxWorker(Worker):
         done: list[int] = []
         try:
             async with self._sessions() as session, session.begin():
+                later.defer(session)
                 found = {inbound.id: inbound for inbound in await queries.inbound_messages(session, ids)}
                 directory = self._directory()
                 for inbound_id in ids:
@@ -173,6 +174,7 @@ class InboxWorker(Worker):
                     done.append(inbound_id)
                 if not done:
                     return 0
+                await later.write(session)
                 result = await session.execute(
                     update(InboundMessage)
                     .where(InboundMessage.id.in_(done), InboundMessage.claimed_by == self._worker_id,
@@ -241,6 +243,7 @@ class InboxWorker(Worker):
         returned), any other is returned to be recorded on its own."""
         try:
             async with self._sessions() as session, session.begin():
+                later.defer(session)
                 # A message's bytes come with its row; a big one's row holds none (they are kept
                 # apart, storage/blobs.py) and they are read a chunk at a time.
                 inbound = await session.get(InboundMessage, inbound_id)
@@ -256,6 +259,7 @@ class InboxWorker(Worker):
                                              signer=self._signer, clock=self._clock, inbound=inbound)
                 if outcome.status != "done":
                     raise _Undo(outcome)
+                await later.write(session)
                 await self._finish(session, inbound_id, outcome)
         except _Undo as undo:
             # Nothing a handler wrote survives an outcome other than done.

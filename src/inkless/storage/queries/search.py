@@ -5,23 +5,22 @@ FTS5 trigram table, PostgreSQL `ILIKE` under a pg_trgm index (migration 0014).""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, Select, and_, func, literal_column, or_, select, text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from inkless.directory import PersonInfo
+from inkless.storage.later import Rows, keep
 from inkless.storage.models import Approval, Document, DocumentText, Recipient
 from inkless.storage.models.base import table_of
 from inkless.storage.upsert import insert_for
 from inkless.storage.visibility import document_visible_to
 
-log = logging.getLogger(__name__)
 # Characters of a document's text kept for search, and of a search.
 CONTENT_LIMIT = 1_000_000
 WORDS_LIMIT = 200
@@ -60,15 +59,12 @@ async def index_document(session: AsyncSession, document_id: int, version: int, 
     files = _storable(files[:CONTENT_LIMIT])
     content = _storable((head + "\n" + files)[:CONTENT_LIMIT])
     dialect = session.get_bind().dialect.name
-    values = {"document_id": document_id, "version": version, "files": files, "content": content}
-    try:
-        async with session.begin_nested():
-            await session.execute(_INDEX[dialect], values)
-            if dialect == "sqlite":
-                # FTS5 replaces the row's terms in the index as well.
-                await session.execute(_FTS, {"id": document_id, "content": content})
-    except DBAPIError:
-        log.exception("document %s could not be indexed for search", document_id)
+    writes: tuple[tuple[Executable, dict[str, Any]], ...] = (
+        (_INDEX[dialect], {"document_id": document_id, "version": version, "files": files, "content": content}),)
+    if dialect == "sqlite":
+        # FTS5 replaces the row's terms in the index as well.
+        writes += ((_FTS, {"id": document_id, "content": content}),)
+    await keep(session, Rows(writes, tolerant=True, about=f"document {document_id}'s search entry"))
 
 
 def _pattern(words: str) -> str:
