@@ -127,3 +127,28 @@ async def test_a_session_that_does_not_defer_writes_at_once(sessions: async_sess
         assert [entry.action for entry in await audit_log(session)] == ["document.created"]
         dialect = session.get_bind().dialect.name
         assert list(await session.scalars(queries.containing(dialect, "即时写入"))) == [document_id]
+
+
+async def test_a_question_in_the_transaction_sees_what_waits_and_a_rollback_after_it_loses_nothing(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session, session.begin():
+        later.defer(session)
+        first = await made(session, "关于一号文件的通知")
+        await queries.add_document_units(session, first, [("office", "main")])
+        with pytest.raises(RuntimeError):
+            async with session.begin_nested():
+                second = await made(session, "关于二号文件的通知")
+                await queries.add_document_units(session, second, [("finance", "main"), ("tax", "copy")])
+                # Asked here, the questions see every row so far (they write what waits, the
+                # first document's rows too, inside this savepoint).
+                units = await queries.units_of(session, [first, second])
+                assert [(u.unit_id, u.role) for u in units[second]] == [("finance", "main"), ("tax", "copy")]
+                assert [entry.subject_id for entry in await audit_log(session)] == [str(first), str(second)]
+                raise RuntimeError("this message of the batch ends otherwise")
+        # The savepoint took the second document's rows along; the first's wait again.
+        await later.write(session)
+    assert await actions(sessions) == [("document.created", str(first))]
+    assert await found(sessions, "号文件") == [first]
+    async with sessions() as session:
+        units = await queries.units_of(session, [first])
+    assert [(u.unit_id, u.role) for u in units[first]] == [("office", "main")]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.printable import printable_detail
-from inkless.storage.later import Rows, later
+from inkless.storage.later import Rows, later, write
 from inkless.storage.models import AuditEntry
 from inkless.storage.models.base import table_of
 
@@ -41,4 +41,5 @@ def record(
 
 async def audit_log(session: AsyncSession) -> list[AuditEntry]:
     """The whole log, oldest first."""
+    await write(session)
     return list((await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all())

@@ -1,14 +1,19 @@
 """Rows a worker's transaction writes at its end, one statement for many (issue 21).
 
-A document's processing writes rows that nothing in its transaction reads again: its audit
-entries and its search entry. Each was a statement of its own, the search entry in a
-savepoint of its own (four statements); together a third of a two-recipient document's
-processing. In a session that `defers` them they wait in the session and are written by
-`write`, each kind as one statement for every document of an inbox batch.
+A document's processing writes rows it hardly ever reads again in the same transaction: its
+audit entries, its search entry, its addressed units and its queued mail (the outbox is read
+by the outbox worker, after the commit). Each was a statement of its own, the search entry in
+a savepoint of its own: half of a two-recipient document's statements. In a session that
+`defers` them, they wait in the session and `write` writes them, each kind as one statement
+for every document of an inbox batch.
 
-A savepoint rolled back takes the rows added in it along (a message of a batch that did not
-end well leaves nothing behind), and a transaction that commits with rows still waiting writes
-them first: nothing added is lost by a caller that forgot `write`.
+The rules that keep this invisible:
+- a question about those tables asked in the transaction (`units_of`, `indexed_files`,
+  `audit_log`) writes what waits first, so it sees what it would have seen;
+- a savepoint rolled back takes the rows added in it along, and rows it had written for the
+  transaction before it began (a question in it wrote them) wait again;
+- a transaction that commits with rows still waiting writes them first, and one rolled back
+  forgets them.
 """
 
 from __future__ import annotations
@@ -31,9 +36,9 @@ _KEY = "inkless.later"
 
 @dataclass(frozen=True)
 class Rows:
-    """What one thing (an audit entry, a document's search entry) is written with: statements
-    and each one's values. tolerant: a database's refusal is logged, not raised (the thing is
-    left unwritten and the transaction goes on); `about` names it in that log line."""
+    """What one thing (an audit entry, a document's search entry, a queued mail) is written
+    with: statements and each one's values. tolerant: a database's refusal is logged, not
+    raised (the thing is left unwritten and the transaction goes on); `about` names it there."""
 
     writes: tuple[tuple[Executable, dict[str, Any]], ...]
     tolerant: bool = False
@@ -42,10 +47,13 @@ class Rows:
 
 @dataclass
 class _Waiting:
+    # The rows of the transaction, in order; the first `written` of them are in the database.
     rows: list[Rows] = field(default_factory=list)
-    # How many rows were waiting when each savepoint began (a savepoint's marker is closed
-    # before its rollback is announced, so the marks go with the markers, not at their end).
-    marks: weakref.WeakKeyDictionary[SessionTransaction, int] = field(default_factory=weakref.WeakKeyDictionary)
+    written: int = 0
+    # (rows, written) when each savepoint began. Kept with the savepoint's marker, which
+    # SQLAlchemy closes before it announces the savepoint's rollback.
+    marks: weakref.WeakKeyDictionary[SessionTransaction, tuple[int, int]] = field(
+        default_factory=weakref.WeakKeyDictionary)
 
 
 def defer(session: AsyncSession) -> None:
@@ -53,12 +61,12 @@ def defer(session: AsyncSession) -> None:
     session.info.setdefault(_KEY, _Waiting())
 
 
-def later(session: AsyncSession, rows: Rows) -> bool:
+def later(session: AsyncSession, *rows: Rows) -> bool:
     """Keep rows for the session's `write` if it defers them; False: it does not, write them now."""
     waiting: _Waiting | None = session.info.get(_KEY)
     if waiting is None:
         return False
-    waiting.rows.append(rows)
+    waiting.rows.extend(rows)
     return True
 
 
@@ -71,11 +79,12 @@ async def keep(session: AsyncSession, rows: Rows) -> None:
 async def write(session: AsyncSession) -> None:
     """Write the rows waiting in the session: the same statements' values as one execution."""
     waiting: _Waiting | None = session.info.get(_KEY)
-    if waiting is None or not waiting.rows:
+    if waiting is None or waiting.written == len(waiting.rows):
         return
-    rows, waiting.rows = waiting.rows, []
-    for kind in _kinds(rows):
+    end = len(waiting.rows)
+    for kind in _kinds(waiting.rows[waiting.written:end]):
         await _write_kind(session, kind)
+    waiting.written = end
 
 
 async def _write_kind(session: AsyncSession, kind: Sequence[Rows]) -> None:
@@ -112,7 +121,7 @@ async def _execute(session: AsyncSession, kind: Sequence[Rows]) -> None:
 def _mark(session: Session, transaction: SessionTransaction) -> None:
     waiting: _Waiting | None = session.info.get(_KEY)
     if waiting is not None and transaction.nested:
-        waiting.marks[transaction] = len(waiting.rows)
+        waiting.marks[transaction] = (len(waiting.rows), waiting.written)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -121,18 +130,22 @@ def _drop(session: Session, transaction: SessionTransaction) -> None:
     if waiting is None:
         return
     if transaction.nested:
-        del waiting.rows[waiting.marks.pop(transaction, len(waiting.rows)):]
+        rows, written = waiting.marks.pop(transaction, (len(waiting.rows), waiting.written))
+        del waiting.rows[rows:]
+        waiting.written = min(waiting.written, written)
     elif transaction.parent is None:
         waiting.rows.clear()
+        waiting.written = 0
 
 
 @event.listens_for(Session, "before_commit")
 def _write_left(session: Session) -> None:
     """A commit with rows still waiting writes them first (plainly: a refusal fails the commit)."""
     waiting: _Waiting | None = session.info.get(_KEY)
-    if waiting is None or not waiting.rows or session.in_nested_transaction():
+    if waiting is None or session.in_nested_transaction():
         return
-    rows, waiting.rows = waiting.rows, []
-    for kind in _kinds(rows):
+    for kind in _kinds(waiting.rows[waiting.written:]):
         for index, (statement, _) in enumerate(kind[0].writes):
             session.execute(statement, [one.writes[index][1] for one in kind])
+    waiting.rows.clear()
+    waiting.written = 0

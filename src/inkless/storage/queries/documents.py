@@ -16,6 +16,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 
 from inkless.storage import blobs
 from inkless.storage.bulk import bulk, fetch
+from inkless.storage.later import Rows, later, write
 from inkless.storage.models import (
     Approval,
     Attachment,
@@ -105,15 +106,16 @@ async def add_recipients(
 
 async def add_document_units(session: AsyncSession, document_id: int, units: Sequence[tuple[str, str]]) -> None:
     """Record the units a document is addressed to: (unit id, main | copy)."""
-    if units:
-        await session.execute(_ADD_UNITS, [
-            {"document_id": document_id, "unit_id": unit_id, "role": role} for unit_id, role in units])
+    rows = [{"document_id": document_id, "unit_id": unit_id, "role": role} for unit_id, role in units]
+    if rows and not later(session, *(Rows(((_ADD_UNITS, row),)) for row in rows)):
+        await session.execute(_ADD_UNITS, rows)
 
 
 async def units_of(session: AsyncSession, document_ids: Sequence[int]) -> dict[int, list[DocumentUnit]]:
     """The addressed units of these documents, main first, in the order they were addressed."""
     found: dict[int, list[DocumentUnit]] = {document_id: [] for document_id in document_ids}
     if document_ids:
+        await write(session)  # units added in this transaction may still wait (storage/later.py)
         rows = await session.scalars(select(DocumentUnit).where(DocumentUnit.document_id.in_(document_ids))
                                      .order_by(DocumentUnit.document_id, DocumentUnit.id))
         for row in rows:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.storage import blobs
 from inkless.storage.bulk import bulk, copy_rows
+from inkless.storage.later import Rows, later
 from inkless.storage.models import (
     ChatMessage,
     DeliveryKey,
@@ -98,12 +99,11 @@ async def enqueue(session: AsyncSession, copies: Sequence[OutboundCopy], *, body
         await copy_rows(session, "outbox", _ENQUEUE_COLUMNS, [
             (now, c.kind, c.mail_from, c.rcpt, c.headers, body_id, c.recipient_id, "queued", 0, now) for c in copies])
         return
-    await session.execute(
-        _ENQUEUE,
-        [{"created_at": now, "kind": c.kind, "mail_from": c.mail_from, "rcpt": c.rcpt, "headers": c.headers,
-          "body_id": body_id, "recipient_id": c.recipient_id, "status": "queued", "attempts": 0,
-          "next_attempt_at": now} for c in copies],
-    )
+    rows = [{"created_at": now, "kind": c.kind, "mail_from": c.mail_from, "rcpt": c.rcpt, "headers": c.headers,
+             "body_id": body_id, "recipient_id": c.recipient_id, "status": "queued", "attempts": 0,
+             "next_attempt_at": now} for c in copies]
+    if not later(session, *(Rows(((_ENQUEUE, row),)) for row in rows)):
+        await session.execute(_ENQUEUE, rows)
 
 
 async def enqueue_made(session: AsyncSession, copies: AsyncIterator[OutboundCopy], *, count: int, body_id: int,

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from inkless.directory import PersonInfo
-from inkless.storage.later import Rows, keep
+from inkless.storage.later import Rows, keep, write
 from inkless.storage.models import Approval, Document, DocumentText, Recipient
 from inkless.storage.models.base import table_of
 from inkless.storage.upsert import insert_for
@@ -33,6 +33,7 @@ def _storable(text_: str) -> str:
 
 async def indexed_files(session: AsyncSession, document_id: int, version: int) -> str | None:
     """The files' names and text kept for this version of a document, if they were read."""
+    await write(session)  # its search entry may still wait (storage/later.py)
     row = await session.execute(select(DocumentText.version, DocumentText.files)
                                 .where(DocumentText.document_id == document_id))
     found = row.first()
