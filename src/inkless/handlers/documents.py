@@ -11,7 +11,7 @@ from inkless.errors import Discard
 from inkless.handlers.answer import answer
 from inkless.handlers.chains import chain_people, chains_of
 from inkless.handlers.context import Context
-from inkless.handlers.issue import addressed_units, issue_document
+from inkless.handlers.issue import addressed_units, issue_document, number
 from inkless.handlers.signoff import start_signoff
 from inkless.mail.parse import header_text
 from inkless.mail.texts import text as text_of
@@ -37,6 +37,7 @@ class DocumentHandler:
             type=subject.document_type(tuple(ctx.config.documents.extra_types)),
             title=subject.title or ctx.message.subject or "(无标题)",
             status="pending_approval",
+            direction="outgoing",
             public=subject.public,
             urgency=subject.urgency,
             addressed_to="\n".join(ctx.routes.units),
@@ -49,6 +50,10 @@ class DocumentHandler:
                                   body_html=ctx.message.html if body == ctx.message.text else None)
         document.versions.append(version)
         document.answers_id = await _answered_request(ctx) if document.type == "批复" else None
+        chains = chains_of(document, ctx.office)
+        if not chains:
+            # Issued as it comes in: numbered first, so that its row is written once.
+            await number(ctx.session, document, version, office=ctx.office, now=now, signed_off=False)
         ctx.session.add(document)
         await ctx.session.flush()
         units = addressed_units(ctx.routes.units, ctx.routes.copies, ctx.directory)
@@ -58,7 +63,6 @@ class DocumentHandler:
         record(ctx.session, now=now, actor=sender.email, action="document.created", subject_type="document",
                subject_id=document.id, detail={"title": document.title, "to": list(ctx.routes.main),
                                                "cc": list(ctx.routes.copies), "answers": document.answers_id})
-        chains = chains_of(document, ctx.office)
         if chains:
             await start_signoff(ctx.session, ctx.office, document, version, chains, now=now)
             return

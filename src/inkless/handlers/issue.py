@@ -67,7 +67,8 @@ async def issue_document(
     units: Sequence[tuple[str, str]] | None = None,
     signed_off: bool = True,
 ) -> None:
-    """Number the document, record its recipients and queue one personal copy each.
+    """Number the document (unless `number` did already), record its recipients and queue one
+    personal copy each.
 
     A document issued in the transaction that made it, without sign-off, says so (its
     addressed units, (unit id, main | copy), as just recorded, and signed_off=False): it has no
@@ -79,18 +80,8 @@ async def issue_document(
         units = [(u.unit_id, u.role) for u in (await queries.units_of(session, [document.id]))[document.id]]
     else:
         units = sorted(units, key=lambda u: u[1] != "main")  # main first, as units_of gives them
-    if document.direction == "outgoing":
-        year = now.astimezone(config.zone).year
-        # 签发人: the final approver of the issuing unit's chain, or the sender without one.
-        signed_by = await queries.final_approver(session, document.id, version.version, document.unit_id) \
-            if signed_off else None
-        serial = await queries.next_document_serial(session, unit.id, year)
-        document.year, document.serial = year, serial
-        document.number = f"{unit.doc_prefix}〔{year}〕{serial}号"
-        document.signer = signed_by or document.sender
-    document.status = "issued"
-    document.issued_at = now
-    document.issue_date = now.astimezone(config.zone).date()
+    if document.status != "issued":
+        await number(session, document, version, office=office, now=now, signed_off=signed_off)
     reach = recipients_of(document, units, directory)
     people = reach.people
     unit_ids = [unit_id for unit_id, _ in units]
@@ -159,6 +150,27 @@ async def issue_document(
     record(session, now=now, actor="inkless", action="document.issued", subject_type="document",
            subject_id=document.id, detail={"number": document.number, "recipients": len(people),
                                            "units": dict(units)})
+
+
+async def number(session: AsyncSession, document: Document, version: DocumentVersion, *, office: Office,
+                 now: datetime, signed_off: bool = True) -> None:
+    """Make the document issued now: its number (文号) and signer (签发人) if it goes out, its
+    issue date. A document issued as it comes in is numbered before its row is written, so
+    the row is written once."""
+    config = office.config
+    unit = office.directory.units[document.unit_id]
+    if document.direction == "outgoing":
+        year = now.astimezone(config.zone).year
+        # 签发人: the final approver of the issuing unit's chain, or the sender without one.
+        signed_by = await queries.final_approver(session, document.id, version.version, document.unit_id) \
+            if signed_off else None
+        serial = await queries.next_document_serial(session, unit.id, year)
+        document.year, document.serial = year, serial
+        document.number = f"{unit.doc_prefix}〔{year}〕{serial}号"
+        document.signer = signed_by or document.sender
+    document.status = "issued"
+    document.issued_at = now
+    document.issue_date = now.astimezone(config.zone).date()
 
 
 def co_issuers_of(document: Document) -> list[str]:
