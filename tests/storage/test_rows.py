@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.storage import migrate, queries
 from inkless.storage.engine import create_engine, session_factory
-from inkless.storage.models import Document, OutboxMessage, Recipient
+from inkless.storage.models import Document, DocumentVersion, OutboxMessage, Recipient
 from tests.conftest import build_config
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
@@ -92,3 +92,32 @@ async def test_queued_copies_keep_their_own_envelope_and_head_in_order(
         (c.kind, c.mail_from, c.rcpt, c.headers, c.recipient_id) for c in copies]
     assert {(r.body_id, r.status, r.attempts, r.created_at, r.next_attempt_at, r.claimed_by) for r in rows} == {
         (body_id, "queued", 0, NOW, NOW, None)}
+
+
+async def test_a_document_written_at_once_reads_back_as_the_orm_writes_it(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    def made() -> Document:
+        document = Document(unit_id="office", sender="clerk@test.gov", title="关于写入的通知", status="issued",
+                            addressed_to="office", created_at=NOW, number="测办发〔2026〕1号")
+        document.versions.append(DocumentVersion(version=1, created_at=NOW, body="正文\n"))
+        return document
+
+    async with sessions() as session, session.begin():
+        by_orm = made()
+        session.add(by_orm)
+        await session.flush()
+        at_once = made()
+        await queries.add_document(session, at_once)
+        # Every attribute is there to read (nothing is loaded lazily, which would fail here),
+        # and a change made afterwards is written like any other.
+        assert (at_once.direction, at_once.public, at_once.co_issuers, at_once.urgency) == ("outgoing", False, "", None)
+        assert [version.document_id for version in at_once.versions] == [at_once.id]
+        assert at_once.versions[0].attachments == []
+        at_once.published_at = NOW
+    columns = [c for c in Document.__table__.columns if c.key not in ("id", "published_at")]
+    async with sessions() as session:
+        rows = {row.id: row for row in (await session.execute(select(Document.__table__))).all()}
+        versions = {v.document_id: (v.version, v.body) for v in await session.scalars(select(DocumentVersion))}
+    assert [getattr(rows[at_once.id], c.key) for c in columns] == [getattr(rows[by_orm.id], c.key) for c in columns]
+    assert rows[at_once.id].published_at == NOW and rows[by_orm.id].published_at is None
+    assert versions[at_once.id] == versions[by_orm.id] == (1, "正文\n")

@@ -54,8 +54,7 @@ class DocumentHandler:
         if not chains:
             # Issued as it comes in: numbered first, so that its row is written once.
             await number(ctx.session, document, version, office=ctx.office, now=now, signed_off=False)
-        ctx.session.add(document)
-        await ctx.session.flush()
+        await queries.add_document(ctx.session, document)
         units = addressed_units(ctx.routes.units, ctx.routes.copies, ctx.directory)
         await queries.add_document_units(ctx.session, document.id, units)
         attachments = ctx.message.attachments

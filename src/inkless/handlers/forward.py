@@ -115,8 +115,7 @@ async def forward_down(session: AsyncSession, office: Office, recipient: Recipie
                 instructions=request.instructions or text(language, "forward_default_instructions"))
     version = DocumentVersion(version=1, created_at=now, body=body, body_html=None)
     child.versions.append(version)
-    session.add(child)
-    await session.flush()
+    await queries.add_document(session, child)
     safe_title = re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", document.title[:80])
     files = [ParsedAttachment(text(language, "forward_original_name", title=safe_title),
                               "text/plain; charset=utf-8", original.body.encode("utf-8"))]

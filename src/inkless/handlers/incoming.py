@@ -68,8 +68,7 @@ class IncomingMail:
                 source_number=number, incoming_number=f"{unit.incoming}〔{year}〕{serial}号")
             version = DocumentVersion(version=1, created_at=now, body=ctx.message.text, body_html=ctx.message.html)
             document.versions.append(version)
-            ctx.session.add(document)
-            await ctx.session.flush()
+            await queries.add_document(ctx.session, document)
             await queries.add_attachments(ctx.session, version.id,
                                           [(a.filename, a.content_type, a.data) for a in attachments])
             await queries.add_document_units(ctx.session, document.id, [(unit_id, "main")])
