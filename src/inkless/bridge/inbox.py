@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 # After processing a message at least this big, the memory it used is given back (malloc_trim).
 GIVE_BACK_AFTER = 1024 * 1024
-# Up to this many small messages are processed in one transaction (see InboxWorker.run_once).
-TOGETHER = 10
+# Up to this many small messages are processed in one transaction (see InboxWorker.run_once);
+# each is below blobs.APART (256 KB), so a batch's bytes stay under 13 MB.
+TOGETHER = 50
 
 
 class _Undo(Exception):
@@ -96,13 +97,14 @@ class InboxWorker(Worker):
         # Other processes store mail too; look for it now and then.
         return self._config.worker.poll_interval
 
-    async def run_once(self, limit: int = 20) -> int:
+    async def run_once(self, limit: int = TOGETHER) -> int:
         """Claim and process one batch; return how many were processed.
 
-        Small messages go up to TOGETHER to a transaction: one BEGIN, one COMMIT and one
-        UPDATE of their rows for all of them, which was a quarter of a document's cost. Each
-        message of a batch runs in a savepoint; the batch ends before a message that is big or
-        not ours any more, and at one that ends otherwise than done or raises (its savepoint is
+        Small messages go up to TOGETHER to a transaction: one BEGIN, one COMMIT, one UPDATE of
+        their rows and the rows they leave for the end (storage/later.py) for all of them, which
+        was a quarter of a document's cost (50 rather than 10: 258 -> 290 documents/s on
+        SQLite, 153 -> 184 on PostgreSQL). Each message of a batch runs in a savepoint; the
+        batch ends before a message that is big or not ours any more, and at one that ends otherwise than done or raises (its savepoint is
         rolled back). What the batch did until then commits, and that message is processed
         alone, in its own transaction, as every message was before batches (so a bad message
         costs its own work twice, never a good message's outcome, number or row id). Mail
