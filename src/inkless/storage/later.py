@@ -32,6 +32,8 @@ from sqlalchemy.sql import Executable
 
 log = logging.getLogger(__name__)
 _KEY = "inkless.later"
+# Rows of one statement beyond this many gain nothing by waiting (later_many).
+MANY = 100
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ def later(session: AsyncSession, *rows: Rows) -> bool:
         return False
     waiting.rows.extend(rows)
     return True
+
+
+def later_many(session: AsyncSession, statement: Executable, values: Sequence[dict[str, Any]]) -> bool:
+    """`later` for rows of one statement; more than MANY (a fan-out's copies) are a statement
+    of their own anyway, and are left to the caller to write now."""
+    return len(values) <= MANY and later(session, *(Rows(((statement, row),)) for row in values))
 
 
 async def keep(session: AsyncSession, rows: Rows) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from inkless.storage import blobs
 from inkless.storage.bulk import bulk, fetch
-from inkless.storage.later import Rows, later, write
+from inkless.storage.later import later_many, write
 from inkless.storage.models import (
     Approval,
     Attachment,
@@ -140,7 +140,7 @@ async def add_recipients(
 async def add_document_units(session: AsyncSession, document_id: int, units: Sequence[tuple[str, str]]) -> None:
     """Record the units a document is addressed to: (unit id, main | copy)."""
     rows = [{"document_id": document_id, "unit_id": unit_id, "role": role} for unit_id, role in units]
-    if rows and not later(session, *(Rows(((_ADD_UNITS, row),)) for row in rows)):
+    if rows and not later_many(session, _ADD_UNITS, rows):
         await session.execute(_ADD_UNITS, rows)
 
 

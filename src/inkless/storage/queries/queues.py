@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.storage import blobs
 from inkless.storage.bulk import bulk, copy_rows
-from inkless.storage.later import Rows, later
+from inkless.storage.later import later_many
 from inkless.storage.models import (
     ChatMessage,
     DeliveryKey,
@@ -102,7 +102,7 @@ async def enqueue(session: AsyncSession, copies: Sequence[OutboundCopy], *, body
     rows = [{"created_at": now, "kind": c.kind, "mail_from": c.mail_from, "rcpt": c.rcpt, "headers": c.headers,
              "body_id": body_id, "recipient_id": c.recipient_id, "status": "queued", "attempts": 0,
              "next_attempt_at": now} for c in copies]
-    if not later(session, *(Rows(((_ENQUEUE, row),)) for row in rows)):
+    if not later_many(session, _ENQUEUE, rows):
         await session.execute(_ENQUEUE, rows)
 
 
