@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from email.utils import parseaddr
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -18,7 +19,9 @@ from sqlalchemy import func, select
 from inkless import worker
 from inkless.bridge import inbox
 from inkless.bridge.app import Service
+from inkless.handlers import publication
 from inkless.storage.models import AuditEntry, Document, InboundMessage
+from inkless.storage.queries import containing
 from tests.conftest import (
     DOMAIN,
     CaptureRelay,
@@ -205,6 +208,18 @@ def watch_batches(service: Service, monkeypatch: pytest.MonkeyPatch, *,
     return release, batches
 
 
+async def claimed_count(service: Service, count: int) -> None:
+    async def enough() -> bool:
+        return sum(status == "processing" for status, _ in (await inbound_rows(service)).values()) == count
+    await wait_for(enough, what=f"{count} message(s) claimed")
+
+
+async def all_settled(service: Service) -> None:
+    async def all_ended() -> bool:
+        return all(status not in ("new", "processing") for status, _ in (await inbound_rows(service)).values())
+    await wait_for(all_ended, timeout=30, what="every message to be processed")
+
+
 async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
         service: Service, relay: CaptureRelay, monkeypatch: pytest.MonkeyPatch) -> None:
     # Small messages are processed several to a transaction; one that does not end done ends
@@ -212,16 +227,7 @@ async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
     # it. The others are issued once, with the numbers and the row ids they would have had
     # alone (none taken by the rolled-back attempt, on PostgreSQL's sequences either).
     release, batches = watch_batches(service, monkeypatch, arriving=False)
-
-    async def claimed(count: int) -> None:
-        async def enough() -> bool:
-            return sum(status == "processing" for status, _ in (await inbound_rows(service)).values()) == count
-        await wait_for(enough, what=f"{count} message(s) claimed")
-
-    async def settled() -> None:
-        async def all_ended() -> bool:
-            return all(status not in ("new", "processing") for status, _ in (await inbound_rows(service)).values())
-        await wait_for(all_ended, timeout=30, what="every message to be processed")
+    claimed, settled = partial(claimed_count, service), partial(all_settled, service)
 
     # One message is claimed and waits; four documents and a refused one are stored meanwhile,
     # and claimed together after it.
@@ -251,6 +257,49 @@ async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
     assert [tuple(row) for row in rows] == [(n, n) for n in range(1, 10)]
     await wait_for(lambda: len(relay.to(SENDER)) == 10, what="9 issued notices and the refusal")
     assert len([m for m in relay.messages if m.rcpt != SENDER]) == 9 * 3  # edu's three members, once each
+
+
+async def test_a_message_that_fails_late_in_a_batch_leaves_no_audit_or_search_entry(
+        service: Service, relay: CaptureRelay, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A document's audit entries and search entry wait for its batch's end (storage/later.py).
+    # One that fails after making them (here: in the publication check, after its audit entry
+    # and search entry) leaves neither: not in the batch, where the next document takes its row
+    # id (on SQLite), nor alone, where it fails again and is quarantined.
+    release, batches = watch_batches(service, monkeypatch, arriving=False)
+    review = publication.review
+
+    async def poisoned(session: Any, office: Any, document: Document, **kwargs: Any) -> None:
+        if "有毒" in document.title:
+            raise RuntimeError("a handler failed late")
+        await review(session, office, document, **kwargs)
+
+    monkeypatch.setattr(publication, "review", poisoned)
+    await send_documents(service, "批甲", 1)
+    await claimed_count(service, 1)
+    await send_documents(service, "批乙", 2)
+    await send_documents(service, "有毒", 1)
+    await send_documents(service, "批丙", 2)
+    release.set()
+    await all_settled(service)
+    assert batches == [(5, 2), (2, 2)]
+    statuses = sorted(status for status, _ in (await inbound_rows(service)).values())
+    assert statuses == ["done"] * 5 + ["quarantined"]
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        rows = (await session.execute(select(Document.id, Document.title, Document.serial).order_by(Document.id))).all()
+        titles = {row.id: row.title for row in rows}
+        entries = (await session.execute(select(AuditEntry.action, AuditEntry.subject_id)
+                                         .where(AuditEntry.subject_type == "document"))).all()
+        dialect = session.get_bind().dialect.name
+        poisoned_found = list(await session.scalars(containing(dialect, "有毒")))
+        found = {document_id: list(await session.scalars(containing(dialect, title)))
+                 for document_id, title in titles.items()}
+    # Numbers stay gapless; on SQLite the next document took the failed one's row id too (on
+    # PostgreSQL the sequence skips the ids of the attempts).
+    assert [row.serial for row in rows] == [1, 2, 3, 4, 5] and not any("有毒" in title for title in titles.values())
+    assert sorted(entries) == sorted((action, str(n)) for n in titles
+                                     for action in ("document.created", "document.issued"))
+    assert poisoned_found == [] and found == {n: [n] for n in titles}
 
 
 async def test_mail_arriving_ends_a_batch_after_the_message_under_way(
