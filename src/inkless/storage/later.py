@@ -13,7 +13,10 @@ The rules that keep this invisible:
 - a savepoint rolled back takes the rows added in it along, and rows it had written for the
   transaction before it began (a question in it wrote them) wait again;
 - a transaction that commits with rows still waiting writes them first, and one rolled back
-  forgets them.
+  forgets them;
+- only rows nothing refers to wait (no foreign key of a row written meanwhile may point at
+  one): a mail body that waited with its copies broke a fan-out, whose 10,000 copies are
+  written at once, and bought nothing measurable, so bodies are written at once.
 """
 
 from __future__ import annotations
