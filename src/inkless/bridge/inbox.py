@@ -104,8 +104,9 @@ class InboxWorker(Worker):
         their rows and the rows they leave for the end (storage/later.py) for all of them, which
         was a quarter of a document's cost (50 rather than 10: 258 -> 290 documents/s on
         SQLite, 153 -> 184 on PostgreSQL). Each message of a batch runs in a savepoint; the
-        batch ends before a message that is big or not ours any more, and at one that ends otherwise than done or raises (its savepoint is
-        rolled back). What the batch did until then commits, and that message is processed
+        batch ends before a message that is big or not ours any more, and at one that ends
+        otherwise than done or raises (its savepoint is rolled back; so are the rows it left
+        for the end). What the batch did until then commits, and that message is processed
         alone, in its own transaction, as every message was before batches (so a bad message
         costs its own work twice, never a good message's outcome, number or row id). Mail
         arriving ends a batch early too: processing gives way to the SMTP edge between

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,11 @@ class _Waiting:
         default_factory=weakref.WeakKeyDictionary)
 
 
+def _waiting(session: AsyncSession | Session) -> _Waiting | None:
+    found: _Waiting | None = session.info.get(_KEY)
+    return found
+
+
 def defer(session: AsyncSession) -> None:
     """From now on, the rows `later` is given in this session wait for `write` (or its commit)."""
     session.info.setdefault(_KEY, _Waiting())
@@ -68,7 +73,7 @@ def defer(session: AsyncSession) -> None:
 
 def later(session: AsyncSession, *rows: Rows) -> bool:
     """Keep rows for the session's `write` if it defers them; False: it does not, write them now."""
-    waiting: _Waiting | None = session.info.get(_KEY)
+    waiting = _waiting(session)
     if waiting is None:
         return False
     waiting.rows.extend(rows)
@@ -89,7 +94,7 @@ async def keep(session: AsyncSession, rows: Rows) -> None:
 
 async def write(session: AsyncSession) -> None:
     """Write the rows waiting in the session: the same statements' values as one execution."""
-    waiting: _Waiting | None = session.info.get(_KEY)
+    waiting = _waiting(session)
     if waiting is None or waiting.written == len(waiting.rows):
         return
     end = len(waiting.rows)
@@ -123,21 +128,27 @@ def _kinds(rows: Sequence[Rows]) -> list[list[Rows]]:
     return list(kinds.values())
 
 
-async def _execute(session: AsyncSession, kind: Sequence[Rows]) -> None:
+def _statements(kind: Sequence[Rows]) -> Iterator[tuple[Executable, list[dict[str, Any]]]]:
+    """Each statement of a kind with every row's values for it."""
     for index, (statement, _) in enumerate(kind[0].writes):
-        await session.execute(statement, [one.writes[index][1] for one in kind])
+        yield statement, [one.writes[index][1] for one in kind]
+
+
+async def _execute(session: AsyncSession, kind: Sequence[Rows]) -> None:
+    for statement, values in _statements(kind):
+        await session.execute(statement, values)
 
 
 @event.listens_for(Session, "after_transaction_create")
 def _mark(session: Session, transaction: SessionTransaction) -> None:
-    waiting: _Waiting | None = session.info.get(_KEY)
+    waiting = _waiting(session)
     if waiting is not None and transaction.nested:
         waiting.marks[transaction] = (len(waiting.rows), waiting.written)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop(session: Session, transaction: SessionTransaction) -> None:
-    waiting: _Waiting | None = session.info.get(_KEY)
+    waiting = _waiting(session)
     if waiting is None:
         return
     if transaction.nested:
@@ -152,11 +163,11 @@ def _drop(session: Session, transaction: SessionTransaction) -> None:
 @event.listens_for(Session, "before_commit")
 def _write_left(session: Session) -> None:
     """A commit with rows still waiting writes them first (plainly: a refusal fails the commit)."""
-    waiting: _Waiting | None = session.info.get(_KEY)
+    waiting = _waiting(session)
     if waiting is None or session.in_nested_transaction():
         return
     for kind in _kinds(waiting.rows[waiting.written:]):
-        for index, (statement, _) in enumerate(kind[0].writes):
-            session.execute(statement, [one.writes[index][1] for one in kind])
+        for statement, values in _statements(kind):
+            session.execute(statement, values)
     waiting.rows.clear()
     waiting.written = 0
