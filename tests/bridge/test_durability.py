@@ -114,6 +114,15 @@ class ServeProcess:
                                      f"{self.log_tail()}")
             await asyncio.sleep(0.05)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process does nothing more, so what the database shows of it stays."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def kill9(self) -> None:
         assert self.proc is not None
         self.expect_running = False

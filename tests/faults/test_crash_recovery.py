@@ -68,14 +68,23 @@ async def test_claims_of_a_killed_process_are_taken_over_within_30_s_of_a_restar
 
         clients = [asyncio.create_task(stream()) for _ in range(CLIENTS)]
         try:
-            async def holding_claims() -> bool:
-                return len(accepted) >= MIN_ACCEPTED and bool(await claimed())
+            async def frozen_holding_claims() -> bool:
+                # A batch can end between a look at the claims and the kill; a frozen process
+                # cannot, so the claims seen while it is frozen are the ones the kill leaves.
+                if len(accepted) < MIN_ACCEPTED or not await claimed():
+                    return False
+                first.freeze()
+                if await claimed():
+                    return True
+                first.thaw()
+                return False
 
             async def describe_stream() -> str:
                 return f"accepted {len(accepted)}; inbound {await status_counts(engine, InboundMessage.status)}"
 
             # Kill while the process holds claims: a batch is under way during a stream.
-            await wait_until(holding_claims, timeout=60, fleet=fleet, describe=describe_stream, interval=0.005)
+            await wait_until(frozen_holding_claims, timeout=60, fleet=fleet, describe=describe_stream,
+                             interval=0.005)
             first.kill9()
             killed.set()
             fleet.processes.remove(first)
