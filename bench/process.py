@@ -4,7 +4,9 @@
 Per scenario (a backend, a number of processes, a shape), with a new temporary folder, a new
 database and a new Postfix smtp-sink as the relay:
   1. writes org.yaml: a sender unit `office` without approvers (its clerk sends) and the
-     addressed unit `to` with --pair (2) or --wide (50) members;
+     addressed unit `to` with --pair (2) or --wide (50) members; with --units N, N such pairs of
+     units, whose documents take turns in the backlog (each unit numbers its own documents, so
+     processes do not all wait for one unit's number counter);
   2. starts `inkless serve` once, so it migrates the database and imports the org, and stops it;
   3. stores the backlog the way the SMTP edge stores it: --documents rows in `inbound`
      (status `new`), each a ~1.5 KB Chinese 通知 from the clerk to to@ (envelope and bytes as
@@ -79,13 +81,26 @@ BODY = (
 )
 
 
-def write_org(folder: Path, recipients: int) -> None:
-    org = {"units": [
-        {"id": "office", "name": "县政府办公室", "doc_prefix": "基准办发", "members": [
-            {"email": CLERK, "name": "王文书", "roles": ["clerk"]}]},
-        {"id": "to", "name": "收文单位", "parent": "office", "members": [
-            {"email": f"staff{i:03d}@bench.gov", "name": person_name(i)} for i in range(recipients)]},
-    ]}
+def clerk(unit: int) -> str:
+    """The clerk of sender unit `unit` (0: the only one unless --units says more)."""
+    return CLERK if unit == 0 else f"clerk{unit}@bench.gov"
+
+
+def addressed(unit: int) -> str:
+    """The unit that sender unit `unit`'s documents go to: its own sub-unit."""
+    return "to" if unit == 0 else f"to{unit}"
+
+
+def write_org(folder: Path, recipients: int, units: int) -> None:
+    org: dict[str, list[dict[str, object]]] = {"units": []}
+    for unit in range(units):
+        office = "office" if unit == 0 else f"office{unit}"
+        org["units"] += [
+            {"id": office, "name": f"县政府办公室{unit or ''}", "doc_prefix": f"基准{unit or ''}办发", "members": [
+                {"email": clerk(unit), "name": "王文书", "roles": ["clerk"]}]},
+            {"id": addressed(unit), "name": f"收文单位{unit or ''}", "parent": office, "members": [
+                {"email": f"staff{unit or ''}{i:03d}@bench.gov", "name": person_name(i)} for i in range(recipients)]},
+        ]
     (folder / "org.yaml").write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
 
 
@@ -104,21 +119,23 @@ def write_config(folder: Path, name: str, database: str, relay_port: int) -> tup
     return path, smtp_port
 
 
-def document(index: int) -> bytes:
+def document(index: int, units: int) -> bytes:
     message = EmailMessage()
-    message["From"] = f"王文书 <{CLERK}>"
-    message["To"] = f"to@{DOMAIN}"
+    message["From"] = f"王文书 <{clerk(index % units)}>"
+    message["To"] = f"{addressed(index % units)}@{DOMAIN}"
     message["Subject"] = f"[通知] 关于推行电子公文收发的第{index + 1}号通知"
     message["Message-ID"] = f"<bench.{secrets.token_hex(8)}@bench.gov>"
     message.set_content(BODY)
     return message.as_bytes(policy=SMTP_POLICY)
 
 
-async def store_backlog(probe: Probe, count: int) -> None:
-    """Rows in `inbound` exactly as the SMTP edge commits them (status new)."""
+async def store_backlog(probe: Probe, count: int, units: int) -> None:
+    """Rows in `inbound` exactly as the SMTP edge commits them (status new); with several sender
+    units, their documents take turns."""
     now = datetime.now(timezone.utc)
-    rows = [(now, "smtp", "127.0.0.1", CLERK, f"to@{DOMAIN}", raw, len(raw))
-            for raw in (document(i) for i in range(count))]
+    rows = [(now, "smtp", "127.0.0.1", clerk(i % units), f"{addressed(i % units)}@{DOMAIN}", document(i, units),
+             0) for i in range(count)]
+    rows = [(*r[:6], len(r[5])) for r in rows]
     if probe.sqlite_path is not None:
         db = sqlite3.connect(str(probe.sqlite_path), timeout=30)
         try:
@@ -146,6 +163,7 @@ class Result:
     shape: str
     documents: int
     recipients: int
+    units: int = 1
     processing: float = float("nan")
     delivery: float = float("nan")
     copies: int = 0
@@ -153,7 +171,8 @@ class Result:
 
     @property
     def label(self) -> str:
-        return f"{self.backend}, {self.processes} process{'es' if self.processes > 1 else ''}"
+        units = f", {self.units} sender units" if self.units > 1 else ""
+        return f"{self.backend}, {self.processes} process{'es' if self.processes > 1 else ''}{units}"
 
     @property
     def documents_rate(self) -> float:
@@ -183,7 +202,7 @@ async def wait_drained(probe: Probe, sink: Sink, expected: int, timeout: float,
 
 
 async def scenario(args: argparse.Namespace, backend: str, processes: int, shape: str) -> Result:
-    result = Result(backend, processes, shape, args.documents, SHAPES[shape])
+    result = Result(backend, processes, shape, args.documents, SHAPES[shape], args.units)
     name = f"{result.label}, {shape}"
     folder = Path(tempfile.mkdtemp(prefix="inkless-bench-process-"))
     procs = Processes()
@@ -198,7 +217,7 @@ async def scenario(args: argparse.Namespace, backend: str, processes: int, shape
         else:
             database = f"sqlite+aiosqlite:///{folder}/inkless.db"
             probe = Probe(sqlite_path=folder / "inkless.db")
-        write_org(folder, result.recipients)
+        write_org(folder, result.recipients, args.units)
         sink = Sink(procs, clock=time.perf_counter)
         inkless = str(REPO / ".venv" / "bin" / "inkless")
         configs = [write_config(folder, f"serve{index}", database, sink.port) for index in range(processes)]
@@ -210,8 +229,9 @@ async def scenario(args: argparse.Namespace, backend: str, processes: int, shape
         wait_smtp(configs[0][1], setup, timeout=300, log=folder / "setup.log")
         if procs.stop(setup) != 0:
             raise RuntimeError(f"{name}: the setup run did not stop cleanly: {(folder / 'setup.log').read_text()[-2000:]}")
-        await store_backlog(probe, args.documents)
-        print(f"  [{name}] {args.documents:,} documents stored for to@ ({result.recipients} members)", flush=True)
+        await store_backlog(probe, args.documents, args.units)
+        print(f"  [{name}] {args.documents:,} documents stored from {args.units} sender unit(s), each to a unit"
+              f" of {result.recipients} members", flush=True)
 
         serve = []
         for index, (config, smtp_port) in enumerate(configs):
@@ -277,7 +297,8 @@ def report(args: argparse.Namespace, results: list[Result], ingest: dict[str, fl
         base = ingest.get(r.backend)
         ratio = r.documents_rate / r.processes / base if base else float("nan")
         target = target_cell(r, ratio)
-        lines.append(f"| {r.backend} | {r.processes} | {r.recipients} | {r.processing:.1f} | **{r.documents_rate:,.1f}**"
+        units = f" ({r.units} sender units)" if r.units > 1 else ""
+        lines.append(f"| {r.backend} | {r.processes}{units} | {r.recipients} | {r.processing:.1f} | **{r.documents_rate:,.1f}**"
                      f" | {r.documents_rate / r.processes:,.1f} | {f'{base:,.0f}' if base else 'n/a'} |"
                      f" {f'{ratio:.2f}×' if base else 'n/a'} | {target} | {r.delivery:.1f} | {r.copies_rate:,.0f} |")
     lines += [
@@ -347,6 +368,9 @@ def main() -> int:
     parser.add_argument("--pg-processes", default="1,2,4", help="PostgreSQL scenarios: processes, comma-separated")
     parser.add_argument("--skip-sqlite", action="store_true", help="only the PostgreSQL scenarios")
     parser.add_argument("--shapes", default="pair,wide", help="pair (2 recipients) and/or wide (50), comma-separated")
+    parser.add_argument("--units", type=int, default=1,
+                        help="sender units whose documents take turns in the backlog (default 1: one unit, one"
+                             " number counter for every document)")
     parser.add_argument("--timeout", type=float, default=1800, help="max seconds to drain one backlog")
     parser.add_argument("--results", help="markdown results file (default bench/results/process.md)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (serve logs, SQLite)")

@@ -4,8 +4,11 @@ on both backends."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.storage import queries
@@ -47,6 +50,37 @@ async def test_document_numbers_count_up_per_unit_and_year(sessions: async_sessi
     async with sessions() as session, session.begin():
         numbers.append(await queries.next_document_serial(session, "office", 2026))
     assert numbers == [1, 2, 3, 1, 1, 4, 5]
+
+
+async def test_a_batch_holding_one_counter_is_refused_another_held_elsewhere_rather_than_waiting(
+        sessions: async_sessionmaker[AsyncSession], database_url: str) -> None:
+    # Two processes' batches, each holding one unit's counter and asking for the other's,
+    # deadlocked until PostgreSQL broke the cycle a second later (issue 21, bench/process --units).
+    async with sessions() as session, session.begin():
+        queries.wait_for_one_counter(session)  # nobody else holds one: a batch takes several
+        taken = [await queries.next_document_serial(session, unit, 2026) for unit in ("office", "finance", "office")]
+    assert taken == [1, 1, 2]
+    if not database_url.startswith("postgresql"):
+        return  # SQLite has one writer at a time: no transaction holds a counter another waits for
+    async with sessions() as first, sessions() as second, sessions() as third:
+        for batch in (first, second, third):
+            await batch.begin()
+            queries.wait_for_one_counter(batch)
+        assert await queries.next_document_serial(first, "office", 2026) == 3
+        assert await queries.next_document_serial(second, "finance", 2026) == 2
+        with pytest.raises(DBAPIError) as refused:
+            async with first.begin_nested():  # the message that asked ends its batch, rolled back
+                await asyncio.wait_for(queries.next_document_serial(first, "finance", 2026), 30)
+        assert getattr(refused.value.orig, "sqlstate", None) == "55P03"  # lock_not_available
+        await first.commit()
+        assert await queries.next_document_serial(second, "office", 2026) == 4
+        # Holding none, a batch waits for its first counter: its number follows the holder's.
+        waiting = asyncio.create_task(queries.next_document_serial(third, "office", 2026))
+        await second.commit()
+        assert await asyncio.wait_for(waiting, 30) == 5
+        await third.commit()
+    async with sessions() as session, session.begin():
+        assert [await queries.next_document_serial(session, unit, 2026) for unit in ("office", "finance")] == [6, 3]
 
 
 @pytest.mark.parametrize("count", [3, 300], ids=["a-few", "many-at-once"])

@@ -115,10 +115,12 @@ class InboxWorker(Worker):
         On PostgreSQL a batch holds its rows' locks until it commits, a unit's number counter
         among them, so a second process issuing the same unit's documents waits for the whole
         batch (bench/process: 85 documents/s with one process, 92 with two; one message to a
-        transaction gave 54 and 79: each COMMIT waits for its WAL flush). Two processes whose
-        batches take two units' counters in opposite orders deadlock; PostgreSQL ends one
-        statement after deadlock_timeout, and that message is rolled back to its savepoint,
-        ends its batch and is processed alone.
+        transaction gave 54 and 79: each COMMIT waits for its WAL flush). A batch waits for a
+        counter only while it holds none (queries.wait_for_one_counter): one more that another
+        batch holds is refused at once, and that message is rolled back to its savepoint, ends
+        its batch and is processed alone (waiting, holding no counter). Batches taking two
+        units' counters in opposite orders used to deadlock, a second each until PostgreSQL
+        broke the cycle.
 
         When the database goes away halfway (a restart, a failover), the round fails and the
         rest of the batch stays held: the next round goes on with it once the database is
@@ -158,6 +160,7 @@ class InboxWorker(Worker):
         try:
             async with self._sessions() as session, session.begin():
                 later.defer(session)
+                queries.wait_for_one_counter(session)
                 found = {inbound.id: inbound for inbound in await queries.inbound_messages(session, ids)}
                 directory = self._directory()
                 for inbound_id in ids:

@@ -43,6 +43,7 @@ from inkless.storage.queries.documents import (
     unacknowledged,
     units_of,
     unsigned_units,
+    wait_for_one_counter,
 )
 from inkless.storage.queries.leases import (
     HEARTBEAT,
@@ -169,4 +170,5 @@ __all__ = [
     "unacknowledged",
     "units_of",
     "unsigned_units",
+    "wait_for_one_counter",
 ]
