@@ -125,7 +125,7 @@ def wait_for_one_counter(session: AsyncSession) -> None:
 async def _next_serial(session: AsyncSession, kind: str, unit_id: str, year: int) -> int:
     dialect = session.get_bind().dialect.name
     taken: set[tuple[str, str, int]] | None = session.info.get(_COUNTERS_TAKEN)
-    if taken is not None and dialect == "postgresql" and taken and (kind, unit_id, year) not in taken:
+    if taken and dialect == "postgresql" and (kind, unit_id, year) not in taken:
         # Lock it without waiting, or fail. A counter's first row of a year is inserted, and an
         # insert racing another may still wait: once per unit and year.
         await session.execute(_LOCK_COUNTER[kind], {"unit_id": unit_id, "year": year})
