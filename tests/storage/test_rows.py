@@ -12,7 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inkless.storage import queries
-from inkless.storage.models import Document, DocumentVersion, OutboxMessage, Recipient
+from inkless.storage.models import Document, DocumentVersion, InboundMessage, OutboxMessage, Recipient
+from inkless.storage.queries.queues import _INBOUND_DEPTHS
 from tests.storage.conftest import NOW, new_document
 
 
@@ -129,3 +130,32 @@ async def test_a_document_written_at_once_reads_back_as_the_orm_writes_it(
     assert [getattr(rows[at_once.id], c.key) for c in columns] == [getattr(rows[by_orm.id], c.key) for c in columns]
     assert rows[at_once.id].published_at == NOW and rows[by_orm.id].published_at is None
     assert versions[at_once.id] == versions[by_orm.id] == (1, "正文\n")
+
+
+async def test_queue_depths_count_each_state_from_its_own_index_entries(
+        sessions: async_sessionmaker[AsyncSession], database_url: str) -> None:
+    # What /healthz and /metrics show; a busy county's inbound table holds every message ever
+    # processed, and the count of those waiting must not read them all.
+    states = {"done": 40, "new": 3, "processing": 2, "quarantined": 4, "discarded": 5}
+    async with sessions() as session, session.begin():
+        session.add_all(InboundMessage(received_at=NOW, mail_from="clerk@test.gov", rcpt_tos="all@oa.test.gov",
+                                       raw=b"Subject: x\r\n\r\nx\r\n", size=17, status=status)
+                        for status, count in states.items() for _ in range(count))
+        body_id = await queries.add_outbox_body(session, b"the shared body\r\n", now=NOW)
+        await queries.enqueue(session, [queries.OutboundCopy(kind="notice", mail_from="bounce@oa.test.gov",
+                                                             rcpt=f"staff{i}@test.gov", headers=b"Subject: y\r\n",
+                                                             recipient_id=None) for i in range(7)],
+                              body_id=body_id, now=NOW)
+    async with sessions() as session, session.begin():
+        copies = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        for copy, status in zip(copies, ["sent", "sent", "sending", "failed"], strict=False):
+            copy.status = status
+    async with sessions() as session:
+        assert await queries.queue_depths(session) == {
+            "inbound_waiting": 5, "inbound_quarantined": 4, "outbound_queued": 4, "outbound_failed": 1}
+        if database_url.startswith("sqlite"):
+            connection = await session.connection()
+            plan = "\n".join(row[-1] for row in await connection.exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + str(_INBOUND_DEPTHS.compile(
+                    dialect=connection.dialect, compile_kwargs={"literal_binds": True}))))
+            assert "SCAN inbound" not in plan and plan.count("SEARCH inbound") == 3, plan
