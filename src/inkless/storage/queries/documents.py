@@ -117,8 +117,9 @@ def wait_for_one_counter(session: AsyncSession) -> None:
     units' counters in opposite orders deadlocked, and PostgreSQL broke each deadlock only after
     deadlock_timeout (1 s): with documents of 8 units taking turns, 2 processes drained 48
     documents/s where one did 77 (bench/process.py --units 8), 45 deadlocks in 4,000 documents.
-    A transaction that waits holding no counter can be in no such cycle. Counters taken in a
-    savepoint rolled back since still count as taken: at worst a batch ends early."""
+    A transaction that waits holding no counter can be in no such cycle. A counter taken in a
+    savepoint rolled back since (its lock gone with it) still counts as taken, so it would be
+    waited for; the inbox ends its batch at such a message, so none is asked for after it."""
     session.info[_COUNTERS_TAKEN] = set()
 
 
