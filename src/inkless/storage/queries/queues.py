@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, func, insert, literal_column, select, true, update
+from sqlalchemy import ColumnElement, Row, Select, and_, bindparam, func, insert, literal_column, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inkless.storage import blobs
@@ -235,20 +235,22 @@ async def next_due(session: AsyncSession, table: type[OutboxMessage] | type[Chat
                                 .order_by(table.next_attempt_at).limit(1))
 
 
-_INBOUND_DEPTHS = select(*(
-    select(func.count()).select_from(InboundMessage).where(InboundMessage.status == status).scalar_subquery()
-    for status in ("new", "processing", "quarantined")))
+def _counts(table: type[InboundMessage] | type[OutboxMessage], *which: ColumnElement[bool]) -> Select[Any]:
+    """One row: how many rows of the table each condition picks, each counted apart."""
+    return select(*(select(func.count()).select_from(table).where(one).scalar_subquery() for one in which))
+
+
+# Each count reads only its own status's entries of an index: for inbound, the range of
+# ix_inbound_status_id (a GROUP BY read every message ever processed, on every /healthz); for
+# outbox, the partial index of its status (ix_outbox_queued, …).
+_INBOUND_DEPTHS = _counts(InboundMessage, *(InboundMessage.status == s for s in ("new", "processing", "quarantined")))
+_OUTBOUND_DEPTHS = _counts(OutboxMessage, *(_in(OutboxMessage, s) for s in ("queued", "sending", "failed")))
 
 
 async def queue_depths(session: AsyncSession) -> dict[str, int]:
     """Counts for /healthz and /metrics: inbound waiting, outbound queued, quarantined, failed."""
-    # Each count reads only its own status's entries of an index: for inbound, the range of
-    # ix_inbound_status_id (a GROUP BY read every message ever processed, on every /healthz);
-    # for outbox, the partial index of its status (ix_outbox_queued, …).
     new, processing, quarantined = (await session.execute(_INBOUND_DEPTHS)).one()
-    queued, sending, failed = (await session.execute(select(*(
-        select(func.count()).select_from(OutboxMessage).where(_in(OutboxMessage, status)).scalar_subquery()
-        for status in ("queued", "sending", "failed"))))).one()
+    queued, sending, failed = (await session.execute(_OUTBOUND_DEPTHS)).one()
     return {"inbound_waiting": new + processing, "inbound_quarantined": quarantined,
             "outbound_queued": queued + sending, "outbound_failed": failed}
 
