@@ -148,6 +148,46 @@ class Processes:
         self.procs = []
 
 
+class CpuMeter:
+    """CPU seconds used so far, from /proc: the whole machine (every core's busy time), chosen
+    processes (all their threads), and the PostgreSQL server's processes (what the database did
+    for them). A processing rate says how fast; this says what it cost and how much of the
+    machine was left, which bounds what more processes could do on it."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def machine() -> float:
+        """Busy CPU seconds of every core together since boot (all but idle and iowait)."""
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return (sum(fields[:8]) - idle) / CpuMeter.TICK
+
+    @staticmethod
+    def process(pid: int) -> float:
+        """A process's user + system CPU seconds (its threads included); 0 once it is gone."""
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return 0.0
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state is fields[0]
+        return (int(fields[11]) + int(fields[12])) / CpuMeter.TICK
+
+    @staticmethod
+    def named(command: str) -> float:
+        """CPU seconds of every live process whose name is `command` (postgres: the server and its
+        backends; a backend that exits between two readings takes its last share with it)."""
+        total = 0.0
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if (entry / "comm").read_text().strip() == command:
+                        total += CpuMeter.process(int(entry.name))
+                except OSError:
+                    continue
+        return total
+
+
 class Sink:
     """Postfix smtp-sink with running counters (-c); a thread timestamps every new `mesg=` value."""
 

@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -49,6 +50,7 @@ from pathlib import Path
 import asyncpg
 import yaml
 from common import (
+    CpuMeter,
     Probe,
     Processes,
     Sink,
@@ -167,7 +169,18 @@ class Result:
     processing: float = float("nan")
     delivery: float = float("nan")
     copies: int = 0
+    # CPU seconds from the first process ready to the last document processed: "window" (wall
+    # seconds), "machine" (every core), "inkless", "postgres", "smtp-sink".
+    cpu: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    def cores(self, name: str) -> float:
+        """How many cores `name` kept busy on average while the documents were processed."""
+        return self.cpu[name] / self.cpu["window"] if self.cpu else float("nan")
+
+    def per_document(self, name: str) -> float:
+        """CPU milliseconds `name` spent per document processed."""
+        return self.cpu[name] * 1000 / self.documents if self.cpu else float("nan")
 
     @property
     def label(self) -> str:
@@ -184,10 +197,16 @@ class Result:
 
 
 async def wait_drained(probe: Probe, sink: Sink, expected: int, timeout: float,
-                       alive: list[subprocess.Popen[bytes]]) -> None:
+                       alive: list[subprocess.Popen[bytes]], processed: Callable[[], None]) -> None:
+    """Until every document is processed and every copy at the sink; `processed` is called once,
+    when no inbound row is left new or processing."""
     deadline = time.monotonic() + timeout
+    told = False
     while True:
         inbound = dict(await probe.query("SELECT status, count(*) FROM inbound GROUP BY status"))
+        if not told and not inbound.get("new") and not inbound.get("processing"):
+            processed()
+            told = True
         outbox = dict(await probe.query("SELECT status, count(*) FROM outbox GROUP BY status"))
         if not inbound.get("new") and not inbound.get("processing") and not outbox.get("queued") \
                 and not outbox.get("sending") and sink.count >= expected:
@@ -234,6 +253,7 @@ async def scenario(args: argparse.Namespace, backend: str, processes: int, shape
               f" of {result.recipients} members", flush=True)
 
         serve = []
+        ready: dict[str, float] = {}  # CPU seconds when the processes were ready (each its own)
         for index, (config, smtp_port) in enumerate(configs):
             log = folder / f"serve{index}.log"
             with log.open("wb") as out:
@@ -241,8 +261,19 @@ async def scenario(args: argparse.Namespace, backend: str, processes: int, shape
                                    stdout=out, stderr=subprocess.STDOUT, cwd=str(folder))
             wait_smtp(smtp_port, proc, timeout=300, log=log)
             serve.append(proc)
+            if not ready:
+                ready = {"wall": time.monotonic(), "machine": CpuMeter.machine(), "postgres": CpuMeter.named("postgres"),
+                         "smtp-sink": CpuMeter.process(sink.proc.pid), "inkless": 0.0}
+            ready["inkless"] += CpuMeter.process(proc.pid)
+
+        def processed() -> None:
+            window = time.monotonic() - ready["wall"]
+            used = {"machine": CpuMeter.machine(), "postgres": CpuMeter.named("postgres"),
+                    "smtp-sink": CpuMeter.process(sink.proc.pid), "inkless": sum(map(CpuMeter.process, (p.pid for p in serve)))}
+            result.cpu = {"window": window, **{name: used[name] - ready[name] for name in used}}
+
         expected = args.documents * (result.recipients + 1)  # the copies and each sender's notice
-        await wait_drained(probe, sink, expected, args.timeout, serve)
+        await wait_drained(probe, sink, expected, args.timeout, serve, processed)
 
         states = dict(await probe.query("SELECT status, count(*) FROM inbound GROUP BY status"))
         if states != {"done": args.documents}:
@@ -308,11 +339,52 @@ def report(args: argparse.Namespace, results: list[Result], ingest: dict[str, fl
         " document also sends its sender one \"issued\" notice). Clocks are the database's.",
         "",
     ]
+    lines += cpu_report(results, int(env["cpus"]))
     for r in results:
         lines.append(f"- {r.label}, {r.shape} ({r.recipients} recipients):")
         lines += [f"  - {note}" for note in r.notes]
     lines.append("")
     return "\n".join(lines)
+
+
+def alone(r: Result, results: list[Result]) -> Result | None:
+    """The same backlog drained by one process in this run, if it was."""
+    return next((o for o in results if (o.backend, o.shape, o.units, o.processes) == (r.backend, r.shape, r.units, 1)),
+                None)
+
+
+def scaling(r: Result, results: list[Result]) -> float:
+    """Documents/s of all r's processes ÷ one process's, same backlog, same run (NaN without it)."""
+    one = alone(r, results)
+    return r.documents_rate / one.documents_rate if one and r.processes > 1 else float("nan")
+
+
+def cpu_report(results: list[Result], cpus: int) -> list[str]:
+    """What processing cost in CPU, and what that leaves for more processes on this machine."""
+    lines = [
+        f"CPU while the documents were processed (from the first process ready to the last document processed;"
+        f" /proc), on {cpus} cores:",
+        "",
+        "| scenario | documents/s | × 1 process | cores busy: machine | inkless | PostgreSQL | smtp-sink"
+        " | CPU ms per document: inkless | PostgreSQL | machine |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        ratio = scaling(r, results)
+        target = " (≥ 1.8×: " + ("met" if ratio >= 1.8 else "NOT met") + ")" if r.processes == 2 and r.shape == "pair" \
+            and ratio == ratio else ""
+        lines.append(f"| {r.label}, {r.shape} | {r.documents_rate:,.1f} | {f'{ratio:.2f}×' if ratio == ratio else ''}"
+                     f"{target} | {r.cores('machine'):.2f} | {r.cores('inkless'):.2f} | {r.cores('postgres'):.2f} |"
+                     f" {r.cores('smtp-sink'):.2f} | {r.per_document('inkless'):.2f} | {r.per_document('postgres'):.2f}"
+                     f" | {r.per_document('machine'):.2f} |")
+    lines.append("")
+    for r in results:
+        if r.processes == 1 and r.cpu and r.cores("machine") > 0:
+            lines.append(f"- {r.label}, {r.shape}: one process kept {r.cores('machine'):.2f} of {cpus} cores busy;"
+                         f" at the same CPU per document, any number of processes could drain at most"
+                         f" {cpus / r.cores('machine'):.2f}× as fast here (every core busy, nothing waiting).")
+    lines.append("")
+    return lines
 
 
 def target_cell(r: Result, ratio: float) -> str:
@@ -337,6 +409,11 @@ def result_rows(results: list[Result], ingest: dict[str, float], env: dict[str, 
         else:
             rows.append(row("process", scenario, "documents/s per process", per_process, "documents/s",
                             source=env["source"]))
+        if r.processes == 2 and r.shape == "pair" and (one := alone(r, results)):
+            ratio = scaling(r, results)
+            rows.append(row("process", scenario, "documents/s, all processes", r.documents_rate, "documents/s",
+                            f"1 process, {r.backend}, same backlog", one.documents_rate, ratio, "≥ 1.8×",
+                            ratio >= 1.8, env["source"]))
         rows.append(row("process", scenario, "copies/s", r.copies_rate, "copies/s", source=env["source"]))
     return rows
 
