@@ -261,10 +261,12 @@ async def test_a_message_that_fails_in_a_batch_costs_the_others_nothing(
 
 async def test_a_message_that_fails_late_in_a_batch_leaves_no_audit_or_search_entry(
         service: Service, relay: CaptureRelay, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A document's audit entries and search entry wait for its batch's end (storage/later.py).
-    # One that fails after making them (here: in the publication check, after its audit entry
-    # and search entry) leaves neither: not in the batch, where the next document takes its row
-    # id (on SQLite), nor alone, where it fails again and is quarantined.
+    # A document's audit entries and search entry wait for its batch's end (storage/later.py),
+    # and so does what shows its number (queries.number_at_end). One that fails after making
+    # them (here: in the publication check, once numbered, after its search entry) leaves
+    # neither: not in the batch, which is rolled back and done again without it and those after
+    # it (the next document takes its row id on SQLite, and its number), nor alone, where it
+    # fails again and is quarantined.
     release, batches = watch_batches(service, monkeypatch, arriving=False)
     review = publication.review
 
@@ -281,7 +283,9 @@ async def test_a_message_that_fails_late_in_a_batch_leaves_no_audit_or_search_en
     await send_documents(service, "批丙", 2)
     release.set()
     await all_settled(service)
-    assert batches == [(5, 2), (2, 2)]
+    # The batch of five failed at its end, at its third message: the first two again, then
+    # the third alone, then the last two.
+    assert batches == [(2, 2), (5, 2), (2, 2)]
     statuses = sorted(status for status, _ in (await inbound_rows(service)).values())
     assert statuses == ["done"] * 5 + ["quarantined"]
     assert service.sessions is not None

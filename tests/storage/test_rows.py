@@ -84,6 +84,54 @@ async def test_a_batch_holding_one_counter_is_refused_another_held_elsewhere_rat
         assert [await queries.next_document_serial(session, unit, 2026) for unit in ("office", "finance")] == [6, 3]
 
 
+async def test_a_batch_numbers_its_documents_at_its_end_in_the_order_they_were_issued(
+        sessions: async_sessionmaker[AsyncSession], database_url: str) -> None:
+    # A batch keeps its documents' numbering for its end (one counter UPDATE per unit), so a
+    # unit's counter is not held while the batch's other messages are processed.
+    made: list[tuple[str, int]] = []
+
+    def keep(session: AsyncSession, unit: str) -> None:
+        async def numbered(serial: int) -> None:
+            made.append((unit, serial))
+        queries.when_numbered(session, unit, 2026, numbered)
+
+    async with sessions() as batch:
+        await batch.begin()
+        queries.number_at_end(batch)
+        for unit in ("office", "finance", "office"):
+            keep(batch, unit)
+        mark = queries.numbers_waiting(batch)
+        keep(batch, "office")  # its message's savepoint is rolled back: it takes no number
+        queries.forget_numbers(batch, mark)
+        if database_url.startswith("postgresql"):
+            # Nothing is locked until the end: another transaction numbers the unit meanwhile.
+            async with sessions() as other, other.begin():
+                assert await asyncio.wait_for(queries.next_document_serial(other, "office", 2026), 30) == 1
+        await queries.take_numbers(batch)
+        await batch.commit()
+    first = 2 if database_url.startswith("postgresql") else 1
+    assert made == [("office", first), ("finance", 1), ("office", first + 1)]
+    async with sessions() as session, session.begin():
+        assert [await queries.next_document_serial(session, unit, 2026) for unit in ("office", "finance")] == [
+            first + 2, 2]
+
+    # What a document does once numbered fails: which one is said, and the numbers go back.
+    async def fails(serial: int) -> None:
+        raise RuntimeError("composing failed")
+    async with sessions() as batch:
+        await batch.begin()
+        queries.number_at_end(batch)
+        keep(batch, "finance")
+        queries.when_numbered(batch, "office", 2026, fails)
+        with pytest.raises(queries.NumberingFailed) as failed:
+            await queries.take_numbers(batch)
+        assert failed.value.index == 1 and isinstance(failed.value.__cause__, RuntimeError)
+        await batch.rollback()
+    async with sessions() as session, session.begin():
+        assert [await queries.next_document_serial(session, unit, 2026) for unit in ("office", "finance")] == [
+            first + 3, 3]
+
+
 @pytest.mark.parametrize("count", [3, 300], ids=["a-few", "many-at-once"])
 async def test_queued_copies_keep_their_own_envelope_and_head_in_order(
         sessions: async_sessionmaker[AsyncSession], count: int) -> None:

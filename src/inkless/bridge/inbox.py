@@ -8,6 +8,7 @@ so a crash between the two loses nothing: the worker finds the message again at 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from collections.abc import Callable
@@ -112,15 +113,16 @@ class InboxWorker(Worker):
         arriving ends a batch early too: processing gives way to the SMTP edge between
         messages, as it does one message at a time.
 
-        On PostgreSQL a batch holds its rows' locks until it commits, a unit's number counter
-        among them, so a second process issuing the same unit's documents waits for the whole
-        batch (bench/process: 85 documents/s with one process, 92 with two; one message to a
-        transaction gave 54 and 79: each COMMIT waits for its WAL flush). A batch waits for a
-        counter only while it holds none (queries.wait_for_one_counter): one more that another
-        batch holds is refused at once, and that message is rolled back to its savepoint, ends
-        its batch and is processed alone (waiting, holding no counter). Batches taking two
-        units' counters in opposite orders used to deadlock, a second each until PostgreSQL
-        broke the cycle.
+        On PostgreSQL a batch holds its rows' locks until it commits. A unit's number counter
+        was among them from the batch's first document, so a second process issuing the same
+        unit's documents waited for the whole batch: the batch numbers its outgoing documents at
+        its end (queries.number_at_end), and a document that fails then rolls the batch back:
+        the messages before it go again, it goes alone. For other counters (incoming numbers,
+        taken as each document is registered) a batch waits only while it holds none
+        (queries.wait_for_one_counter): one more that another batch holds is refused at once,
+        and that message is rolled back to its savepoint, ends its batch and is processed alone
+        (waiting, holding no counter). Batches taking two units' counters in opposite orders
+        used to deadlock, a second each until PostgreSQL broke the cycle.
 
         When the database goes away halfway (a restart, a failover), the round fails and the
         rest of the batch stays held: the next round goes on with it once the database is
@@ -157,10 +159,13 @@ class InboxWorker(Worker):
         started = time.perf_counter()
         keeper = asyncio.create_task(self._keep_claim(*ids))
         done: list[int] = []
+        marks: list[int] = []  # per message done: how many documents waited for a number before it
+        late: int | None = None  # the message whose document failed once numbered
         try:
             async with self._sessions() as session, session.begin():
                 later.defer(session)
                 queries.wait_for_one_counter(session)
+                queries.number_at_end(session)
                 found = {inbound.id: inbound for inbound in await queries.inbound_messages(session, ids)}
                 directory = self._directory()
                 for inbound_id in ids:
@@ -168,6 +173,7 @@ class InboxWorker(Worker):
                     if done and self._pressure.arriving() or not self._ours(inbound) or not inbound.raw \
                             or inbound.size >= GIVE_BACK_AFTER or inbound.attempts > MAX_ATTEMPTS:
                         break
+                    numbers = queries.numbers_waiting(session)
                     try:
                         async with session.begin_nested():
                             outcome = await pipeline.run(session=session, config=self._config, directory=directory,
@@ -176,10 +182,17 @@ class InboxWorker(Worker):
                                 raise _Apart(outcome.status)
                     except Exception as exc:  # _Apart, a handler's error, the database: alone, it says which
                         log.debug("inbound %s: processed alone: %s", inbound_id, exc)
+                        queries.forget_numbers(session, numbers)  # its documents are gone with it
                         break
                     done.append(inbound_id)
+                    marks.append(numbers)
                 if not done:
                     return 0
+                try:
+                    await queries.take_numbers(session)
+                except queries.NumberingFailed as failed:
+                    late = bisect.bisect_right(marks, failed.index) - 1
+                    raise
                 await later.write(session)
                 result = await session.execute(
                     update(InboundMessage)
@@ -190,10 +203,16 @@ class InboxWorker(Worker):
                 if result.rowcount != len(done):  # type: ignore[attr-defined]
                     raise _Apart("taken over by another worker meanwhile")
         except Exception as exc:  # the commit, or a takeover: each message alone says which
-            log.debug("inbounds %s: processed one at a time: %s", done, exc)
-            return 0
+            if late is None:
+                log.debug("inbounds %s: processed one at a time: %s", done, exc)
+                return 0
         finally:
             keeper.cancel()
+        if late is not None:
+            # Its numbers are taken with all the batch's: the messages before it go again
+            # without it, and it goes alone after them (as a message failing in its turn would).
+            log.debug("inbound %s: failed once numbered, processed alone", done[late])
+            return await self._process_together(done[:late]) if late else 0
         metrics.INBOUND_PROCESSED.labels("done").inc(len(done))
         each = (time.perf_counter() - started) / len(done)
         for _ in done:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,7 +74,7 @@ async def issue_document(
     A document issued in the transaction that made it, without sign-off, says so (its
     addressed units, (unit id, main | copy), as just recorded, and signed_off=False): it has no
     approvals and no search entry yet, and nothing is read back for them."""
-    config, directory, signer = office.config, office.directory, office.signer
+    directory = office.directory
     unit = directory.units[document.unit_id]
     # Read first, then everything set at once: the document is written in one UPDATE.
     if units is None:
@@ -90,10 +91,47 @@ async def issue_document(
     recipient_ids = await queries.add_recipients(
         session, document.id, [(p.id, p.email, p.name) for p in people],
         ["\n".join(own) or None for own in signs_for])
-    language = config.language
-    tracking_url = f"{config.web.base_url}/documents/{document.id}"
     body = compose.split_body(attachments)
     body_id = await queries.add_outbox_body(session, body.tail, now=now)
+    send = partial(_send, session, document, version, attachments, office=office, now=now, units=units,
+                   reach=reach, signs_for=signs_for, recipient_ids=recipient_ids, body=body, body_id=body_id,
+                   signed_off=signed_off)
+    if document.number is None and document.direction == "outgoing" and queries.numbering_at_end(session):
+        # A batch takes its numbers at its end (queries.number_at_end): what shows the number
+        # is made then.
+        async def numbered(serial: int) -> None:
+            assert document.year is not None
+            await queries.set_number(session, document, serial, number_text(unit.doc_prefix, document.year, serial))
+            await send()
+        assert document.year is not None
+        queries.when_numbered(session, unit.id, document.year, numbered)
+    else:
+        await send()
+
+
+async def _send(
+    session: AsyncSession,
+    document: Document,
+    version: DocumentVersion,
+    attachments: Sequence[ParsedAttachment],
+    *,
+    office: Office,
+    now: datetime,
+    units: Sequence[tuple[str, str]],
+    reach: Reach,
+    signs_for: list[list[str]],
+    recipient_ids: Sequence[int],
+    body: compose.SplitBody,
+    body_id: int,
+    signed_off: bool,
+) -> None:
+    """What shows the document's number: the copies, the chat notifications, the search entry,
+    the sender's notice, the audit entry."""
+    config, directory, signer = office.config, office.directory, office.signer
+    unit = directory.units[document.unit_id]
+    people = reach.people
+    language = config.language
+    tracking_url = f"{config.web.base_url}/documents/{document.id}"
     issued_at = now.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")
     issuers = [unit.name] + [directory.units[u].name for u in co_issuers_of(document) if u in directory.units]
     signer_person = directory.person(document.signer) if document.signer else None
@@ -156,7 +194,8 @@ async def number(session: AsyncSession, document: Document, version: DocumentVer
                  now: datetime, signed_off: bool = True) -> None:
     """Make the document issued now: its number (文号) and signer (签发人) if it goes out, its
     issue date. A document issued as it comes in is numbered before its row is written, so
-    the row is written once."""
+    the row is written once. In a batch that numbers at its end (queries.number_at_end), the
+    number is left for then: issue_document makes what shows it once it is known."""
     config = office.config
     unit = office.directory.units[document.unit_id]
     if document.direction == "outgoing":
@@ -164,13 +203,19 @@ async def number(session: AsyncSession, document: Document, version: DocumentVer
         # 签发人: the final approver of the issuing unit's chain, or the sender without one.
         signed_by = await queries.final_approver(session, document.id, version.version, document.unit_id) \
             if signed_off else None
-        serial = await queries.next_document_serial(session, unit.id, year)
-        document.year, document.serial = year, serial
-        document.number = f"{unit.doc_prefix}〔{year}〕{serial}号"
+        document.year = year
+        if not queries.numbering_at_end(session):
+            document.serial = await queries.next_document_serial(session, unit.id, year)
+            document.number = number_text(unit.doc_prefix, year, document.serial)
         document.signer = signed_by or document.sender
     document.status = "issued"
     document.issued_at = now
     document.issue_date = now.astimezone(config.zone).date()
+
+
+def number_text(prefix: str, year: int, serial: int) -> str:
+    """An outgoing document's number (文号): 办〔2026〕12号."""
+    return f"{prefix}〔{year}〕{serial}号"
 
 
 def co_issuers_of(document: Document) -> list[str]:
