@@ -52,7 +52,8 @@ class DocumentHandler:
         document.answers_id = await _answered_request(ctx) if document.type == "批复" else None
         chains = chains_of(document, ctx.office)
         if not chains:
-            # Issued as it comes in: numbered first, so that its row is written once.
+            # Issued as it comes in: numbered first, so that its row is written once (in a batch,
+            # its number comes at the batch's end: queries.number_at_end).
             await number(ctx.session, document, version, office=ctx.office, now=now, signed_off=False)
         await queries.add_document(ctx.session, document)
         units = addressed_units(ctx.routes.units, ctx.routes.copies, ctx.directory)

@@ -96,15 +96,15 @@ async def issue_document(
     send = partial(_send, session, document, version, attachments, office=office, now=now, units=units,
                    reach=reach, signs_for=signs_for, recipient_ids=recipient_ids, body=body, body_id=body_id,
                    signed_off=signed_off)
-    if document.number is None and document.direction == "outgoing" and queries.numbering_at_end(session):
+    year = document.year
+    if document.direction == "outgoing" and document.number is None and year is not None \
+            and queries.numbering_at_end(session):
         # A batch takes its numbers at its end (queries.number_at_end): what shows the number
         # is made then.
         async def numbered(serial: int) -> None:
-            assert document.year is not None
-            await queries.set_number(session, document, serial, number_text(unit.doc_prefix, document.year, serial))
+            await queries.set_number(session, document, serial, number_text(unit.doc_prefix, year, serial))
             await send()
-        assert document.year is not None
-        queries.when_numbered(session, unit.id, document.year, numbered)
+        queries.when_numbered(session, unit.id, year, numbered)
     else:
         await send()
 

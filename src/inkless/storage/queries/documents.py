@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -192,9 +193,7 @@ async def take_numbers(session: AsyncSession) -> None:
     in order), and call each one's `then` with its serial, in the same order; NumberingFailed
     when one fails (the transaction is to be rolled back: its numbers are taken)."""
     waiting: list[tuple[str, int, Callable[[int], Awaitable[None]]]] = session.info.get(_AT_END, [])
-    count: dict[tuple[str, int], int] = {}
-    for unit_id, year, _ in waiting:
-        count[unit_id, year] = count.get((unit_id, year), 0) + 1
+    count = Counter((unit_id, year) for unit_id, year, _ in waiting)
     dialect = session.get_bind().dialect.name
     following: dict[tuple[str, int], int] = {}  # the serial each counter gives next
     for (unit_id, year), many in sorted(count.items()):
