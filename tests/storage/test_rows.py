@@ -131,6 +131,17 @@ async def test_a_batch_numbers_its_documents_at_its_end_in_the_order_they_were_i
         assert [await queries.next_document_serial(session, unit, 2026) for unit in ("office", "finance")] == [
             first + 3, 3]
 
+    # The database going away meanwhile is no document's fault: it is not blamed on one.
+    async def cut_off(serial: int) -> None:
+        raise ConnectionResetError("connection reset by peer")
+    async with sessions() as batch:
+        await batch.begin()
+        queries.number_at_end(batch)
+        queries.when_numbered(batch, "office", 2026, cut_off)
+        with pytest.raises(ConnectionResetError):
+            await queries.take_numbers(batch)
+        await batch.rollback()
+
 
 @pytest.mark.parametrize("count", [3, 300], ids=["a-few", "many-at-once"])
 async def test_queued_copies_keep_their_own_envelope_and_head_in_order(

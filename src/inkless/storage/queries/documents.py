@@ -18,6 +18,7 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from inkless.storage import blobs
 from inkless.storage.bulk import bulk, fetch
+from inkless.storage.engine import transient_database_error
 from inkless.storage.later import later_many, write
 from inkless.storage.models import (
     Approval,
@@ -131,7 +132,10 @@ _AT_END = "inkless.numbers_at_end"
 
 def number_at_end(session: AsyncSession) -> None:
     """In this session's transaction (a batch of messages), outgoing documents are numbered at
-    its end: each unit's counter taken once, for all its documents, just before the commit.
+    its end: each unit's counter taken once, for all its documents, after the batch's last
+    message. The counters stay locked from then to the commit, while the numbered documents'
+    copies, notices and search entries are made (they show the number); no message is processed
+    while they are held.
 
     A unit's counter row stays locked from the number taken to the commit. Taken as each
     document was issued, a batch of 50 held it for all that followed, and a second process
@@ -191,7 +195,9 @@ class NumberingFailed(Exception):
 async def take_numbers(session: AsyncSession) -> None:
     """Number the documents waiting, in the order they were kept (each unit's counter once, units
     in order), and call each one's `then` with its serial, in the same order; NumberingFailed
-    when one fails (the transaction is to be rolled back: its numbers are taken)."""
+    when one fails (the transaction is to be rolled back: its numbers are taken). A database
+    that went away (transient_database_error) is no fault of that document: it is raised as
+    it is, so that the batch is tried again later rather than its document blamed for it."""
     waiting: list[tuple[str, int, Callable[[int], Awaitable[None]]]] = session.info.get(_AT_END, [])
     count = Counter((unit_id, year) for unit_id, year, _ in waiting)
     dialect = session.get_bind().dialect.name
@@ -206,6 +212,8 @@ async def take_numbers(session: AsyncSession) -> None:
         try:
             await then(serial)
         except Exception as exc:
+            if transient_database_error(exc):
+                raise
             raise NumberingFailed(index) from exc
     waiting.clear()
 
