@@ -8,6 +8,8 @@ a fixed number of attempts; a worker that makes no progress on its work turns /h
 from __future__ import annotations
 
 import asyncio
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import parseaddr
 from functools import partial
 from typing import Any
@@ -19,7 +21,8 @@ from sqlalchemy import func, select
 from inkless import worker
 from inkless.bridge import inbox
 from inkless.bridge.app import Service
-from inkless.handlers import publication
+from inkless.handlers import index, publication
+from inkless.storage import queries
 from inkless.storage.models import AuditEntry, Document, InboundMessage
 from inkless.storage.queries import containing
 from tests.conftest import (
@@ -304,6 +307,58 @@ async def test_a_message_that_fails_late_in_a_batch_leaves_no_audit_or_search_en
     assert sorted(entries) == sorted((action, str(n)) for n in titles
                                      for action in ("document.created", "document.issued"))
     assert poisoned_found == [] and found == {n: [n] for n in titles}
+
+
+async def test_a_batch_reads_its_documents_files_before_it_takes_their_numbers(
+        service: Service, relay: CaptureRelay, monkeypatch: pytest.MonkeyPatch) -> None:
+    # From its end to its commit a batch holds the number counters of the units it issued for,
+    # and another process issuing for one of them waits (queries.number_at_end). A file's text
+    # takes a child process for Word and PDF (up to 20 s): a batch reads its documents' files
+    # before it takes their numbers, not while it holds them.
+    release, batches = watch_batches(service, monkeypatch, arriving=False)
+    numbering = False
+    read: list[tuple[str, bool]] = []  # (file, read while the batch held its numbers)
+    take_numbers, read_text = queries.take_numbers, index.read_text
+
+    async def taking(session: Any) -> None:
+        nonlocal numbering
+        numbering = True
+        try:
+            await take_numbers(session)
+        finally:
+            numbering = False
+
+    async def reading(attachment: Any) -> str:
+        read.append((attachment.filename, numbering))
+        return await read_text(attachment)
+
+    monkeypatch.setattr(queries, "take_numbers", taking)
+    monkeypatch.setattr(index, "read_text", reading)
+
+    async def send_with_file(n: int) -> None:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = SENDER, UNIT, f"[通知] 附件 {n}"
+        message.set_content("正文")
+        message.add_attachment(f"预算编制口径第{n}条".encode(), maintype="text", subtype="plain",
+                               filename=f"说明{n}.txt")
+        reply = await smtp_send(service.smtp_port, SENDER, [UNIT], message.as_bytes(policy=SMTP_POLICY))
+        assert reply.startswith("250"), reply
+
+    await send_with_file(0)
+    await claimed_count(service, 1)
+    for n in (1, 2, 3):
+        await send_with_file(n)
+    release.set()
+    await all_settled(service)
+    assert batches == [(3, 3)]  # the first alone, then the other three as one batch
+    assert sorted(read) == [(f"说明{n}.txt", False) for n in range(4)]
+    assert service.sessions is not None
+    async with service.sessions() as session:
+        dialect = session.get_bind().dialect.name
+        found = [list(await session.scalars(containing(dialect, f"预算编制口径第{n}条"))) for n in range(4)]
+        serials = list(await session.scalars(select(Document.serial).order_by(Document.id)))
+    assert [len(ids) for ids in found] == [1] * 4 and len({ids[0] for ids in found}) == 4
+    assert serials == [1, 2, 3, 4]
 
 
 async def test_mail_arriving_ends_a_batch_after_the_message_under_way(

@@ -43,17 +43,23 @@ async def read_text(attachment: ParsedAttachment) -> str:
     return out.decode("utf-8", "replace") if child.returncode == 0 else ""
 
 
+async def files_text(attachments: Sequence[ParsedAttachment]) -> str:
+    """What a version's files are found by: their names and text."""
+    parts = []
+    for attachment in attachments:
+        parts += [attachment.filename, await read_text(attachment)]
+    return "\n".join(part for part in parts if part)
+
+
 async def index(session: AsyncSession, document: Document, version: DocumentVersion,
-                attachments: Sequence[ParsedAttachment], *, new: bool = False) -> None:
+                attachments: Sequence[ParsedAttachment], *, new: bool = False, files: str | None = None) -> None:
     """Keep what this version of the document is found by; its files' text is read only when
     the version is new to the index (new: the document was made in this transaction, so it
-    is, without looking)."""
+    is, without looking), unless the caller read it already (`files`, from files_text)."""
     head = "\n".join(part for part in (document.number, document.incoming_number, document.source_number,
                                        document.source_organ, document.type, document.title, version.body) if part)
-    files = None if new else await queries.indexed_files(session, document.id, version.version)
+    if files is None and not new:
+        files = await queries.indexed_files(session, document.id, version.version)
     if files is None:
-        parts = []
-        for attachment in attachments:
-            parts += [attachment.filename, await read_text(attachment)]
-        files = "\n".join(part for part in parts if part)
+        files = await files_text(attachments)
     await queries.index_document(session, document.id, version.version, head, files)

@@ -14,6 +14,7 @@ from inkless import notices
 from inkless.chat import notify as chat
 from inkless.directory import UPWARD_TYPES, Directory, PersonInfo
 from inkless.handlers import publication
+from inkless.handlers.index import files_text
 from inkless.handlers.index import index as index_for_search
 from inkless.mail import compose
 from inkless.mail.parse import ParsedAttachment
@@ -93,14 +94,19 @@ async def issue_document(
         ["\n".join(own) or None for own in signs_for])
     body = compose.split_body(attachments)
     body_id = await queries.add_outbox_body(session, body.tail, now=now)
+    # A batch takes its numbers at its end (queries.number_at_end): what shows the number is
+    # made then, while the batch holds its units' number counters (another process issuing for
+    # them waits). So a new document's files are read now, not then: a Word or PDF file's
+    # text takes a child process, up to index.EXTRACT_TIMEOUT.
+    year_at_end = document.year if document.direction == "outgoing" and document.number is None \
+        and queries.numbering_at_end(session) else None
+    files = await files_text(attachments) if year_at_end is not None and not signed_off else None
     send = partial(_send, session, document, version, attachments, office=office, now=now, units=units,
                    reach=reach, signs_for=signs_for, recipient_ids=recipient_ids, body=body, body_id=body_id,
-                   signed_off=signed_off)
-    year = document.year
-    if document.direction == "outgoing" and document.number is None and year is not None \
-            and queries.numbering_at_end(session):
-        # A batch takes its numbers at its end (queries.number_at_end): what shows the number
-        # is made then.
+                   signed_off=signed_off, files=files)
+    if year_at_end is not None:
+        year = year_at_end
+
         async def numbered(serial: int) -> None:
             await queries.set_number(session, document, serial, number_text(unit.doc_prefix, year, serial))
             await send()
@@ -124,9 +130,10 @@ async def _send(
     body: compose.SplitBody,
     body_id: int,
     signed_off: bool,
+    files: str | None,
 ) -> None:
-    """What shows the document's number: the copies, the chat notifications, the search entry,
-    the sender's notice, the audit entry."""
+    """What shows the document's number: the copies, the chat notifications, the search entry
+    (with `files`, its files' text, if read already), the sender's notice, the audit entry."""
     config, directory, signer = office.config, office.directory, office.signer
     unit = directory.units[document.unit_id]
     people = reach.people
@@ -182,7 +189,7 @@ async def _send(
         text=bot_text, buttons=[[[ack_button, f"ack:{recipient_id}"]]])
         for person, recipient_id in zip(people, recipient_ids, strict=True) if person.id in in_chat],
         now=now, where=in_chat)
-    await index_for_search(session, document, version, attachments, new=not signed_off)
+    await index_for_search(session, document, version, attachments, new=not signed_off, files=files)
     await publication.review(session, office, document, now=now, signed_off=signed_off)
     await _notify_sender(session, document, count=len(people), office=office, now=now, tracking_url=tracking_url)
     record(session, now=now, actor="inkless", action="document.issued", subject_type="document",
