@@ -133,9 +133,8 @@ _AT_END = "inkless.numbers_at_end"
 def number_at_end(session: AsyncSession) -> None:
     """In this session's transaction (a batch of messages), outgoing documents are numbered at
     its end: each unit's counter taken once, for all its documents, after the batch's last
-    message. The counters stay locked from then to the commit, while the numbered documents'
-    copies, notices and search entries are made (they show the number); no message is processed
-    while they are held.
+    message; then the numbered documents' copies, notices and search entries are made (they
+    show the number), and whatever needs no number was done before (handlers/issue.py).
 
     A unit's counter row stays locked from the number taken to the commit. Taken as each
     document was issued, a batch of 50 held it for all that followed, and a second process
