@@ -260,18 +260,19 @@ async def scenario(args: argparse.Namespace, backend: str, processes: int, shape
                                    stdout=out, stderr=subprocess.STDOUT, cwd=str(folder))
             wait_smtp(smtp_port, proc, timeout=300, log=log)
             serve.append(proc)
-        # CPU seconds when the backlog appeared (each process's its own).
-        ready = {"wall": time.monotonic(), "machine": CpuMeter.machine(), "postgres": CpuMeter.named("postgres"),
-                 "smtp-sink": CpuMeter.process(sink.proc.pid),
-                 "inkless": sum(map(CpuMeter.process, (p.pid for p in serve)))}
+        def cpu_seconds() -> dict[str, float]:
+            return {"machine": CpuMeter.machine(), "postgres": CpuMeter.named("postgres"),
+                    "smtp-sink": CpuMeter.process(sink.proc.pid),
+                    "inkless": sum(map(CpuMeter.process, (p.pid for p in serve)))}
+
+        started, ready = time.monotonic(), cpu_seconds()  # when the backlog appeared
         await store_backlog(probe, args.documents, args.units)
         print(f"  [{name}] {args.documents:,} documents stored from {args.units} sender unit(s), each to a unit"
               f" of {result.recipients} members, with {processes} process(es) running", flush=True)
 
         def processed() -> None:
-            window = time.monotonic() - ready["wall"]
-            used = {"machine": CpuMeter.machine(), "postgres": CpuMeter.named("postgres"),
-                    "smtp-sink": CpuMeter.process(sink.proc.pid), "inkless": sum(map(CpuMeter.process, (p.pid for p in serve)))}
+            window = time.monotonic() - started
+            used = cpu_seconds()
             result.cpu = {"window": window, **{name: used[name] - ready[name] for name in used}}
 
         expected = args.documents * (result.recipients + 1)  # the copies and each sender's notice
